@@ -1,0 +1,31 @@
+# ganlite: the two commands users need are `make demo` and `make test`.
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+DEMO_OUT ?= demo_out
+CMAKE_ARGS ?=
+
+.PHONY: all setup configure build test demo bench clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+configure: setup
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+demo: build
+	@$(BUILD_DIR)/ganlite demo --out $(DEMO_OUT)
+
+bench: build
+	@bash bench/run_all.sh $(BUILD_DIR)
+
+clean:
+	@rm -rf $(BUILD_DIR)

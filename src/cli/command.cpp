@@ -1,0 +1,73 @@
+#include "command.h"
+
+#include <cmath>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "ganlite/util/device.h"
+#include "ganlite/util/error.h"
+#include "ganlite/util/progress.h"
+
+namespace ganlite::cli {
+
+std::vector<CommandInfo>& command_registry() {
+  static std::vector<CommandInfo> registry;
+  return registry;
+}
+
+bool register_command(CommandInfo info) {
+  command_registry().push_back(std::move(info));
+  return true;
+}
+
+void add_device_options(CLI::App& cmd, CommonOptions& opts) {
+  cmd.add_option("--device", opts.device, "Device for every tensor: cpu, cuda, cuda:N")->capture_default_str();
+  cmd.add_option("--threads", opts.threads, "CPU threads for LibTorch (0 = one per core)")->capture_default_str();
+}
+
+void add_output_options(CLI::App& cmd, CommonOptions& opts) {
+  cmd.add_flag("--json", opts.json, "Print the result as JSON on stdout (progress bars off)");
+  cmd.add_flag("-q,--quiet", opts.quiet, "No progress bars");
+}
+
+void apply_common(const CommonOptions& opts) {
+  set_threads(opts.threads);
+  if (opts.json || opts.quiet) ProgressBar::set_enabled(false);
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+CLI::Validator one_of(const std::vector<std::string>& valid) {
+  std::string list;
+  for (const auto& v : valid) list += (list.empty() ? "" : ", ") + v;
+  return CLI::Validator(
+      [valid, list](std::string& value) -> std::string {
+        for (const auto& v : valid) {
+          if (v == value) return "";
+        }
+        return "'" + value + "' is not valid (valid: " + list + ")";
+      },
+      "{" + list + "}");
+}
+
+double parse_si_count(const std::string& text) {
+  if (text.empty()) throw UsageError("empty count");
+  size_t pos = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &pos);
+  } catch (const std::exception&) {
+    throw UsageError("'" + text + "' is not a number (examples: 2.6G, 500M, 1.5e9)");
+  }
+  std::string suffix = text.substr(pos);
+  double scale = 1;
+  if (suffix == "k" || suffix == "K") scale = 1e3;
+  else if (suffix == "M" || suffix == "m") scale = 1e6;
+  else if (suffix == "G" || suffix == "g") scale = 1e9;
+  else if (suffix == "T" || suffix == "t") scale = 1e12;
+  else if (!suffix.empty()) throw UsageError("'" + text + "': unknown suffix '" + suffix + "' (valid: k, M, G, T)");
+  if (!std::isfinite(value) || value < 0) throw UsageError("'" + text + "' must be a non-negative number");
+  return value * scale;
+}
+
+}  // namespace ganlite::cli

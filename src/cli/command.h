@@ -1,0 +1,52 @@
+// Subcommand registry: each src/cli/cmd_*.cpp registers itself with GANLITE_COMMAND, so adding
+// a command touches no other file.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <nlohmann/json_fwd.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace ganlite::cli {
+
+using CommandSetup = std::function<void(CLI::App& app)>;
+
+struct CommandInfo {
+  std::string name;
+  int order;  // position in `ganlite --help`
+  CommandSetup setup;
+};
+
+std::vector<CommandInfo>& command_registry();
+bool register_command(CommandInfo info);
+
+// Options every command shares, with the same names and meaning everywhere.
+struct CommonOptions {
+  std::string device = "cpu";
+  int threads = 0;
+  bool json = false;
+  bool quiet = false;
+};
+// Adds --device and --threads; call apply_common() in the callback.
+void add_device_options(CLI::App& cmd, CommonOptions& opts);
+// Adds --json (machine-readable result on stdout; progress bars go quiet) and --quiet.
+void add_output_options(CLI::App& cmd, CommonOptions& opts);
+void apply_common(const CommonOptions& opts);
+
+// Prints `j` as one JSON document on stdout.
+void print_json(const nlohmann::json& j);
+
+// CLI11 validator for a choice list that names the valid values in its error.
+CLI::Validator one_of(const std::vector<std::string>& valid);
+
+// Parses "2.6G", "500M", "1.5e9", "12k" into a count.
+double parse_si_count(const std::string& text);
+
+}  // namespace ganlite::cli
+
+#define GANLITE_CONCAT_INNER(a, b) a##b
+#define GANLITE_CONCAT(a, b) GANLITE_CONCAT_INNER(a, b)
+#define GANLITE_COMMAND(name, order, setup_fn)                  \
+  static const bool GANLITE_CONCAT(ganlite_command_registered_, __LINE__) = \
+      ::ganlite::cli::register_command({name, order, setup_fn})

@@ -1,0 +1,39 @@
+#include "ganlite/util/device.h"
+
+#include <torch/torch.h>
+
+#include "ganlite/util/error.h"
+
+namespace ganlite {
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available()) {
+      throw UsageError("device '" + name + "' requested but CUDA is not available in this build or machine " +
+                       "(valid here: cpu)");
+    }
+    torch::Device device(name);  // validates the ":N" suffix
+    if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
+      throw UsageError("device '" + name + "': only " + std::to_string(torch::cuda::device_count()) +
+                       " CUDA device(s) present");
+    }
+    return device;
+  }
+  throw_bad_choice("device", name, {"cpu", "cuda", "cuda:N"});
+}
+
+std::vector<std::string> available_devices() {
+  std::vector<std::string> devices{"cpu"};
+  if (torch::cuda::is_available()) {
+    for (size_t i = 0; i < torch::cuda::device_count(); ++i) devices.push_back("cuda:" + std::to_string(i));
+  }
+  return devices;
+}
+
+void set_threads(int threads) {
+  require(threads >= 0, "--threads must be >= 0, got " + std::to_string(threads));
+  if (threads > 0) torch::set_num_threads(threads);
+}
+
+}  // namespace ganlite

@@ -1,0 +1,40 @@
+// Helpers shared by the tests: temporary folders, running the CLI, optional tools.
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace ganlite::testing {
+
+// A fresh folder under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs a shell command line, capturing its output.
+CommandResult run_command(const std::string& command_line);
+// Runs the built `ganlite` executable with the given arguments (already shell-quoted).
+CommandResult run_cli(const std::string& args);
+
+// Debian's python3 (system interpreter, where python3-numpy / python3-torch live), or "".
+std::string system_python();
+// True when `system_python()` can import the module.
+bool python_has_module(const std::string& module);
+
+std::string read_text_file(const std::filesystem::path& path);
+void write_text_file(const std::filesystem::path& path, const std::string& text);
+
+}  // namespace ganlite::testing
