@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "ganlite/util/error.h"
 
 namespace ganlite {
@@ -33,7 +36,9 @@ std::vector<std::string> available_devices() {
 
 void set_threads(int threads) {
   require(threads >= 0, "--threads must be >= 0, got " + std::to_string(threads));
-  if (threads > 0) torch::set_num_threads(threads);
+  // Debian's OpenMP build starts with one thread whatever the core count, so 0 means "all cores".
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
 }
 
 }  // namespace ganlite

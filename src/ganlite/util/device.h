@@ -14,7 +14,7 @@ torch::Device parse_device(const std::string& name);
 // Names of the devices usable here, "cpu" first.
 std::vector<std::string> available_devices();
 
-// Sets LibTorch's intra-op threads; 0 leaves the default (one per core).
+// Sets LibTorch's intra-op threads; 0 means one per core.
 void set_threads(int threads);
 
 }  // namespace ganlite

@@ -1,0 +1,32 @@
+// Image files <-> 8-bit RGB matrices <-> tensors in [-1, 1].
+#pragma once
+#include <opencv2/core.hpp>
+#include <torch/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ganlite::data {
+
+// Extensions ganlite reads: png, jpg, jpeg, bmp, webp (case-insensitive).
+bool has_image_extension(const std::filesystem::path& path);
+
+// Reads an image as 8-bit RGB (CV_8UC3, channels in R, G, B order). Gray becomes RGB, RGBA
+// drops alpha, 16-bit is scaled to 8-bit. A missing, zero-byte, truncated or corrupt file, a
+// folder, or a non-image throws Error naming the file.
+cv::Mat read_image_rgb(const std::filesystem::path& path);
+
+// Writes an 8-bit RGB image atomically; the format follows the extension.
+void write_image_rgb(const std::filesystem::path& path, const cv::Mat& rgb);
+
+// Image files directly in `dir` (not recursive), sorted by name. Throws Error when `dir` is
+// missing or not a folder.
+std::vector<std::filesystem::path> list_images(const std::filesystem::path& dir);
+
+// HxWx3 uint8 RGB -> float32 [3, H, W] in [-1, 1].
+torch::Tensor image_to_tensor(const cv::Mat& rgb);
+// [3, H, W] or [1, 3, H, W] float in [-1, 1] (any device) -> HxWx3 uint8 RGB, rounded and clamped.
+cv::Mat tensor_to_image(const torch::Tensor& tensor);
+
+}  // namespace ganlite::data
