@@ -54,7 +54,8 @@ TEST(Discriminator, NLayerWidthsCapAtEightNdf) {
   c.norm = "instance";
   auto d = nn::make_discriminator(c);
   // Stages: 4, 8, 16, 32, 32 (capped), then the stride-1 conv at 8ndf = 32 and the output conv.
-  EXPECT_EQ(shape_of(find_tensor(*d, "model.11.weight")), (std::vector<int64_t>{32, 16, 4, 4}));
+  EXPECT_EQ(shape_of(find_tensor(*d, "model.8.weight")), (std::vector<int64_t>{32, 16, 4, 4}));
+  EXPECT_EQ(shape_of(find_tensor(*d, "model.11.weight")), (std::vector<int64_t>{32, 32, 4, 4}));
   EXPECT_TRUE(find_tensor(*d, "model.11.bias").defined());  // instance norm: convs keep a bias
   EXPECT_EQ(shape_of(find_tensor(*d, "model.14.weight")), (std::vector<int64_t>{32, 32, 4, 4}));
   EXPECT_EQ(shape_of(find_tensor(*d, "model.17.weight")), (std::vector<int64_t>{1, 32, 4, 4}));
