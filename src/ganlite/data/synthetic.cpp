@@ -54,25 +54,26 @@ enum ShapeKind { kCircle = 0, kSquare, kTriangle, kRing, kDiamond, kNumShapeKind
 struct Shape {
   int kind = kCircle;
   double cx = 0, cy = 0, r = 1, angle = 0;
+  double nx[3] = {0, 0, 0}, ny[3] = {0, 0, 0};  // triangle side normals, precomputed from angle
 };
 
-bool inside_regular_polygon(double dx, double dy, double apothem, int sides, double angle) {
-  for (int k = 0; k < sides; ++k) {
-    const double a = angle + 2.0 * kPi * k / sides;
-    if (dx * std::cos(a) + dy * std::sin(a) > apothem) return false;
+bool inside_triangle(const Shape& s, double dx, double dy) {
+  for (int k = 0; k < 3; ++k) {
+    if (dx * s.nx[k] + dy * s.ny[k] > 0.5 * s.r) return false;  // apothem of circumradius r
   }
   return true;
 }
 
 bool inside(const Shape& s, double x, double y) {
   const double dx = x - s.cx, dy = y - s.cy;
+  if (std::abs(dx) > s.r || std::abs(dy) > s.r) return false;  // every kind fits in its radius
   switch (s.kind) {
     case kCircle:
       return dx * dx + dy * dy <= s.r * s.r;
     case kSquare:
       return std::abs(dx) <= 0.8 * s.r && std::abs(dy) <= 0.8 * s.r;
     case kTriangle:
-      return inside_regular_polygon(dx, dy, 0.5 * s.r, 3, s.angle);  // apothem of circumradius r
+      return inside_triangle(s, dx, dy);
     case kRing: {
       const double d2 = dx * dx + dy * dy;
       return d2 <= s.r * s.r && d2 >= 0.3 * s.r * s.r;
@@ -99,6 +100,10 @@ std::vector<Shape> draw_shapes(SampleRng& rng, int size, int min_count, int max_
     s.cx = rng.uniform(0.8 * s.r, size - 0.8 * s.r);
     s.cy = rng.uniform(0.8 * s.r, size - 0.8 * s.r);
     s.angle = rng.uniform(0.0, 2.0 * kPi);
+    for (int k = 0; k < 3; ++k) {
+      s.nx[k] = std::cos(s.angle + 2.0 * kPi * k / 3);
+      s.ny[k] = std::sin(s.angle + 2.0 * kPi * k / 3);
+    }
   }
   return shapes;
 }
