@@ -248,3 +248,112 @@ TEST(Checkpoint, GeneratorMetadataIsCompleteAndReadable) {
   EXPECT_THROW(ganlite::io::save_generator(dir / "h.safetensors", generator, {{"kind", "x"}}), ganlite::UsageError);
   EXPECT_FALSE(fs::exists(dir / "h.safetensors"));
 }
+
+namespace {
+
+// PyTorch's own version of Net: its state_dict() must match ganlite's keys, order, shapes and
+// dtypes, and weights must move both ways with identical outputs. The file IO uses only
+// json/struct/numpy.
+const char* kTorchScript = R"PY(
+import json, struct, sys
+import numpy as np
+import torch
+
+NP = {"F64": "<f8", "F32": "<f4", "I64": "<i8"}
+ST = {"float32": "F32", "float64": "F64", "int64": "I64"}
+
+def read(path):
+    data = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    header.pop("__metadata__", None)
+    buf = data[8 + n:]
+    out = {}
+    for name, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"]):
+        b, e = info["data_offsets"]
+        out[name] = torch.from_numpy(np.frombuffer(buf[b:e], NP[info["dtype"]]).reshape(info["shape"]).copy())
+    return out
+
+def write(path, tensors):
+    header, blobs, pos = {}, [], 0
+    for name, t in tensors.items():
+        a = t.detach().numpy()
+        raw = a.astype(a.dtype.newbyteorder("<")).tobytes()
+        header[name] = {"dtype": ST[str(a.dtype)], "shape": list(a.shape), "data_offsets": [pos, pos + len(raw)]}
+        blobs.append(raw)
+        pos += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(1))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, bias=False), torch.nn.BatchNorm2d(3),
+                                        torch.nn.ReLU(), torch.nn.InstanceNorm2d(3, affine=True))
+        self.head = torch.nn.Conv2d(3, 1, 1)
+
+    def forward(self, x):
+        return self.head(self.body(x)) * self.scale
+
+torch.manual_seed(0)
+net = Net()
+mode, folder = sys.argv[1], sys.argv[2]
+if mode == "load":
+    sd = read(folder + "/ganlite_net.safetensors")
+    ref = net.state_dict()
+    assert list(sd) == list(ref), (list(sd), list(ref))
+    for k, v in ref.items():
+        assert sd[k].shape == v.shape and sd[k].dtype == v.dtype, (k, sd[k].shape, v.shape, sd[k].dtype, v.dtype)
+    net.load_state_dict(sd, strict=True)
+    io = read(folder + "/ganlite_io.safetensors")
+    net.eval()
+    err = (net(io["input"]) - io["output"]).abs().max().item()
+    assert err < 1e-5, err
+else:
+    net.train()
+    net(torch.randn(4, 2, 6, 6))  # moves the BatchNorm running stats and counter
+    with torch.no_grad():
+        net.scale.fill_(1.5)
+        net.body[3].weight.uniform_(0.5, 2.0)
+    net.eval()
+    x = torch.randn(1, 2, 6, 6)
+    write(folder + "/torch_net.safetensors", net.state_dict())
+    write(folder + "/torch_io.safetensors", {"input": x, "output": net(x)})
+print("OK")
+)PY";
+
+}  // namespace
+
+TEST(StateDictInterop, PyTorchLoadsGanliteWeightsAndViceVersa) {
+  if (!ganlite::testing::python_has_module("torch") || !ganlite::testing::python_has_module("numpy")) {
+    GTEST_SKIP() << "needs /usr/bin/python3 with torch and numpy (apt install python3-torch)";
+  }
+  TempDir dir;
+  ganlite::testing::write_text_file(dir / "net.py", kTorchScript);
+  const std::string script = "'" + ganlite::testing::system_python() + "' '" + (dir / "net.py").string() + "' ";
+
+  // ganlite -> PyTorch
+  Net net;
+  net->train();
+  net->forward(torch::randn({4, 2, 6, 6}));
+  net->eval();
+  const torch::Tensor x = torch::randn({1, 2, 6, 6});
+  ganlite::io::save_module(dir / "ganlite_net.safetensors", *net, {{"kind", "test"}});
+  ganlite::io::save_safetensors(dir / "ganlite_io.safetensors", {{"input", x}, {"output", net->forward(x)}});
+  auto r = ganlite::testing::run_command(script + "load '" + dir.path().string() + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
+  // PyTorch -> ganlite
+  r = ganlite::testing::run_command(script + "save '" + dir.path().string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  Net loaded;
+  ganlite::io::load_module(dir / "torch_net.safetensors", *loaded);
+  loaded->eval();
+  EXPECT_EQ(loaded->body[1]->as<torch::nn::BatchNorm2d>()->num_batches_tracked.item<int64_t>(), 1);
+  const auto io = ganlite::io::load_safetensors(dir / "torch_io.safetensors");
+  const torch::Tensor out = loaded->forward(io.tensors[0].second);
+  EXPECT_TRUE(torch::allclose(out, io.tensors[1].second, 1e-5, 1e-5));
+}

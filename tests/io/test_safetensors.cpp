@@ -264,3 +264,155 @@ TEST(Safetensors, TruncatedOrMutatedFilesOnlyThrowErrors) {
   EXPECT_GT(parsed, 0);  // mutations inside the data buffer still parse
   EXPECT_GT(errors, 1000);
 }
+
+namespace {
+
+// An independent reader and writer of the format using only json, struct and numpy (not the
+// safetensors package), so a misreading of the spec cannot hide in a shared implementation.
+const char* kPythonScript = R"PY(
+import json, struct, sys
+import numpy as np
+
+NP = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+      "I8": "i1", "U8": "u1", "BOOL": "?"}
+
+def bf16_to_f32(raw):
+    return (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+
+def f32_to_bf16_bytes(values):
+    return (np.asarray(values, "<f4").view(np.uint32) >> 16).astype("<u2").tobytes()
+
+def read(path):
+    data = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", data[:8])
+    assert n % 8 == 0, "header length %d not a multiple of 8" % n
+    text = data[8:8 + n]
+    assert text.startswith(b"{") and text.rstrip(b" ").endswith(b"}"), "header not padded with spaces"
+    header = json.loads(text.decode("utf-8"))
+    meta = header.pop("__metadata__", {})
+    buf = data[8 + n:]
+    pos = 0
+    for name, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"]):
+        b, e = info["data_offsets"]
+        assert b == pos, "%s starts at %d, expected %d" % (name, b, pos)
+        pos = e
+    assert pos == len(buf), "buffer %d bytes, tensors cover %d" % (len(buf), pos)
+    out = {}
+    for name, info in header.items():
+        b, e = info["data_offsets"]
+        raw = buf[b:e]
+        a = bf16_to_f32(raw) if info["dtype"] == "BF16" else np.frombuffer(raw, NP[info["dtype"]])
+        out[name] = (info["dtype"], a.reshape(info["shape"]))
+    return meta, out, [k for k, _ in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"])]
+
+def check_ganlite_file(path):
+    meta, tensors, order = read(path)
+    assert meta == {"who": "ganlite", "text": "\u00fc"}, meta
+    expected = {
+        "f64": ("F64", np.arange(6, dtype=np.float64).reshape(2, 3) * 0.5 - 1),
+        "f32": ("F32", (np.arange(6, dtype=np.float32) * 0.25).reshape(3, 2)),
+        "f16": ("F16", np.arange(4, dtype=np.float16) * np.float16(0.25)),
+        "bf16": ("BF16", np.arange(4, dtype=np.float32) - 2),
+        "i64": ("I64", np.array([-5, 2**40, 7], dtype=np.int64)),
+        "i32": ("I32", np.array([-7, 8], dtype=np.int32)),
+        "i16": ("I16", np.array([-300, 300], dtype=np.int16)),
+        "i8": ("I8", np.array([-128, 127], dtype=np.int8)),
+        "u8": ("U8", np.array([0, 255], dtype=np.uint8)),
+        "bool": ("BOOL", np.array([True, False, True])),
+        "scalar": ("F32", np.array(2.5, dtype=np.float32)),
+        "empty": ("F32", np.zeros((0, 3), dtype=np.float32)),
+    }
+    assert order == list(expected), order
+    for name, (dtype, want) in expected.items():
+        got_dtype, got = tensors[name]
+        assert got_dtype == dtype, (name, got_dtype)
+        assert got.shape == want.shape, (name, got.shape, want.shape)
+        assert got.dtype == want.dtype, (name, got.dtype, want.dtype)
+        assert np.array_equal(got, want), (name, got, want)
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        print("safetensors package: not installed")
+    else:
+        with safe_open(path, "np") as f:
+            assert sorted(f.keys()) == sorted(expected)
+            for name, (dtype, want) in expected.items():
+                if dtype != "BF16":
+                    assert np.array_equal(f.get_tensor(name), want), name
+        print("safetensors package: agrees")
+
+def write_python_file(path):
+    # Data laid out a..g, header listed in another order, Python's default JSON spacing.
+    tensors = [
+        ("a", "F32", [2, 3], (np.arange(6, dtype="<f4") * 1.5).tobytes()),
+        ("b", "I64", [2], np.array([-1, 2**40], "<i8").tobytes()),
+        ("c", "F16", [2], np.array([0.5, -2.0], "<f2").tobytes()),
+        ("d", "BOOL", [2], np.array([True, False]).tobytes()),
+        ("e", "U8", [], np.array(200, "u1").tobytes()),
+        ("f", "F64", [0, 2], b""),
+        ("g", "BF16", [2], f32_to_bf16_bytes([1.0, -3.0])),
+    ]
+    entries, pos = [], 0
+    for name, dtype, shape, raw in tensors:
+        entries.append((name, {"dtype": dtype, "shape": shape, "data_offsets": [pos, pos + len(raw)]}))
+        pos += len(raw)
+    header = dict(reversed(entries))
+    header["__metadata__"] = {"format": "np", "by": "python"}
+    text = json.dumps(header).encode("utf-8")
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(t[3] for t in tensors))
+
+if sys.argv[1] == "check":
+    check_ganlite_file(sys.argv[2])
+else:
+    write_python_file(sys.argv[2])
+print("OK")
+)PY";
+
+}  // namespace
+
+TEST(SafetensorsInterop, IndependentPythonReaderAndWriterAgree) {
+  if (!ganlite::testing::python_has_module("numpy")) {
+    GTEST_SKIP() << "needs /usr/bin/python3 with numpy (apt install python3-numpy)";
+  }
+  TempDir dir;
+  const std::string py = ganlite::testing::system_python();
+  ganlite::testing::write_text_file(dir / "st.py", kPythonScript);
+  const std::string script = "'" + py + "' '" + (dir / "st.py").string() + "' ";
+
+  const Tensors ours{
+      {"f64", torch::arange(6, torch::kDouble).view({2, 3}) * 0.5 - 1},
+      {"f32", (torch::arange(6, torch::kFloat) * 0.25).view({3, 2})},
+      {"f16", (torch::arange(4, torch::kFloat) * 0.25).to(torch::kHalf)},
+      {"bf16", (torch::arange(4, torch::kFloat) - 2).to(torch::kBFloat16)},
+      {"i64", torch::tensor({int64_t{-5}, int64_t{1} << 40, int64_t{7}}, torch::kLong)},
+      {"i32", torch::tensor({-7, 8}, torch::kInt)},
+      {"i16", torch::tensor({-300, 300}, torch::kShort)},
+      {"i8", torch::tensor({-128, 127}, torch::kChar)},
+      {"u8", torch::tensor({0, 255}, torch::kByte)},
+      {"bool", torch::tensor({true, false, true})},
+      {"scalar", torch::tensor(2.5f)},
+      {"empty", torch::zeros({0, 3})},
+  };
+  ganlite::io::save_safetensors(dir / "ours.safetensors", ours, {{"who", "ganlite"}, {"text", "\xc3\xbc"}});
+  auto r = ganlite::testing::run_command(script + "check '" + (dir / "ours.safetensors").string() + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "OK")) << r.output;
+
+  r = ganlite::testing::run_command(script + "write '" + (dir / "theirs.safetensors").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto theirs = ganlite::io::load_safetensors(dir / "theirs.safetensors");
+  const std::map<std::string, std::string> meta{{"format", "np"}, {"by", "python"}};
+  EXPECT_EQ(theirs.metadata, meta);
+  const Tensors expected{
+      {"a", torch::arange(6, torch::kFloat).view({2, 3}) * 1.5},
+      {"b", torch::tensor({int64_t{-1}, int64_t{1} << 40}, torch::kLong)},
+      {"c", torch::tensor({0.5f, -2.0f}).to(torch::kHalf)},
+      {"d", torch::tensor({true, false})},
+      {"e", torch::tensor(200, torch::kByte).view({})},
+      {"f", torch::zeros({0, 2}, torch::kDouble)},
+      {"g", torch::tensor({1.0f, -3.0f}).to(torch::kBFloat16)},
+  };
+  expect_same(expected, theirs.tensors);  // returned in data (file) order, not header order
+}
