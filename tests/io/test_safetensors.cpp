@@ -213,6 +213,61 @@ TEST(Safetensors, LoadingNamesTheFile) {
   EXPECT_THROW(ganlite::io::load_safetensors(dir / "missing.safetensors"), ganlite::Error);
 }
 
+TEST(Safetensors, HeaderOnlyReadMatchesTheFullRead) {
+  TempDir dir;
+  const Tensors tensors = all_dtypes();
+  ganlite::io::save_safetensors(dir / "a.safetensors", tensors, {{"kind", "generator"}});
+  const auto header = ganlite::io::read_safetensors_header(dir / "a.safetensors");
+  EXPECT_EQ(header.metadata.at("kind"), "generator");
+  ASSERT_EQ(header.tensors.size(), tensors.size());
+  int64_t offset = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    EXPECT_EQ(header.tensors[i].name, tensors[i].first);
+    EXPECT_EQ(header.tensors[i].shape, tensors[i].second.sizes().vec());
+    EXPECT_EQ(header.tensors[i].begin, offset);
+    offset += tensors[i].second.numel() * static_cast<int64_t>(tensors[i].second.element_size());
+    EXPECT_EQ(header.tensors[i].end, offset);
+  }
+  EXPECT_EQ(header.tensors[0].dtype, "F64");
+  EXPECT_EQ(header.tensors[3].dtype, "BF16");
+  EXPECT_EQ(header.tensors[9].dtype, "BOOL");
+
+  // A file cut inside its data is caught from the file size alone.
+  const std::string bytes = ganlite::read_file(dir / "a.safetensors");
+  ganlite::write_file_atomic(dir / "cut.safetensors", bytes.substr(0, bytes.size() - 3));
+  try {
+    ganlite::io::read_safetensors_header(dir / "cut.safetensors");
+    FAIL() << "no error";
+  } catch (const ganlite::Error& e) {
+    EXPECT_TRUE(contains(e.what(), "cut.safetensors")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "out of range")) << e.what();
+  }
+  ganlite::write_file_atomic(dir / "tiny.safetensors", std::string("abc"));
+  EXPECT_THROW(ganlite::io::read_safetensors_header(dir / "tiny.safetensors"), ganlite::Error);
+  EXPECT_THROW(ganlite::io::read_safetensors_header(dir / "none.safetensors"), ganlite::Error);
+  EXPECT_THROW(ganlite::io::read_safetensors_header(dir.path()), ganlite::Error);
+
+  // A header claiming 200 MB (in a sparse file that large) is refused before it is read.
+  const uint64_t huge = 200'000'000;
+  std::string length;
+  for (int i = 0; i < 8; ++i) length.push_back(static_cast<char>((huge >> (8 * i)) & 0xFF));
+  ganlite::write_file_atomic(dir / "huge.safetensors", length);
+  fs::resize_file(dir / "huge.safetensors", 8 + huge);
+  try {
+    ganlite::io::read_safetensors_header(dir / "huge.safetensors");
+    FAIL() << "no error";
+  } catch (const ganlite::Error& e) {
+    EXPECT_TRUE(contains(e.what(), "100 MB")) << e.what();
+  }
+}
+
+TEST(Safetensors, DeeplyNestedHeaderIsAnErrorNotAStackOverflow) {
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  EXPECT_TRUE(contains(error_of(raw_file(deep, "")), "must be a JSON object"));
+  const std::string deep_meta = "{\"__metadata__\":" + std::string(200000, '[') + std::string(200000, ']') + "}";
+  EXPECT_TRUE(contains(error_of(raw_file(deep_meta, "")), "__metadata__ must be an object"));
+}
+
 // Fuzz-style: every truncation and many byte mutations of a valid file either parse or throw
 // ganlite::Error (nothing else, no crash).
 TEST(Safetensors, TruncatedOrMutatedFilesOnlyThrowErrors) {

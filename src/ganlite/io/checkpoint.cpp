@@ -147,8 +147,8 @@ void save_generator(const std::filesystem::path& path, nn::GeneratorImpl& genera
 }
 
 nn::Generator load_generator(const std::filesystem::path& path, const torch::Device& device) {
-  SafetensorsContents contents = load_safetensors(path);
-  const auto& meta = contents.metadata;
+  // The header alone tells whether this is a generator file: no need to read the weights first.
+  const Metadata meta = read_safetensors_header(path).metadata;
   auto kind = meta.find(kMetaKind);
   if (kind != meta.end() && kind->second != "generator") {
     throw Error(path.string() + ": holds a " + kind->second + ", not a generator");
@@ -167,6 +167,7 @@ nn::Generator load_generator(const std::filesystem::path& path, const torch::Dev
   }
   nn::Generator generator = nn::make_generator(config);
   generator->to(device);
+  const SafetensorsContents contents = load_safetensors(path);
   try {
     load_state_dict(*generator, contents.tensors, /*strict=*/true);
   } catch (const Error& e) {

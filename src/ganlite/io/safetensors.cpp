@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <cerrno>
+#include <fstream>
 #include <set>
 
 #include "ganlite/util/atomic_file.h"
@@ -213,30 +215,43 @@ void save_safetensors(const std::filesystem::path& path,
   write_file_atomic(path, bytes);
 }
 
-SafetensorsContents parse_safetensors(const std::string& bytes, const std::string& file) {
-  if (bytes.size() < 8) {
-    throw Error(file + ": " + std::to_string(bytes.size()) +
+namespace {
+
+// The spec's reference implementation refuses headers above 100 MB; so does ganlite.
+constexpr uint64_t kMaxHeaderSize = 100'000'000;
+
+uint64_t decode_header_size(const std::string& first8) {
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(first8[static_cast<size_t>(i)]);
+  return n;
+}
+
+void check_header_size(uint64_t header_size, uint64_t file_size, const std::string& file) {
+  if (file_size < 8) {
+    throw Error(file + ": " + std::to_string(file_size) +
                 " bytes, too short for a safetensors file (at least the 8-byte header length)");
   }
-  uint64_t header_size = 0;
-  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
-  const uint64_t available = bytes.size() - 8;
+  const uint64_t available = file_size - 8;
   if (header_size > available) {
     throw Error(file + ": header length " + std::to_string(header_size) + " is beyond the file size (" +
                 std::to_string(available) + " bytes after the length field); truncated or not a safetensors file");
   }
-  const nlohmann::ordered_json header = parse_header_json(bytes.substr(8, header_size), file);
-  const size_t data_start = 8 + header_size;
-  const int64_t data_size = static_cast<int64_t>(bytes.size() - data_start);
+  if (header_size > kMaxHeaderSize) {
+    throw Error(file + ": header length " + std::to_string(header_size) + " exceeds the 100 MB limit");
+  }
+}
 
-  SafetensorsContents contents;
-  std::vector<Entry> entries;
+// Parses and validates the header against a data buffer of `data_size` bytes. Entries come back
+// in data order.
+void parse_header(const std::string& header_text, int64_t data_size, const std::string& file,
+                  std::map<std::string, std::string>& metadata, std::vector<Entry>& entries) {
+  const nlohmann::ordered_json header = parse_header_json(header_text, file);
   for (const auto& [name, info] : header.items()) {
     if (name == kMetadataKey) {
       if (!info.is_object()) throw Error(file + ": __metadata__ must be an object of strings");
       for (const auto& [k, v] : info.items()) {
         if (!v.is_string()) throw Error(file + ": __metadata__ value of '" + k + "' must be a string");
-        contents.metadata[k] = v.get<std::string>();
+        metadata[k] = v.get<std::string>();
       }
       continue;
     }
@@ -269,6 +284,25 @@ SafetensorsContents parse_safetensors(const std::string& bytes, const std::strin
     throw Error(file + ": data buffer is " + std::to_string(data_size) + " bytes but the tensors cover " +
                 std::to_string(expected_begin) + " (trailing bytes)");
   }
+}
+
+const char* dtype_code(torch::ScalarType type) {
+  for (const auto& d : dtype_table()) {
+    if (d.type == type) return d.name;
+  }
+  return "?";
+}
+
+}  // namespace
+
+SafetensorsContents parse_safetensors(const std::string& bytes, const std::string& file) {
+  const uint64_t header_size = bytes.size() >= 8 ? decode_header_size(bytes.substr(0, 8)) : 0;
+  check_header_size(header_size, bytes.size(), file);
+  const size_t data_start = 8 + header_size;
+  SafetensorsContents contents;
+  std::vector<Entry> entries;
+  parse_header(bytes.substr(8, header_size), static_cast<int64_t>(bytes.size() - data_start), file,
+               contents.metadata, entries);
 
   for (const Entry& e : entries) {
     torch::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(e.type));
@@ -291,6 +325,28 @@ SafetensorsContents parse_safetensors(const std::string& bytes, const std::strin
 
 SafetensorsContents load_safetensors(const std::filesystem::path& path) {
   return parse_safetensors(read_file(path), path.string());
+}
+
+SafetensorsHeader read_safetensors_header(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw Error(file + ": is a directory, expected a file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read " + file + ": " + std::strerror(errno));
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) throw Error("cannot read " + file + ": " + ec.message());
+  std::string first8(8, '\0');
+  const uint64_t header_size = in.read(first8.data(), 8) ? decode_header_size(first8) : 0;
+  check_header_size(header_size, file_size, file);
+  std::string header_text(header_size, '\0');
+  if (!in.read(header_text.data(), static_cast<std::streamsize>(header_size))) {
+    throw Error("cannot read the header of " + file);
+  }
+  SafetensorsHeader header;
+  std::vector<Entry> entries;
+  parse_header(header_text, static_cast<int64_t>(file_size - 8 - header_size), file, header.metadata, entries);
+  for (const Entry& e : entries) header.tensors.push_back({e.name, dtype_code(e.type), e.shape, e.begin, e.end});
+  return header;
 }
 
 }  // namespace ganlite::io
