@@ -200,21 +200,6 @@ TEST(Checkpoint, LoadGeneratorRejectsFilesWithoutArchitecture) {
   EXPECT_TRUE(contains(msg, "vit")) << msg;
 }
 
-namespace {
-
-// A stand-in generator so the metadata written by save_generator can be checked on its own.
-struct TinyGeneratorImpl : ganlite::nn::GeneratorImpl {
-  explicit TinyGeneratorImpl(ganlite::nn::ArchConfig c) : GeneratorImpl(std::move(c)) {
-    model = register_module("model", torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 3, 1))));
-  }
-  torch::Tensor forward(torch::Tensor x) override { return model->forward(x); }
-  ganlite::nn::GeneratorOutput forward_with_taps(torch::Tensor x) override { return {forward(x), {}}; }
-  std::vector<std::string> tap_names() const override { return {}; }
-  torch::nn::Sequential model{nullptr};
-};
-
-}  // namespace
-
 TEST(Checkpoint, GeneratorMetadataIsCompleteAndReadable) {
   TempDir dir;
   ganlite::nn::ArchConfig config;
@@ -224,8 +209,8 @@ TEST(Checkpoint, GeneratorMetadataIsCompleteAndReadable) {
   config.norm = "batch";
   config.padding = "zero";
   config.output_nc = 1;
-  TinyGeneratorImpl generator(config);
-  ganlite::io::save_generator(dir / "g.safetensors", generator, {{"dataset", "edges2shoes"}});
+  ganlite::nn::Generator generator = ganlite::nn::make_generator(config);
+  ganlite::io::save_generator(dir / "g.safetensors", *generator, {{"dataset", "edges2shoes"}});
   const auto contents = ganlite::io::load_safetensors(dir / "g.safetensors");
   const auto& meta = contents.metadata;
   EXPECT_EQ(meta.at("format"), "ganlite");
@@ -243,10 +228,75 @@ TEST(Checkpoint, GeneratorMetadataIsCompleteAndReadable) {
   const auto widths = nlohmann::json::parse(meta.at("widths"));
   EXPECT_EQ(widths.at("trunk"), 32);
   EXPECT_EQ(widths.at("blocks"), nlohmann::json({{32}, {32}}));
-  EXPECT_EQ(keys_of(contents.tensors), (std::vector<std::string>{"model.0.weight", "model.0.bias"}));
+  EXPECT_EQ(keys_of(contents.tensors), keys_of(ganlite::io::state_dict(*generator)));
 
-  EXPECT_THROW(ganlite::io::save_generator(dir / "h.safetensors", generator, {{"kind", "x"}}), ganlite::UsageError);
+  EXPECT_THROW(ganlite::io::save_generator(dir / "h.safetensors", *generator, {{"kind", "x"}}), ganlite::UsageError);
   EXPECT_FALSE(fs::exists(dir / "h.safetensors"));
+}
+
+namespace {
+
+ganlite::nn::ArchConfig small_config(const std::string& arch, const std::string& norm) {
+  ganlite::nn::ArchConfig c;
+  c.arch = arch;
+  c.ngf = 4;
+  c.n_blocks = 2;
+  c.num_downs = 5;
+  c.norm = norm;
+  return c;
+}
+
+}  // namespace
+
+TEST(Checkpoint, GeneratorsRoundTripWithIdenticalKeysAndOutputs) {
+  TempDir dir;
+  const torch::Device device = test_device();
+  ganlite::nn::ArchConfig pruned = small_config("resnet", "instance");
+  pruned.widths = {3, 5, 12, 6, 2, {{7}, {1}}};
+  ganlite::nn::ArchConfig pruned_inception = small_config("inception", "instance_affine");
+  pruned_inception.widths = {4, 8, 16, 8, 4, {{2, 0, 1, 0, 3, 1}, {0, 0, 0, 0, 0, 0}}};
+  const std::vector<ganlite::nn::ArchConfig> configs{
+      small_config("resnet", "instance"), small_config("resnet", "batch"),
+      small_config("mobile_resnet", "instance"), small_config("inception", "batch"),
+      small_config("unet", "batch"), pruned, pruned_inception};
+  torch::manual_seed(1);
+  for (const auto& config : configs) {
+    SCOPED_TRACE(config.to_json_string());
+    ganlite::nn::Generator g = ganlite::nn::make_generator(config);
+    // Move BatchNorm statistics and counters off their initial values before saving.
+    g->train();
+    g->forward(torch::randn({2, 3, 32, 32}));
+    g->eval();
+    const fs::path path = dir / (config.arch + "_" + config.norm + ".safetensors");
+    ganlite::io::save_generator(path, *g);
+    ganlite::nn::Generator loaded = ganlite::io::load_generator(path, device);
+    EXPECT_EQ(loaded->config(), config);
+    const NamedTensors a = ganlite::io::state_dict(*g);
+    const NamedTensors b = ganlite::io::state_dict(*loaded);
+    ASSERT_EQ(keys_of(a), keys_of(b));
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(b[i].second.device(), device) << a[i].first;
+      EXPECT_EQ(b[i].second.scalar_type(), a[i].second.scalar_type()) << a[i].first;
+      EXPECT_TRUE(torch::equal(a[i].second, b[i].second.cpu())) << a[i].first;
+    }
+    loaded->eval();
+    const torch::Tensor x = torch::randn({1, 3, 32, 32});
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(torch::equal(g->forward(x), loaded->forward(x.to(device)).cpu()));
+  }
+}
+
+TEST(Checkpoint, GeneratorFileWithAMissingTensorNamesFileAndKey) {
+  TempDir dir;
+  ganlite::nn::Generator g = ganlite::nn::make_generator(small_config("resnet", "instance"));
+  ganlite::io::save_generator(dir / "g.safetensors", *g);
+  auto contents = ganlite::io::load_safetensors(dir / "g.safetensors");
+  const std::string dropped = contents.tensors[0].first;
+  contents.tensors.erase(contents.tensors.begin());
+  ganlite::io::save_safetensors(dir / "cut.safetensors", contents.tensors, contents.metadata);
+  const std::string msg = error_of([&] { ganlite::io::load_generator(dir / "cut.safetensors"); });
+  EXPECT_TRUE(contains(msg, "cut.safetensors")) << msg;
+  EXPECT_TRUE(contains(msg, "missing key '" + dropped + "'")) << msg;
 }
 
 namespace {
