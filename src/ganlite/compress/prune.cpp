@@ -1,0 +1,344 @@
+#include "ganlite/compress/prune.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "ganlite/nn/inception_generator.h"
+#include "ganlite/nn/layers.h"
+#include "ganlite/nn/profiler.h"
+#include "ganlite/nn/resnet_generator.h"
+#include "ganlite/util/error.h"
+
+namespace ganlite::compress {
+
+namespace {
+
+using nn::NormRole;
+
+// Indices (int64, ascending) of the channels a layer keeps; undefined = keep all.
+using Channels = torch::Tensor;
+
+struct Masks {
+  std::map<std::tuple<NormRole, int, int>, Channels> by_norm;  // (role, block, slot)
+  Channels get(NormRole role, int block = -1, int slot = -1) const {
+    auto it = by_norm.find({role, block, slot});
+    return it == by_norm.end() ? Channels() : it->second;
+  }
+};
+
+int64_t count(const Channels& c) { return c.numel(); }
+
+// Channels with |gamma| > threshold; with `floor` > 0 the top-`floor` by |gamma| at least.
+Channels channels_above(const torch::Tensor& gamma, double threshold, int64_t floor) {
+  const auto score = gamma.detach().abs().to(torch::kCPU, torch::kFloat64);
+  auto keep = torch::nonzero(score > threshold).flatten();
+  floor = std::min<int64_t>(floor, score.numel());
+  if (keep.numel() < floor) {
+    keep = std::get<0>(std::get<1>(torch::topk(score, floor)).sort());
+  }
+  return keep.to(torch::kLong);
+}
+
+std::vector<nn::ScoredNorm> scored_norms_or_explain(const nn::GeneratorImpl& teacher) {
+  const auto& cfg = teacher.config();
+  if (!nn::norm_is_affine(cfg.norm)) {
+    throw UsageError("the teacher's norm is '" + cfg.norm +
+                     "', which has no scale gamma to rank channels by; CAT pruning needs affine norms: "
+                     "train the teacher with --norm instance_affine or batch");
+  }
+  return teacher.scored_norms();  // throws UsageError for architectures without them (unet)
+}
+
+Masks masks_at_threshold(const std::vector<nn::ScoredNorm>& norms, double threshold, int min_channels,
+                         const std::string& arch) {
+  Masks masks;
+  for (const auto& norm : norms) {
+    int64_t floor = 0;
+    if (norm.role != NormRole::block) {
+      floor = min_channels;
+    } else if (arch != "inception") {
+      floor = 1;  // a ResNet block cannot vanish: its second conv still writes the trunk
+    }
+    masks.by_norm[{norm.role, norm.block, norm.slot}] = channels_above(norm.weight(), threshold, floor);
+  }
+  return masks;
+}
+
+nn::GeneratorWidths widths_from_masks(const Masks& masks, const nn::ArchConfig& teacher_config) {
+  const auto teacher = teacher_config.with_resolved_widths();
+  nn::GeneratorWidths w;
+  w.stem = static_cast<int>(count(masks.get(NormRole::stem)));
+  w.down1 = static_cast<int>(count(masks.get(NormRole::down1)));
+  w.trunk = static_cast<int>(count(masks.get(NormRole::trunk)));
+  w.up1 = static_cast<int>(count(masks.get(NormRole::up1)));
+  w.up2 = static_cast<int>(count(masks.get(NormRole::up2)));
+  for (size_t b = 0; b < teacher.widths.blocks.size(); ++b) {
+    std::vector<int> block;
+    for (size_t slot = 0; slot < teacher.widths.blocks[b].size(); ++slot) {
+      const auto c = masks.get(NormRole::block, static_cast<int>(b), static_cast<int>(slot));
+      block.push_back(c.defined() ? static_cast<int>(count(c)) : 0);  // absent in the teacher too
+    }
+    w.blocks.push_back(block);
+  }
+  return w;
+}
+
+// One layer's parameters and buffers, sliced from the teacher into the student.
+struct LayerSlice {
+  std::string teacher_prefix, student_prefix;
+  Channels out, in;  // undefined = all
+  bool transposed = false;
+  bool depthwise = false;
+};
+
+// Walks a module in execution order. `current` is the channel selection of the activation
+// entering the next layer; every non-depthwise conv moves to the next selection in `targets`.
+void walk(const torch::nn::Module& module, const std::string& tprefix, const std::string& sprefix,
+          Channels& current, std::deque<Channels>& targets, std::vector<LayerSlice>& slices) {
+  auto take_target = [&]() {
+    if (targets.empty()) throw Error("pruning: more convolutions than planned at " + tprefix);
+    auto t = targets.front();
+    targets.pop_front();
+    return t;
+  };
+  if (const auto* conv = dynamic_cast<const torch::nn::Conv2dImpl*>(&module)) {
+    const auto groups = conv->options.groups();
+    if (groups > 1 && groups == conv->options.in_channels()) {
+      slices.push_back({tprefix, sprefix, current, current, false, true});
+    } else {
+      auto out = take_target();
+      slices.push_back({tprefix, sprefix, out, current, false, false});
+      current = out;
+    }
+    return;
+  }
+  if (dynamic_cast<const torch::nn::ConvTranspose2dImpl*>(&module)) {
+    auto out = take_target();
+    slices.push_back({tprefix, sprefix, out, current, true, false});
+    current = out;
+    return;
+  }
+  if (dynamic_cast<const torch::nn::BatchNorm2dImpl*>(&module) ||
+      dynamic_cast<const torch::nn::InstanceNorm2dImpl*>(&module)) {
+    slices.push_back({tprefix, sprefix, current, Channels(), false, false});
+    return;
+  }
+  for (const auto& child : module.named_children()) {
+    walk(*child.value(), tprefix + "." + child.key(), sprefix + "." + child.key(), current, targets, slices);
+  }
+}
+
+std::vector<LayerSlice> plan_resnet_like(const nn::GeneratorImpl& teacher, const Masks& masks) {
+  const auto& model = dynamic_cast<const nn::ResnetLikeGeneratorImpl&>(teacher).model;
+  const size_t first_block = nn::ResnetLikeGeneratorImpl::kBlocksBegin;
+  const size_t n_blocks = static_cast<size_t>(teacher.config().n_blocks);
+  const Channels trunk = masks.get(NormRole::trunk);
+  std::deque<Channels> targets{masks.get(NormRole::stem), masks.get(NormRole::down1), trunk,
+                               masks.get(NormRole::up1), masks.get(NormRole::up2), Channels()};
+  std::vector<LayerSlice> slices;
+  Channels current;
+  for (size_t i = 0; i < model->size(); ++i) {
+    const std::string prefix = "model." + std::to_string(i);
+    if (i >= first_block && i < first_block + n_blocks) {
+      const int b = static_cast<int>(i - first_block);
+      std::deque<Channels> block_targets{masks.get(NormRole::block, b, 0), trunk};
+      Channels block_current = trunk;
+      walk(*model->ptr(i), prefix, prefix, block_current, block_targets, slices);
+      continue;
+    }
+    walk(*model->ptr(i), prefix, prefix, current, targets, slices);
+  }
+  return slices;
+}
+
+std::vector<LayerSlice> plan_inception(const nn::GeneratorImpl& teacher, const Masks& masks,
+                                       const std::vector<nn::ScoredNorm>& norms, const nn::GeneratorWidths& widths) {
+  const auto& gen = dynamic_cast<const nn::InceptionGeneratorImpl&>(teacher);
+  const Channels trunk = masks.get(NormRole::trunk);
+  std::vector<LayerSlice> slices;
+  Channels current;
+  std::deque<Channels> down_targets{masks.get(NormRole::stem), masks.get(NormRole::down1), trunk};
+  walk(*gen.down_sampling, "down_sampling", "down_sampling", current, down_targets, slices);
+
+  // Teacher branches by block, in key order, with their slots.
+  std::map<int, std::vector<std::pair<std::string, int>>> branches;
+  for (const auto& norm : norms) {
+    if (norm.role != NormRole::block) continue;
+    branches[norm.block].push_back({norm.name.substr(0, norm.name.size() - 4), norm.slot});  // strip ".1.1"/".0.1"
+  }
+  const auto teacher_modules = gen.named_modules("", false);
+  for (int b = 0; b < teacher.config().n_blocks; ++b) {
+    int student_res = 0, student_dw = 0;
+    for (const auto& [tname, slot] : branches[b]) {
+      if (widths.blocks[static_cast<size_t>(b)][static_cast<size_t>(slot)] == 0) continue;
+      const bool res = slot < 3;
+      const std::string sname = "features." + std::to_string(b) + (res ? ".res_ops." : ".dw_ops.") +
+                                std::to_string(res ? student_res++ : student_dw++);
+      std::deque<Channels> targets{masks.get(NormRole::block, b, slot), trunk};
+      Channels branch_current = trunk;
+      walk(*teacher_modules[tname], tname, sname, branch_current, targets, slices);
+    }
+    const std::string pw = "features." + std::to_string(b) + ".pw_bn";
+    slices.push_back({pw, pw, trunk, Channels(), false, false});
+  }
+  std::deque<Channels> up_targets{masks.get(NormRole::up1), masks.get(NormRole::up2), Channels()};
+  walk(*gen.up_sampling, "up_sampling", "up_sampling", current, up_targets, slices);
+  return slices;
+}
+
+torch::Tensor slice_tensor(const torch::Tensor& t, const LayerSlice& s, bool is_weight) {
+  auto pick = [](torch::Tensor x, int64_t dim, const Channels& c) {
+    return c.defined() ? x.index_select(dim, c.to(x.device())) : x;
+  };
+  if (t.dim() == 0) return t;
+  if (t.dim() == 1 || !is_weight) return pick(t, 0, s.out);
+  if (s.transposed) return pick(pick(t, 0, s.in), 1, s.out);  // [C_in, C_out, kH, kW]
+  auto r = pick(t, 0, s.out);
+  return s.depthwise ? r : pick(r, 1, s.in);
+}
+
+void inherit_weights(const nn::GeneratorImpl& teacher, nn::GeneratorImpl& student,
+                     const std::vector<LayerSlice>& slices) {
+  std::map<std::string, torch::Tensor> source;
+  for (const auto& p : teacher.named_parameters()) source[p.key()] = p.value();
+  for (const auto& b : teacher.named_buffers()) source[b.key()] = b.value();
+  std::map<std::string, torch::Tensor> target;
+  for (const auto& p : student.named_parameters()) target[p.key()] = p.value();
+  for (const auto& b : student.named_buffers()) target[b.key()] = b.value();
+
+  std::set<std::string> written;
+  torch::NoGradGuard no_grad;
+  for (const auto& slice : slices) {
+    for (const char* suffix : {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}) {
+      const auto tkey = slice.teacher_prefix + "." + suffix;
+      const auto skey = slice.student_prefix + "." + suffix;
+      auto src = source.find(tkey);
+      if (src == source.end()) continue;
+      auto dst = target.find(skey);
+      if (dst == target.end()) throw Error("pruning: student has no tensor '" + skey + "' for teacher's '" + tkey + "'");
+      const auto value = slice_tensor(src->second, slice, std::string(suffix) == "weight");
+      if (value.sizes() != dst->second.sizes()) {
+        throw Error("pruning: sliced '" + tkey + "' has shape " + c10::str(value.sizes()) + " but student's '" + skey +
+                    "' has " + c10::str(dst->second.sizes()));
+      }
+      dst->second.copy_(value);
+      written.insert(skey);
+    }
+  }
+  for (const auto& [key, tensor] : target) {
+    if (!written.count(key)) throw Error("pruning: no teacher weights were mapped onto student tensor '" + key + "'");
+  }
+}
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+int64_t count_generator_macs(const nn::ArchConfig& config, int64_t input_size) {
+  // Every layer's output area is (input / 2^k)^2 for k <= 2 when the input is a multiple of 4,
+  // so profiling at a quarter-size multiple of 4 and scaling by the area ratio is exact.
+  int64_t small = input_size;
+  while (small % 8 == 0 && small / 2 >= 16) small /= 2;
+  const auto profile = nn::profile_generator(config, small);
+  const int64_t ratio = (input_size / small) * (input_size / small);
+  return profile.macs * ratio;
+}
+
+nn::GeneratorWidths widths_at_threshold(const nn::GeneratorImpl& teacher, double threshold, int min_channels) {
+  const auto norms = scored_norms_or_explain(teacher);
+  return widths_from_masks(masks_at_threshold(norms, threshold, min_channels, teacher.config().arch),
+                           teacher.config());
+}
+
+PruneResult prune_at_threshold(const nn::GeneratorImpl& teacher, double threshold, const PruneOptions& options) {
+  const double start = now_seconds();
+  const auto norms = scored_norms_or_explain(teacher);
+  const auto& tcfg = teacher.config();
+  const auto masks = masks_at_threshold(norms, threshold, options.min_channels, tcfg.arch);
+
+  PruneResult result;
+  result.threshold = threshold;
+  result.config = tcfg;
+  result.config.widths = widths_from_masks(masks, tcfg);
+  result.student = nn::make_generator(result.config);
+  if (options.inherit_weights) {
+    const auto slices = tcfg.arch == "inception" ? plan_inception(teacher, masks, norms, result.config.widths)
+                                                 : plan_resnet_like(teacher, masks);
+    inherit_weights(teacher, *result.student, slices);
+  }
+  const auto device = teacher.parameters().empty() ? torch::Device(torch::kCPU) : teacher.parameters()[0].device();
+  result.student->to(device);
+  result.student->train(teacher.is_training());
+  result.macs_before = count_generator_macs(tcfg, options.input_size);
+  result.macs_after = count_generator_macs(result.config, options.input_size);
+  result.params_before = nn::count_parameters(teacher);
+  result.params_after = nn::count_parameters(*result.student);
+  result.seconds = now_seconds() - start;
+  return result;
+}
+
+PruneResult prune_to_mac_budget(const nn::GeneratorImpl& teacher, const PruneOptions& options) {
+  const double start = now_seconds();
+  require(options.target_macs > 0, "the MAC budget must be positive");
+  require(options.input_size >= 16 && options.input_size % 4 == 0,
+          "--input-size must be a multiple of 4 and >= 16, got " + std::to_string(options.input_size));
+  const auto norms = scored_norms_or_explain(teacher);
+  const auto& tcfg = teacher.config();
+
+  torch::Tensor all = torch::cat([&] {
+    std::vector<torch::Tensor> g;
+    for (const auto& n : norms) g.push_back(n.weight().detach().abs().to(torch::kCPU, torch::kFloat64).flatten());
+    return g;
+  }());
+  double lo = all.min().item<double>();
+  double hi = all.max().item<double>();
+
+  auto macs_at = [&](double t) {
+    nn::ArchConfig c = tcfg;
+    c.widths = widths_from_masks(masks_at_threshold(norms, t, options.min_channels, tcfg.arch), tcfg);
+    return count_generator_macs(c, options.input_size);
+  };
+
+  const int64_t teacher_macs = count_generator_macs(tcfg, options.input_size);
+  int steps = 0;
+  double threshold = 0;
+  if (static_cast<double>(teacher_macs) > options.target_macs) {
+    const int64_t smallest = macs_at(hi);
+    if (static_cast<double>(smallest) > options.target_macs) {
+      throw UsageError("the budget " + nn::format_macs(static_cast<int64_t>(options.target_macs)) +
+                       " MACs is below the smallest network the pruning rule can build from this teacher (" +
+                       nn::format_macs(smallest) + " at " + std::to_string(options.input_size) + "x" +
+                       std::to_string(options.input_size) + " with --min-channels " +
+                       std::to_string(options.min_channels) + ")");
+    }
+    // Invariant: macs_at(hi) <= target < macs_at(lo) (lo itself drops the weakest channel,
+    // so the search never returns the unpruned teacher when it is over budget).
+    int64_t macs_hi = smallest;
+    while (steps < 200) {
+      ++steps;
+      const double mid = 0.5 * (lo + hi);
+      const int64_t m = macs_at(mid);
+      if (static_cast<double>(m) > options.target_macs) {
+        lo = mid;
+      } else {
+        hi = mid;
+        macs_hi = m;
+      }
+      if (hi - lo <= 1e-3 * lo && static_cast<double>(macs_hi) <= options.target_macs) break;
+    }
+    threshold = hi;
+  }
+  auto result = prune_at_threshold(teacher, threshold, options);
+  result.search_steps = steps;
+  result.seconds = now_seconds() - start;
+  return result;
+}
+
+}  // namespace ganlite::compress

@@ -1,0 +1,47 @@
+// CAT's one-step pruning (methods.md 3.1): one global threshold on the |gamma| of the scored
+// normalisation layers, found by binary search so the student fits a MAC budget.
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+
+#include "ganlite/nn/generator.h"
+
+namespace ganlite::compress {
+
+struct PruneOptions {
+  double target_macs = 0;        // the budget, counted at input_size x input_size, batch 1
+  int64_t input_size = 256;
+  int min_channels = 16;         // kept in the stem, down and up layers (and the trunk)
+  bool inherit_weights = true;   // copy the teacher's surviving channels; false: fresh init
+};
+
+struct PruneResult {
+  nn::Generator student;
+  nn::ArchConfig config;         // the student's architecture (widths written out)
+  double threshold = 0;          // channels with |gamma| > threshold survive
+  int64_t macs_before = 0, macs_after = 0;
+  int64_t params_before = 0, params_after = 0;
+  int search_steps = 0;
+  double seconds = 0;
+};
+
+// The student's widths when every scored channel with |gamma| <= threshold is dropped. The
+// trunk (every block's residual width) follows the last down norm; an inception branch may
+// vanish (width 0) and a block with none left is the identity; ResNet blocks keep >= 1 channel.
+nn::GeneratorWidths widths_at_threshold(const nn::GeneratorImpl& teacher, double threshold, int min_channels);
+
+// Prunes at a given threshold (no search).
+PruneResult prune_at_threshold(const nn::GeneratorImpl& teacher, double threshold, const PruneOptions& options);
+
+// Binary search between min and max |gamma| until (hi - lo) <= 1e-3 * lo with MACs <= target;
+// the result is always at or under the budget. Throws UsageError when the teacher has no
+// norm scales (non-affine norms), or when the budget is below the smallest network the rule
+// can build (the message gives that minimum).
+PruneResult prune_to_mac_budget(const nn::GeneratorImpl& teacher, const PruneOptions& options);
+
+// MACs of a generator architecture at size x size (profiled at a reduced size and scaled
+// exactly, since every layer's output area scales with the input's).
+int64_t count_generator_macs(const nn::ArchConfig& config, int64_t input_size);
+
+}  // namespace ganlite::compress

@@ -1,0 +1,200 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "ganlite/compress/prune.h"
+#include "ganlite/nn/generator.h"
+#include "ganlite/nn/profiler.h"
+#include "ganlite/util/error.h"
+
+using namespace ganlite;
+using compress::PruneOptions;
+
+namespace {
+
+nn::ArchConfig config(const std::string& arch, int ngf, const std::string& norm, int n_blocks = 9) {
+  nn::ArchConfig c;
+  c.arch = arch;
+  c.ngf = ngf;
+  c.norm = norm;
+  c.n_blocks = n_blocks;
+  return c;
+}
+
+// Gives every scored norm gammas drawn uniformly from (0.05, 1) so thresholds separate channels.
+void randomize_gammas(nn::GeneratorImpl& g, uint64_t seed) {
+  torch::manual_seed(seed);
+  torch::NoGradGuard no_grad;
+  for (const auto& n : g.scored_norms()) n.weight().uniform_(0.05, 1.0);
+}
+
+// Zeroes gamma and beta of the channels the rule will drop at `threshold` (and the trunk's
+// channels in every block-output norm), so those channels carry exact zeros in the teacher:
+// then the pruned student must reproduce the teacher's output exactly.
+void silence_channels_below(nn::GeneratorImpl& g, double threshold) {
+  torch::NoGradGuard no_grad;
+  auto params = g.named_parameters();
+  torch::Tensor trunk_drop;
+  for (const auto& n : g.scored_norms()) {
+    auto gamma = n.weight();
+    auto drop = gamma.abs() <= threshold;
+    auto beta = params[n.name + ".bias"];
+    beta.masked_fill_(drop, 0.0);
+    gamma.masked_fill_(drop, 0.0);
+    // A depthwise branch's second norm follows the first one's channel selection.
+    const auto dw = n.name.find(".dw_ops.");
+    if (dw != std::string::npos) {
+      const auto second = n.name.substr(0, n.name.size() - 4) + ".2.1";
+      params[second + ".weight"].masked_fill_(drop, 0.0);
+      params[second + ".bias"].masked_fill_(drop, 0.0);
+    }
+    if (n.role == nn::NormRole::trunk) trunk_drop = drop.clone();
+  }
+  for (auto& p : params) {
+    const auto& key = p.key();
+    const bool block_out = key.find(".pw_bn.") != std::string::npos ||
+                           (g.config().arch != "inception" && key.rfind("model.", 0) == 0 &&
+                            key.find(".conv_block.") != std::string::npos && p.value().dim() == 1 &&
+                            p.value().size(0) == trunk_drop.size(0));
+    if (block_out && p.value().dim() == 1 && p.value().size(0) == trunk_drop.size(0)) {
+      p.value().masked_fill_(trunk_drop, 0.0);
+    }
+  }
+}
+
+}  // namespace
+
+TEST(Prune, KnownGammasGiveExactWidths) {
+  auto teacher = nn::make_generator(config("inception", 4, "batch", 3));  // trunk 16, branches 2 wide
+  torch::NoGradGuard no_grad;
+  for (const auto& n : teacher->scored_norms()) {
+    auto w = n.weight();
+    // Channel c gets gamma (c + 1) / size: exactly floor(size * (1 - t)) channels exceed t.
+    w.copy_(torch::arange(1, w.size(0) + 1, torch::kFloat32) / static_cast<float>(w.size(0)));
+  }
+  // One branch of block 1 entirely below the threshold.
+  teacher->scored_norms()[3 + 6 + 4].weight().fill_(0.1);
+  const auto w = compress::widths_at_threshold(*teacher, 0.5, 1);
+  EXPECT_EQ(w.stem, 2);    // gammas 0.25 0.5 0.75 1.0 -> 2 above 0.5
+  EXPECT_EQ(w.down1, 4);   // 8 channels -> 4
+  EXPECT_EQ(w.trunk, 8);   // 16 -> 8
+  EXPECT_EQ(w.up1, 4);
+  EXPECT_EQ(w.up2, 2);
+  ASSERT_EQ(w.blocks.size(), 3u);
+  EXPECT_EQ(w.blocks[0], (std::vector<int>{1, 1, 1, 1, 1, 1}));  // gammas 0.5 1.0 -> 1 each
+  EXPECT_EQ(w.blocks[1], (std::vector<int>{1, 1, 1, 1, 0, 1}));  // the silenced dw_k3 branch vanishes
+  // The lower bound keeps the strongest channels in stem/down/up layers but never in branches.
+  const auto floor = compress::widths_at_threshold(*teacher, 0.99, 3);
+  EXPECT_EQ(floor.stem, 3);
+  EXPECT_EQ(floor.trunk, 3);
+  EXPECT_EQ(floor.blocks[0], (std::vector<int>{1, 1, 1, 1, 1, 1}));  // gamma 1.0 > 0.99
+  const auto none = compress::widths_at_threshold(*teacher, 1.0, 3);
+  EXPECT_EQ(none.blocks[2], (std::vector<int>(6, 0)));  // every block becomes the identity
+}
+
+TEST(Prune, ThresholdZeroReproducesTheTeacher) {
+  for (const auto& norm : {"batch", "instance_affine"}) {
+    for (const auto& arch : {"resnet", "mobile_resnet", "inception"}) {
+      auto teacher = nn::make_generator(config(arch, 8, norm, 3));
+      randomize_gammas(*teacher, 1);
+      teacher->eval();
+      PruneOptions options;
+      options.min_channels = 1;
+      options.input_size = 32;
+      const auto result = compress::prune_at_threshold(*teacher, 0.0, options);
+      EXPECT_EQ(result.macs_after, result.macs_before) << arch;
+      torch::manual_seed(2);
+      const auto x = torch::randn({2, 3, 32, 32});
+      torch::NoGradGuard no_grad;
+      EXPECT_TRUE(torch::equal(teacher->forward(x), result.student->forward(x))) << arch << " " << norm;
+    }
+  }
+}
+
+TEST(Prune, InheritedWeightsAreTheTeachersSurvivingChannels) {
+  for (const auto& arch : {"resnet", "mobile_resnet", "inception"}) {
+    auto teacher = nn::make_generator(config(arch, 8, "batch", 3));
+    randomize_gammas(*teacher, 3);
+    const double threshold = 0.45;
+    silence_channels_below(*teacher, threshold);
+    teacher->eval();
+    {
+      // Nonzero running statistics so the eval-mode BatchNorm is not a plain identity.
+      torch::NoGradGuard no_grad;
+      for (auto& b : teacher->named_buffers()) {
+        if (b.key().find("running_mean") != std::string::npos) b.value().uniform_(-0.2, 0.2);
+        if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 1.5);
+      }
+    }
+    PruneOptions options;
+    options.min_channels = 1;
+    options.input_size = 32;
+    const auto result = compress::prune_at_threshold(*teacher, threshold, options);
+    EXPECT_LT(result.macs_after, result.macs_before / 2) << arch;
+    // In float64 the only difference left is summation order over the dropped (zero) channels.
+    teacher->to(torch::kFloat64);
+    result.student->to(torch::kFloat64);
+    torch::manual_seed(4);
+    const auto x = torch::randn({2, 3, 32, 32}, torch::kFloat64);
+    torch::NoGradGuard no_grad;
+    const auto diff = (teacher->forward(x) - result.student->forward(x)).abs().max().item<double>();
+    EXPECT_LT(diff, 1e-12) << arch;
+  }
+}
+
+TEST(Prune, MeetsTheBudgetWithinThreePercentAt256) {
+  struct Case {
+    std::string arch;
+    int ngf;
+    double budget;
+  };
+  for (const auto& c : std::vector<Case>{{"resnet", 64, 5.0e9}, {"inception", 64, 2.6e9}, {"mobile_resnet", 32, 1.0e9}}) {
+    auto teacher = nn::make_generator(config(c.arch, c.ngf, c.arch == "inception" ? "instance_affine" : "batch"));
+    randomize_gammas(*teacher, 5);
+    PruneOptions options;
+    options.target_macs = c.budget;
+    options.inherit_weights = false;
+    const auto result = compress::prune_to_mac_budget(*teacher, options);
+    EXPECT_LE(static_cast<double>(result.macs_after), c.budget) << c.arch;
+    EXPECT_GE(static_cast<double>(result.macs_after), 0.97 * c.budget) << c.arch;
+    // The reported figure is the profiler's at full size.
+    EXPECT_EQ(result.macs_after, nn::profile_generator(result.config, 256).macs) << c.arch;
+  }
+}
+
+TEST(Prune, RefusesTeachersWithoutScalesAndImpossibleBudgets) {
+  auto plain = nn::make_generator(config("resnet", 8, "instance", 3));
+  PruneOptions options;
+  options.target_macs = 1e8;
+  try {
+    compress::prune_to_mac_budget(*plain, options);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("instance_affine"), std::string::npos) << e.what();
+  }
+  auto teacher = nn::make_generator(config("inception", 16, "batch", 3));
+  randomize_gammas(*teacher, 6);
+  options.target_macs = 1e6;  // below the 16-channel stem/down/up floor
+  try {
+    compress::prune_to_mac_budget(*teacher, options);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("smallest network"), std::string::npos) << e.what();
+  }
+  auto unet = nn::make_generator([] {
+    auto c = config("unet", 8, "batch");
+    c.num_downs = 5;
+    return c;
+  }());
+  EXPECT_THROW(compress::prune_to_mac_budget(*unet, options), UsageError);
+}
+
+TEST(Prune, BudgetAboveTheTeacherKeepsEverything) {
+  auto teacher = nn::make_generator(config("resnet", 8, "batch", 3));
+  randomize_gammas(*teacher, 7);
+  PruneOptions options;
+  options.target_macs = 1e12;
+  options.input_size = 64;
+  const auto result = compress::prune_to_mac_budget(*teacher, options);
+  EXPECT_EQ(result.macs_after, result.macs_before);
+  EXPECT_EQ(result.config.widths, teacher->config().with_resolved_widths().widths);
+}
