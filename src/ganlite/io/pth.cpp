@@ -382,6 +382,9 @@ class Unpickler {
       if (!tuple_args || args->items.empty() || args->items[0]->kind != PyObj::Kind::Tensor) fail(name + " without a tensor");
       return args->items[0];
     }
+    // LibTorch's pickler (torch::pickle_save) wraps values in restore_type_tag(value, type) and
+    // lists in build_intlist(list) etc.: the value is the first argument.
+    if (name.rfind("torch.jit._pickle.", 0) == 0 && tuple_args && !args->items.empty()) return args->items[0];
     return make_str(PyObj::Kind::Opaque, name);
   }
 

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -21,18 +22,22 @@ torch::Tensor features_2d(const torch::Tensor& features, const char* what) {
   return features.detach().to(torch::kFloat64);
 }
 
-// sqrt of a symmetric PSD matrix and the clamped eigenvalues behind it.
-torch::Tensor sqrt_psd(const torch::Tensor& s) {
-  auto [values, vectors] = torch::linalg::eigh(s, "L");
-  return torch::matmul(vectors * values.clamp_min(0).sqrt().unsqueeze(0), vectors.transpose(0, 1));
-}
-
+// tr sqrt(S1 S2) through one eigendecomposition S1 = V diag(l) V^T: the non-zero eigenvalues of
+// S1 S2 are those of diag(sqrt l) V^T S2 V diag(sqrt l) (AB and BA share them), restricted to
+// the numerical range of S1 (l above numpy's matrix_rank tolerance, l_max * D * machine eps).
+// With fewer images than dimensions (120 horses vs 2048 features) that range is small, so the
+// second decomposition is tiny; eigenvalues in the null space are rounding noise and are dropped.
 double trace_sqrt_product(const torch::Tensor& s1, const torch::Tensor& s2) {
-  const auto root1 = sqrt_psd(s1);
-  auto m = torch::matmul(torch::matmul(root1, s2), root1);
-  m = (m + m.transpose(0, 1)) / 2;  // symmetric up to rounding; make it exact for eigh
-  const auto values = torch::linalg::eigvalsh(m, "L");
-  return values.clamp_min(0).sqrt().sum().item<double>();
+  auto [values, vectors] = torch::linalg::eigh(s1, "L");
+  const double tolerance = std::max(values.max().item<double>(), 0.0) * static_cast<double>(s1.size(0)) *
+                           std::numeric_limits<double>::epsilon();
+  const auto keep = torch::nonzero(values > tolerance).flatten();
+  if (keep.numel() == 0) return 0.0;  // S1 = 0
+  const auto v = vectors.index_select(1, keep);
+  const auto root = values.index_select(0, keep).sqrt();
+  auto m = torch::matmul(torch::matmul(v.transpose(0, 1), s2), v) * root.unsqueeze(0) * root.unsqueeze(1);
+  m = (m + m.transpose(0, 1)) / 2;  // symmetric up to rounding; make it exact for eigvalsh
+  return torch::linalg::eigvalsh(m, "L").clamp_min(0).sqrt().sum().item<double>();
 }
 
 }  // namespace
@@ -84,15 +89,19 @@ double frechet_distance(const FeatureStats& a, const FeatureStats& b, double eps
   for (const auto* t : {&mu1, &mu2, &s1, &s2}) {
     if (!torch::isfinite(*t).all().item<bool>()) throw Error("frechet distance: statistics contain NaN or Inf");
   }
+  // tr sqrt(S1 S2) = tr sqrt(S2 S1): decompose the covariance behind fewer images (lower rank).
+  const bool swap = b.count > 0 && (a.count == 0 || b.count < a.count);
+  const auto& first = swap ? s2 : s1;
+  const auto& second = swap ? s1 : s2;
   double tr_covmean = 0;
   try {
-    tr_covmean = trace_sqrt_product(s1, s2);
+    tr_covmean = trace_sqrt_product(first, second);
   } catch (const c10::Error&) {
     tr_covmean = NAN;  // eigh did not converge: take the fallback below
   }
   if (!std::isfinite(tr_covmean)) {
     const auto offset = torch::eye(d, torch::kFloat64) * eps;
-    tr_covmean = trace_sqrt_product(s1 + offset, s2 + offset);
+    tr_covmean = trace_sqrt_product(first + offset, second + offset);
     if (!std::isfinite(tr_covmean)) throw Error("frechet distance: covariance square root is not finite");
   }
   const double diff = (mu1 - mu2).pow(2).sum().item<double>();

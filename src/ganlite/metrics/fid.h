@@ -23,13 +23,16 @@ void save_statistics(const std::filesystem::path& path, const FeatureStats& stat
 
 // |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr sqrt(S1 S2), all in float64.
 //
-// tr sqrt(S1 S2) is the sum of the square roots of the eigenvalues of S1 S2, which has the same
-// eigenvalues as the symmetric positive semi-definite sqrt(S1) S2 sqrt(S1) (AB and BA share
-// non-zero eigenvalues). Both square roots come from eigh, with rounding-level negative
-// eigenvalues clamped to 0. pytorch-fid's scipy.linalg.sqrtm of the non-symmetric product can
-// fail for singular covariances (fewer images than dimensions), which it answers by adding
-// eps * I to both; this route is exact there and needs no offset. The offset is kept as the same
-// fallback, with the same eps, for when the decomposition itself gives non-finite values.
+// tr sqrt(S1 S2) is the sum of the square roots of the eigenvalues of S1 S2. With S1 =
+// V diag(l) V^T (eigh), S1 S2 shares its non-zero eigenvalues with the symmetric PSD
+// diag(sqrt l) V^T S2 V diag(sqrt l) (AB and BA share them); V is restricted to S1's numerical
+// range (numpy's matrix_rank tolerance), which makes the second eigh small when S1 comes from
+// fewer images than dimensions, and rounding-level negative eigenvalues are clamped to 0. The
+// covariance with the smaller known `count` is the one decomposed (the result is symmetric).
+// pytorch-fid's scipy.linalg.sqrtm of the non-symmetric product can fail for singular
+// covariances, which it answers by adding eps * I to both; this route is exact there and needs
+// no offset. The offset is kept as the same fallback, with the same eps, for when the
+// decomposition itself fails or gives non-finite values.
 // Throws Error on mismatched shapes or non-finite statistics.
 double frechet_distance(const FeatureStats& a, const FeatureStats& b, double eps = 1e-6);
 

@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
 #include <map>
 
 #include "ganlite/data/image_io.h"
@@ -163,6 +166,31 @@ torch::Tensor FidInceptionV3Impl::forward(const torch::Tensor& input) {
   x = Mixed_6e(Mixed_6d(Mixed_6c(Mixed_6b(Mixed_6a(Mixed_5d(Mixed_5c(Mixed_5b(x))))))));
   x = Mixed_7c(Mixed_7b(Mixed_7a(x)));
   return F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
+}
+
+void init_random_inception(FidInceptionV3& net, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto generator = at::detail::createCPUGenerator(seed);
+  for (auto& p : net->named_parameters()) {
+    auto& t = p.value();
+    const auto& name = p.key();
+    torch::Tensor value;
+    if (t.dim() == 4) {
+      const double fan_in = static_cast<double>(t.size(1) * t.size(2) * t.size(3));
+      value = at::normal(0.0, std::sqrt(2.0 / fan_in), t.sizes(), generator);
+    } else if (name.find("bn.weight") != std::string::npos) {
+      value = at::ones(t.sizes());
+    } else {
+      value = at::normal(0.0, 0.01, t.sizes(), generator);  // biases, fc
+    }
+    t.copy_(value);
+  }
+  for (auto& b : net->named_buffers()) {
+    if (b.key().find("running_mean") != std::string::npos) b.value().copy_(at::normal(0.0, 0.1, b.value().sizes(), generator));
+    if (b.key().find("running_var") != std::string::npos) {
+      b.value().copy_(at::empty(b.value().sizes()).uniform_(0.5, 1.5, generator));
+    }
+  }
 }
 
 FidInceptionV3 load_fid_inception(const std::filesystem::path& path, const torch::Device& device) {

@@ -89,6 +89,11 @@ struct FidInceptionV3Impl : torch::nn::Module {
 };
 TORCH_MODULE(FidInceptionV3);
 
+// Random weights that keep activations alive through the 94 conv layers (He-normal convs,
+// BatchNorm statistics near identity), so that features depend on the image: for tests and
+// benchmarks, since the real weights cannot be downloaded here.
+void init_random_inception(FidInceptionV3& net, uint64_t seed);
+
 // Builds the network, loads a zip state dict with pytorch-fid's key names (num_batches_tracked
 // may be absent), moves it to `device` in eval mode. A missing or unexpected key or a shape
 // mismatch throws Error naming the key and the file.
