@@ -123,6 +123,17 @@ TEST(Fid, SingularCovariancesFromFewImagesStayFinite) {
   EXPECT_TRUE(std::isfinite(ab));
   EXPECT_GT(ab, 0.0);
   EXPECT_NEAR(ab, metrics::frechet_distance(b, a), 1e-6 * ab);
+  // The SVD route (centred features kept) and the eigh route (statistics only, as from a file)
+  // agree.
+  ASSERT_TRUE(a.centered.defined());
+  auto a_file = a;
+  a_file.centered = torch::Tensor();
+  a_file.count = 0;
+  auto b_file = b;
+  b_file.centered = torch::Tensor();
+  b_file.count = 0;
+  EXPECT_NEAR(metrics::frechet_distance(a_file, b_file), ab, 1e-8 * ab);
+  EXPECT_NEAR(metrics::frechet_distance(a_file, a_file), 0.0, 1e-4);
 }
 
 TEST(Fid, RejectsMismatchedOrNonFiniteStatistics) {

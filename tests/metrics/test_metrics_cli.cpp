@@ -82,7 +82,7 @@ TEST(MetricsCli, StatsThenFidEndToEnd) {
   write_images(dir / "real", 3, 1);
   write_images(dir / "fake", 2, 2);
   auto r = run_cli("stats --images " + q(dir / "real") + " --inception " + q(weights) + " --out " +
-                   q(dir / "real_stat.npz") + " --batch-size 2 --json");
+                   q(dir / "real_stat.npz") + " --batch-size 2 --threads 1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(last_json(r.output)["count"], 3);
   const auto arrays = ganlite::io::load_npz(dir / "real_stat.npz");
@@ -92,17 +92,26 @@ TEST(MetricsCli, StatsThenFidEndToEnd) {
 
   // Real images against their own statistics: 0; the same as a folder: also 0, with counts.
   r = run_cli("fid --real " + q(dir / "real_stat.npz") + " --fake " + q(dir / "real") + " --inception " + q(weights) +
-              " --json");
+              " --threads 1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto j = last_json(r.output);
   EXPECT_NEAR(j["fid"].get<double>(), 0.0, 1e-4);
   EXPECT_EQ(j["real_count"], 0);
   EXPECT_EQ(j["fake_count"], 3);
 
-  r = run_cli("fid --real " + q(dir / "real") + " --fake " + q(dir / "fake") + " --inception " + q(weights) + " --json");
+  r = run_cli("fid --real " + q(dir / "real") + " --fake " + q(dir / "fake") + " --inception " + q(weights) + " --threads 1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   j = last_json(r.output);
   EXPECT_GT(j["fid"].get<double>(), 0.0);
   EXPECT_EQ(j["real_count"], 3);
   EXPECT_EQ(j["fake_count"], 2);
+
+  r = run_cli("kid --real " + q(dir / "real") + " --fake " + q(dir / "fake") + " --inception " + q(weights) +
+              " --subsets 5 --threads 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  j = last_json(r.output);
+  EXPECT_TRUE(j["kid_mean"].is_number());
+  EXPECT_GE(j["kid_std"].get<double>(), 0.0);
+  EXPECT_EQ(j["subset_size"], 2);
+  EXPECT_EQ(j["real_count"], 3);
 }

@@ -27,8 +27,18 @@ torch::Tensor features_2d(const torch::Tensor& features, const char* what) {
 // the numerical range of S1 (l above numpy's matrix_rank tolerance, l_max * D * machine eps).
 // With fewer images than dimensions (120 horses vs 2048 features) that range is small, so the
 // second decomposition is tiny; eigenvalues in the null space are rounding noise and are dropped.
-double trace_sqrt_product(const torch::Tensor& s1, const torch::Tensor& s2) {
-  auto [values, vectors] = torch::linalg::eigh(s1, "L");
+// When S1 comes with its centred features A (N <= D), S1 = A^T A / (N - 1) and the SVD of the
+// small A gives the same decomposition without a D x D eigh.
+double trace_sqrt_product(const torch::Tensor& s1, const torch::Tensor& s2, const torch::Tensor& centered1) {
+  torch::Tensor values;
+  torch::Tensor vectors;
+  if (centered1.defined()) {
+    auto [u, singular, vh] = torch::linalg::svd(centered1, /*full_matrices=*/false, c10::nullopt);
+    values = singular.pow(2) / static_cast<double>(centered1.size(0) - 1);
+    vectors = vh.transpose(0, 1);
+  } else {
+    std::tie(values, vectors) = torch::linalg::eigh(s1, "L");
+  }
   const double tolerance = std::max(values.max().item<double>(), 0.0) * static_cast<double>(s1.size(0)) *
                            std::numeric_limits<double>::epsilon();
   const auto keep = torch::nonzero(values > tolerance).flatten();
@@ -52,6 +62,7 @@ FeatureStats compute_statistics(const torch::Tensor& features) {
   stats.mu = stats.mu.cpu();
   stats.sigma = stats.sigma.cpu();
   stats.count = f.size(0);
+  if (f.size(0) <= f.size(1)) stats.centered = centered.cpu();
   return stats;
 }
 
@@ -93,15 +104,18 @@ double frechet_distance(const FeatureStats& a, const FeatureStats& b, double eps
   const bool swap = b.count > 0 && (a.count == 0 || b.count < a.count);
   const auto& first = swap ? s2 : s1;
   const auto& second = swap ? s1 : s2;
+  torch::Tensor factor = (swap ? b : a).centered;
+  if (factor.defined() && (factor.dim() != 2 || factor.size(1) != d)) factor = torch::Tensor();
+  if (factor.defined()) factor = factor.to(torch::kCPU, torch::kFloat64);
   double tr_covmean = 0;
   try {
-    tr_covmean = trace_sqrt_product(first, second);
+    tr_covmean = trace_sqrt_product(first, second, factor);
   } catch (const c10::Error&) {
     tr_covmean = NAN;  // eigh did not converge: take the fallback below
   }
   if (!std::isfinite(tr_covmean)) {
     const auto offset = torch::eye(d, torch::kFloat64) * eps;
-    tr_covmean = trace_sqrt_product(first + offset, second + offset);
+    tr_covmean = trace_sqrt_product(first + offset, second + offset, torch::Tensor());
     if (!std::isfinite(tr_covmean)) throw Error("frechet distance: covariance square root is not finite");
   }
   const double diff = (mu1 - mu2).pow(2).sum().item<double>();

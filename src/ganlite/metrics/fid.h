@@ -12,6 +12,9 @@ struct FeatureStats {
   torch::Tensor mu;
   torch::Tensor sigma;
   int64_t count = 0;  // images behind the statistics; 0 when loaded from a file
+  // Centred features [N, D] when N <= D (not saved): sigma's decomposition then comes from a
+  // small SVD, which makes FID of a 120-image test set cheap and exact.
+  torch::Tensor centered;
 };
 
 // features [N, D] (any device, any float dtype), N >= 2.
@@ -28,7 +31,8 @@ void save_statistics(const std::filesystem::path& path, const FeatureStats& stat
 // diag(sqrt l) V^T S2 V diag(sqrt l) (AB and BA share them); V is restricted to S1's numerical
 // range (numpy's matrix_rank tolerance), which makes the second eigh small when S1 comes from
 // fewer images than dimensions, and rounding-level negative eigenvalues are clamped to 0. The
-// covariance with the smaller known `count` is the one decomposed (the result is symmetric).
+// covariance with the smaller known `count` is the one decomposed (the result is symmetric),
+// through the SVD of its `centered` features when they are there.
 // pytorch-fid's scipy.linalg.sqrtm of the non-symmetric product can fail for singular
 // covariances, which it answers by adding eps * I to both; this route is exact there and needs
 // no offset. The offset is kept as the same fallback, with the same eps, for when the
