@@ -229,3 +229,23 @@ TEST(Npz, NumpyReadsOursAndWeReadNumpys) {
   EXPECT_TRUE(torch::equal(theirs.at("b"), torch::arange(5, torch::kInt64) * 2));
   EXPECT_TRUE(torch::equal(ganlite::io::load_npy(dir / "single.npy"), torch::full({2, 2}, 1.25, torch::kFloat64)));
 }
+
+TEST(Zip, Zip64EndRecordWithManyEntries) {
+  // More than 65535 entries needs the ZIP64 end-of-central-directory record and locator.
+  ganlite::io::ZipWriter w;
+  const int count = 70000;
+  for (int i = 0; i < count; ++i) w.add("e" + std::to_string(i), std::to_string(i * 7));
+  const std::string bytes = w.finish();
+  const ganlite::io::ZipReader r(bytes, "many.zip");
+  ASSERT_EQ(r.entries().size(), static_cast<size_t>(count));
+  EXPECT_EQ(r.read(r.entries()[69999]), std::to_string(69999 * 7));
+  EXPECT_EQ(r.read("e12345"), std::to_string(12345 * 7));
+  if (ganlite::testing::system_python().empty()) GTEST_SKIP() << "no /usr/bin/python3 to cross-check with zipfile";
+  TempDir dir;
+  ganlite::testing::write_text_file(dir / "many.zip", bytes);
+  const auto check = ganlite::testing::run_command(
+      ganlite::testing::system_python() + " -c \"import zipfile,sys; z = zipfile.ZipFile(sys.argv[1]); "
+      "n = z.namelist(); assert len(n) == 70000, len(n); assert z.read('e69999') == b'489993'; "
+      "assert z.testzip() is None; print('OK')\" " + (dir / "many.zip").string());
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+}
