@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "ganlite/io/checkpoint.h"
 #include "ganlite/nn/arch_config.h"
 #include "ganlite/nn/profiler.h"
 #include "ganlite/util/device.h"
@@ -18,6 +19,7 @@ namespace {
 struct ProfileOptions {
   CommonOptions common;
   nn::ArchConfig arch;
+  std::string model;  // a generator file; its architecture replaces --arch and friends
   int input_size = 256;
   bool per_layer = false;
 };
@@ -31,21 +33,29 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 void run_profile(const ProfileOptions& opts) {
   apply_common(opts.common);
   const torch::Device device = parse_device(opts.common.device);
-  opts.arch.validate();
-  if (opts.arch.arch == "unet") {
-    const int multiple = 1 << opts.arch.num_downs;
+  nn::ArchConfig arch = opts.arch;
+  nn::Generator model;
+  if (!opts.model.empty()) {
+    model = io::load_generator(opts.model, device);
+    arch = model->config();
+  }
+  arch.validate();
+  if (arch.arch == "unet") {
+    const int multiple = 1 << arch.num_downs;
     require(opts.input_size % multiple == 0, "--input-size " + std::to_string(opts.input_size) + " must be a multiple of " +
                                                  std::to_string(multiple) + " for unet with --num-downs " +
-                                                 std::to_string(opts.arch.num_downs));
+                                                 std::to_string(arch.num_downs));
   }
   require(opts.input_size >= 8, "--input-size must be at least 8, got " + std::to_string(opts.input_size));
-  const nn::ModelProfile profile = nn::profile_generator(opts.arch, opts.input_size, device);
+  const nn::ModelProfile profile =
+      model ? nn::profile_generator(*model, opts.input_size) : nn::profile_generator(arch, opts.input_size, device);
 
   if (opts.common.json) {
     nlohmann::json j = profile.to_json(opts.per_layer);
-    j["arch"] = opts.arch.arch;
+    j["arch"] = arch.arch;
     j["input_size"] = opts.input_size;
-    j["config"] = opts.arch.to_json();
+    j["config"] = arch.to_json();
+    if (!opts.model.empty()) j["model"] = opts.model;
     print_json(j);
     return;
   }
@@ -57,7 +67,7 @@ void run_profile(const ProfileOptions& opts) {
     }
     std::printf("\n");
   }
-  std::cout << opts.arch.arch << " ngf " << opts.arch.ngf << " at " << opts.input_size << "x" << opts.input_size << "\n"
+  std::cout << (opts.model.empty() ? "" : opts.model + ": ") << arch.arch << " ngf " << arch.ngf << " at " << opts.input_size << "x" << opts.input_size << "\n"
             << "MACs   " << nn::format_macs(profile.macs) << " (" << profile.macs << ")\n"
             << "params " << nn::format_params(profile.params) << " (" << profile.params << ")\n";
 }
@@ -79,6 +89,8 @@ void setup_profile(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--input-nc", opts->arch.input_nc, "Input channels")->capture_default_str();
   cmd->add_option("--output-nc", opts->arch.output_nc, "Output channels")->capture_default_str();
+  cmd->add_option("--model", opts->model, "A generator file (.safetensors); its architecture and widths are used")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--input-size", opts->input_size, "Square input side in pixels")->capture_default_str();
   cmd->add_flag("--per-layer", opts->per_layer, "List every layer (name, type, output shape, MACs, params)");
   add_device_options(*cmd, opts->common);

@@ -1,0 +1,79 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "ganlite/io/checkpoint.h"
+#include "ganlite/nn/generator.h"
+#include "test_support.h"
+
+using namespace ganlite;
+using ganlite::testing::run_cli;
+using ganlite::testing::TempDir;
+
+namespace {
+std::string save_teacher(const TempDir& dir, const std::string& norm) {
+  nn::ArchConfig c;
+  c.arch = "inception";
+  c.ngf = 8;
+  c.n_blocks = 3;
+  c.norm = norm;
+  auto g = nn::make_generator(c);
+  torch::manual_seed(11);
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& n : g->scored_norms()) {
+      if (n.weight().defined()) n.weight().uniform_(0.05, 1.0);
+    }
+  }
+  const auto path = (dir / ("teacher_" + norm + ".safetensors")).string();
+  io::save_generator(path, *g);
+  return path;
+}
+}  // namespace
+
+TEST(PruneCli, PrunesToTheBudgetAndWritesALoadableStudent) {
+  TempDir dir;
+  const auto teacher = save_teacher(dir, "batch");
+  const auto student = (dir / "student.safetensors").string();
+  auto r = run_cli("prune --teacher " + teacher + " --target-macs 60M --input-size 64 --min-channels 4 --out " +
+                   student + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_LE(j["macs_after"].get<int64_t>(), 60000000);
+  EXPECT_GT(j["macs_after"].get<int64_t>(), 0.9 * 60000000);
+  EXPECT_GT(j["macs_before"].get<int64_t>(), j["macs_after"].get<int64_t>());
+  EXPECT_GT(j["threshold"].get<double>(), 0.0);
+  EXPECT_EQ(j["widths"]["blocks"].size(), 3u);
+  auto g = io::load_generator(student);
+  EXPECT_EQ(g->config().widths.trunk, j["widths"]["trunk"].get<int>());
+
+  // Human-readable output names the threshold and the MACs.
+  r = run_cli("prune --teacher " + teacher + " --target-macs 60M --input-size 64 --min-channels 4 --reinit --out " +
+              student);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("threshold"), std::string::npos);
+  EXPECT_NE(r.output.find("re-initialised"), std::string::npos);
+}
+
+TEST(PruneCli, ExplainsTeachersWithoutScalesAndBadBudgets) {
+  TempDir dir;
+  const auto plain = save_teacher(dir, "instance");
+  auto r = run_cli("prune --teacher " + plain + " --target-macs 60M --input-size 64 --out " +
+                   (dir / "s.safetensors").string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("instance_affine"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "s.safetensors"));
+
+  const auto teacher = save_teacher(dir, "batch");
+  r = run_cli("prune --teacher " + teacher + " --target-macs 1k --input-size 64 --out " + (dir / "s.safetensors").string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("smallest network"), std::string::npos) << r.output;
+
+  r = run_cli("prune --teacher " + teacher + " --target-macs lots --out " + (dir / "s.safetensors").string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("lots"), std::string::npos) << r.output;
+
+  r = run_cli("prune --teacher " + (dir / "missing.safetensors").string() + " --target-macs 1G --out x");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+}
