@@ -1,0 +1,197 @@
+#include "ganlite/io/checkpoint.h"
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+#include <unordered_map>
+
+#include "ganlite/io/safetensors.h"
+#include "ganlite/util/error.h"
+
+namespace ganlite::io {
+
+namespace {
+
+// PyTorch's order: a module's own parameters, then its own buffers, then each child in turn.
+// (LibTorch's named_parameters() would list every parameter before any buffer.)
+void collect_state(const torch::nn::Module& module, const std::string& prefix, NamedTensors& out) {
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) {
+    if (p.value().defined()) out.emplace_back(prefix + p.key(), p.value());
+  }
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) {
+    if (b.value().defined()) out.emplace_back(prefix + b.key(), b.value());
+  }
+  for (const auto& child : module.named_children()) {
+    collect_state(*child.value(), prefix + child.key() + ".", out);
+  }
+}
+
+std::string shape_text(torch::IntArrayRef shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// "a, b, c and 4 more"
+std::string key_list(const std::vector<std::string>& keys) {
+  constexpr size_t kShown = 5;
+  std::string s;
+  for (size_t i = 0; i < keys.size() && i < kShown; ++i) s += (i ? ", " : "") + ("'" + keys[i] + "'");
+  if (keys.size() > kShown) s += " and " + std::to_string(keys.size() - kShown) + " more";
+  return s;
+}
+
+bool is_num_batches_tracked(const std::string& key) {
+  const std::string suffix = "num_batches_tracked";
+  return key.size() >= suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+         (key.size() == suffix.size() || key[key.size() - suffix.size() - 1] == '.');
+}
+
+std::string version_string() {
+#ifdef GANLITE_VERSION
+  return GANLITE_VERSION;
+#else
+  return "unknown";
+#endif
+}
+
+Metadata generator_metadata(const nn::ArchConfig& config) {
+  Metadata meta;
+  meta[kMetaFormat] = "ganlite";
+  meta[kMetaKind] = "generator";
+  meta[kMetaArch] = config.to_json_string();
+  meta["ganlite_version"] = version_string();
+  // Readable copies of the main fields, for `safetensors` viewers and Python users.
+  meta["arch"] = config.arch;
+  meta["ngf"] = std::to_string(config.ngf);
+  meta["norm"] = config.norm;
+  meta["padding"] = config.padding;
+  meta["input_nc"] = std::to_string(config.input_nc);
+  meta["output_nc"] = std::to_string(config.output_nc);
+  if (config.arch == "unet") {
+    meta["num_downs"] = std::to_string(config.num_downs);
+    meta["widths"] = "null";
+  } else {
+    meta["n_blocks"] = std::to_string(config.n_blocks);
+    const nlohmann::json resolved = config.with_resolved_widths().to_json();
+    meta["widths"] = resolved.contains("widths") ? resolved["widths"].dump() : "null";
+  }
+  return meta;
+}
+
+void add_extra(Metadata& meta, const Metadata& extra) {
+  for (const auto& [k, v] : extra) {
+    if (meta.count(k)) throw UsageError("metadata key '" + k + "' is reserved by ganlite and cannot be overridden");
+    meta[k] = v;
+  }
+}
+
+}  // namespace
+
+NamedTensors state_dict(const torch::nn::Module& module) {
+  NamedTensors out;
+  collect_state(module, "", out);
+  return out;
+}
+
+void load_state_dict(torch::nn::Module& module, const NamedTensors& tensors, bool strict) {
+  const NamedTensors own = state_dict(module);
+  std::unordered_map<std::string, torch::Tensor> targets;
+  for (const auto& [name, t] : own) targets.emplace(name, t);
+
+  std::set<std::string> given;
+  std::vector<std::string> unexpected;
+  for (const auto& [name, t] : tensors) {
+    if (!given.insert(name).second) throw Error("state dict has key '" + name + "' twice");
+    auto it = targets.find(name);
+    if (it == targets.end()) {
+      unexpected.push_back(name);
+      continue;
+    }
+    if (!t.defined()) throw Error("state dict key '" + name + "' holds an undefined tensor");
+    // As in PyTorch, a shape mismatch is an error even when not strict.
+    if (t.sizes() != it->second.sizes()) {
+      throw Error("shape mismatch for key '" + name + "': the file has " + shape_text(t.sizes()) +
+                  ", the model expects " + shape_text(it->second.sizes()));
+    }
+  }
+  std::vector<std::string> missing;
+  for (const auto& [name, t] : own) {
+    // PyTorch fills a missing BatchNorm counter with 0 for checkpoints from before it existed.
+    if (!given.count(name) && !is_num_batches_tracked(name)) missing.push_back(name);
+  }
+  if (strict && !missing.empty()) {
+    throw Error("missing key" + std::string(missing.size() > 1 ? "s " : " ") + key_list(missing) +
+                " (the file lacks " + std::to_string(missing.size()) + " of the model's " +
+                std::to_string(own.size()) + " tensors)");
+  }
+  if (strict && !unexpected.empty()) {
+    throw Error("unexpected key" + std::string(unexpected.size() > 1 ? "s " : " ") + key_list(unexpected) +
+                " (not in the model)");
+  }
+
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, t] : tensors) {
+    auto it = targets.find(name);
+    if (it == targets.end()) continue;
+    // copy_ converts the dtype to the target's and moves the data onto the target's device.
+    it->second.copy_(t);
+  }
+}
+
+void save_generator(const std::filesystem::path& path, nn::GeneratorImpl& generator, const Metadata& extra) {
+  Metadata meta = generator_metadata(generator.config());
+  add_extra(meta, extra);
+  save_safetensors(path, state_dict(generator), meta);
+}
+
+nn::Generator load_generator(const std::filesystem::path& path, const torch::Device& device) {
+  // The header alone tells whether this is a generator file: no need to read the weights first.
+  const Metadata meta = read_safetensors_header(path).metadata;
+  auto kind = meta.find(kMetaKind);
+  if (kind != meta.end() && kind->second != "generator") {
+    throw Error(path.string() + ": holds a " + kind->second + ", not a generator");
+  }
+  auto arch = meta.find(kMetaArch);
+  if (arch == meta.end()) {
+    throw Error(path.string() + ": the architecture is unknown (no '" + std::string(kMetaArch) +
+                "' in the file's metadata, so it is not a ganlite generator file); convert a PyTorch "
+                "checkpoint with `ganlite import`");
+  }
+  nn::ArchConfig config;
+  try {
+    config = nn::ArchConfig::from_json_string(arch->second);
+  } catch (const Error& e) {
+    throw Error(path.string() + ": " + e.what());
+  }
+  nn::Generator generator = nn::make_generator(config);
+  generator->to(device);
+  const SafetensorsContents contents = load_safetensors(path);
+  try {
+    load_state_dict(*generator, contents.tensors, /*strict=*/true);
+  } catch (const Error& e) {
+    throw Error(path.string() + ": " + e.what());
+  }
+  return generator;
+}
+
+void save_module(const std::filesystem::path& path, const torch::nn::Module& module, const Metadata& metadata) {
+  Metadata meta = metadata;
+  if (!meta.count(kMetaFormat)) meta[kMetaFormat] = "ganlite";
+  if (!meta.count("ganlite_version")) meta["ganlite_version"] = version_string();
+  save_safetensors(path, state_dict(module), meta);
+}
+
+Metadata load_module(const std::filesystem::path& path, torch::nn::Module& module, const torch::Device& device) {
+  SafetensorsContents contents = load_safetensors(path);
+  module.to(device);
+  try {
+    load_state_dict(module, contents.tensors, /*strict=*/true);
+  } catch (const Error& e) {
+    throw Error(path.string() + ": " + e.what());
+  }
+  return contents.metadata;
+}
+
+}  // namespace ganlite::io
