@@ -17,8 +17,14 @@ bool has_image_extension(const std::filesystem::path& path);
 // folder, or a non-image throws Error naming the file.
 cv::Mat read_image_rgb(const std::filesystem::path& path);
 
+// Reads a single-channel 8-bit image (label maps of class ids) without any conversion; 16-bit
+// is scaled to 8-bit. Same errors as read_image_rgb, plus one for a multi-channel file.
+cv::Mat read_image_gray(const std::filesystem::path& path);
+
 // Writes an 8-bit RGB image atomically; the format follows the extension.
 void write_image_rgb(const std::filesystem::path& path, const cv::Mat& rgb);
+// Writes an 8-bit single-channel image (CV_8UC1) atomically; the format follows the extension.
+void write_image_gray(const std::filesystem::path& path, const cv::Mat& gray);
 
 // Image files directly in `dir` (not recursive), sorted by name. Throws Error when `dir` is
 // missing or not a folder.
