@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ganlite/data/image_io.h"
+#include "ganlite/metrics/image_quality.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::train {
@@ -23,37 +24,9 @@ data::DatasetOptions eval_options(const TrainConfig& c) {
   return options;
 }
 
-// Both images quantised to uint8 first, as saved outputs would be; [1, 3, H, W] in [-1, 1].
-torch::Tensor to_uint8_scale(const torch::Tensor& t) {
-  return ((t.detach().to(torch::kFloat32) + 1.0) * 127.5).round().clamp(0, 255);
-}
-
-// PSNR with data range 255; identical images give 100 dB rather than infinity so means stay finite.
-double psnr_255(const torch::Tensor& x, const torch::Tensor& y) {
-  const double mse = (x - y).pow(2).mean().item<double>();
-  if (mse <= 1e-10) return 100.0;
-  return 10.0 * std::log10(255.0 * 255.0 / mse);
-}
-
-// SSIM: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, valid window positions, mean over channels.
-double ssim_255(const torch::Tensor& x, const torch::Tensor& y) {
-  const int64_t size = std::min<int64_t>({11, x.size(2), x.size(3)});
-  auto coords = torch::arange(size, x.options()) - (size - 1) / 2.0;
-  auto g = torch::exp(-coords.pow(2) / (2 * 1.5 * 1.5));
-  g = g / g.sum();
-  const int64_t channels = x.size(1);
-  const auto window = torch::outer(g, g).expand({channels, 1, size, size}).contiguous();
-  auto filter = [&](const torch::Tensor& t) { const std::vector<int64_t> one{1}, zero{0};
-    return torch::conv2d(t, window, torch::Tensor(), one, zero, one, channels); };
-  const double c1 = std::pow(0.01 * 255, 2), c2 = std::pow(0.03 * 255, 2);
-  const auto mu_x = filter(x);
-  const auto mu_y = filter(y);
-  const auto sigma_xx = filter(x * x) - mu_x * mu_x;
-  const auto sigma_yy = filter(y * y) - mu_y * mu_y;
-  const auto sigma_xy = filter(x * y) - mu_x * mu_y;
-  const auto ssim_map = ((2 * mu_x * mu_y + c1) * (2 * sigma_xy + c2)) /
-                   ((mu_x * mu_x + mu_y * mu_y + c1) * (sigma_xx + sigma_yy + c2));
-  return ssim_map.mean().item<double>();
+// PSNR capped at 100 dB: identical images (infinite PSNR) must not make the mean infinite.
+double capped_psnr(const torch::Tensor& x, const torch::Tensor& y) {
+  return std::min(100.0, metrics::psnr(x, y).item<double>());
 }
 
 }  // namespace
@@ -102,14 +75,14 @@ ValidationResult evaluate_predictions(const ValidationSet& set,
       truth = sample.b;
     }
     const auto output = predict(sample.a.unsqueeze(0).to(device));
-    const auto x = to_uint8_scale(output.to(torch::kCPU));
-    const auto y = to_uint8_scale(truth.unsqueeze(0));
+    const auto x = metrics::quantize_to_uint8(output.to(torch::kCPU));
+    const auto y = metrics::quantize_to_uint8(truth.unsqueeze(0));
     if (x.sizes() != y.sizes()) {
       throw Error("prediction for '" + sample.a_path + "' has shape " + c10::str(x.sizes()) + " but the truth has " +
                   c10::str(y.sizes()));
     }
-    psnr_sum += psnr_255(x, y);
-    ssim_sum += ssim_255(x, y);
+    psnr_sum += capped_psnr(x, y);
+    ssim_sum += metrics::ssim(x, y).item<double>();
     ++result.count;
   }
   if (result.count > 0) {

@@ -24,7 +24,7 @@ struct ValidationSet {
 };
 
 struct ValidationResult {
-  double psnr = 0.0;  // dB, mean over images, on uint8-quantised images (data range 255)
+  double psnr = 0.0;  // dB, mean over images of metrics::psnr (uint8-quantised, range 255), each capped at 100
   double ssim = 0.0;
   int64_t count = 0;
 };
