@@ -1,0 +1,93 @@
+// `ganlite profile`: MACs and parameters of a generator by the papers' counting rule
+// (methods.md section 5), optionally per layer.
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "ganlite/nn/arch_config.h"
+#include "ganlite/nn/profiler.h"
+#include "ganlite/util/device.h"
+#include "ganlite/util/error.h"
+
+namespace ganlite::cli {
+namespace {
+
+struct ProfileOptions {
+  CommonOptions common;
+  nn::ArchConfig arch;
+  int input_size = 256;
+  bool per_layer = false;
+};
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "x" : "") + std::to_string(shape[i]);
+  return s;
+}
+
+void run_profile(const ProfileOptions& opts) {
+  apply_common(opts.common);
+  const torch::Device device = parse_device(opts.common.device);
+  opts.arch.validate();
+  if (opts.arch.arch == "unet") {
+    const int multiple = 1 << opts.arch.num_downs;
+    require(opts.input_size % multiple == 0, "--input-size " + std::to_string(opts.input_size) + " must be a multiple of " +
+                                                 std::to_string(multiple) + " for unet with --num-downs " +
+                                                 std::to_string(opts.arch.num_downs));
+  }
+  require(opts.input_size >= 8, "--input-size must be at least 8, got " + std::to_string(opts.input_size));
+  const nn::ModelProfile profile = nn::profile_generator(opts.arch, opts.input_size, device);
+
+  if (opts.common.json) {
+    nlohmann::json j = profile.to_json(opts.per_layer);
+    j["arch"] = opts.arch.arch;
+    j["input_size"] = opts.input_size;
+    j["config"] = opts.arch.to_json();
+    print_json(j);
+    return;
+  }
+  if (opts.per_layer) {
+    std::printf("%-40s %-18s %-18s %14s %10s\n", "layer", "type", "output", "MACs", "params");
+    for (const auto& l : profile.layers) {
+      std::printf("%-40s %-18s %-18s %14lld %10lld\n", l.name.c_str(), l.type.c_str(), shape_string(l.output_shape).c_str(),
+                  static_cast<long long>(l.macs), static_cast<long long>(l.params));
+    }
+    std::printf("\n");
+  }
+  std::cout << opts.arch.arch << " ngf " << opts.arch.ngf << " at " << opts.input_size << "x" << opts.input_size << "\n"
+            << "MACs   " << nn::format_macs(profile.macs) << " (" << profile.macs << ")\n"
+            << "params " << nn::format_params(profile.params) << " (" << profile.params << ")\n";
+}
+
+void setup_profile(CLI::App& app) {
+  auto opts = std::make_shared<ProfileOptions>();
+  auto* cmd = app.add_subcommand("profile", "Count a generator's MACs and parameters (batch 1, papers' convention)");
+  cmd->add_option("--arch", opts->arch.arch, "Generator architecture")
+      ->check(one_of(nn::valid_archs()))
+      ->capture_default_str();
+  cmd->add_option("--ngf", opts->arch.ngf, "Base width")->capture_default_str();
+  cmd->add_option("--n-blocks", opts->arch.n_blocks, "Residual blocks (resnet, mobile_resnet, inception)")
+      ->capture_default_str();
+  cmd->add_option("--num-downs", opts->arch.num_downs, "U-Net down stages (8 = unet_256, 7 = unet_128)")
+      ->capture_default_str();
+  cmd->add_option("--norm", opts->arch.norm, "Normalisation")->check(one_of(nn::valid_norms()))->capture_default_str();
+  cmd->add_option("--padding", opts->arch.padding, "Padding inside the blocks")
+      ->check(one_of(nn::valid_paddings()))
+      ->capture_default_str();
+  cmd->add_option("--input-nc", opts->arch.input_nc, "Input channels")->capture_default_str();
+  cmd->add_option("--output-nc", opts->arch.output_nc, "Output channels")->capture_default_str();
+  cmd->add_option("--input-size", opts->input_size, "Square input side in pixels")->capture_default_str();
+  cmd->add_flag("--per-layer", opts->per_layer, "List every layer (name, type, output shape, MACs, params)");
+  add_device_options(*cmd, opts->common);
+  add_output_options(*cmd, opts->common);
+  cmd->callback([opts] { run_profile(*opts); });
+}
+
+}  // namespace
+
+GANLITE_COMMAND("profile", 20, setup_profile);
+
+}  // namespace ganlite::cli
