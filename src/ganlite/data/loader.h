@@ -26,6 +26,7 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int workers = 2;   // loading threads
   int prefetch = 4;  // batches kept ready ahead of the consumer
+  torch::Device device = torch::kCPU;  // workers move finished batches here
 };
 
 class DataLoader {
