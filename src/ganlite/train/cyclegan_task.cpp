@@ -25,13 +25,13 @@ CycleGanTask::CycleGanTask(const TrainConfig& config, const torch::Device& devic
   optimizer_g_ = std::make_unique<torch::optim::Adam>(
       concat(generator_a_->parameters(), generator_b_->parameters()), adam);
   optimizer_d_ = std::make_unique<torch::optim::Adam>(
-      concat(discriminator_a_.module->parameters(), discriminator_b_.module->parameters()), adam);
+      concat(discriminator_a_->parameters(), discriminator_b_->parameters()), adam);
 }
 
-torch::Tensor CycleGanTask::discriminator_loss(DiscriminatorNet& d, const torch::Tensor& real,
+torch::Tensor CycleGanTask::discriminator_loss(nn::Discriminator& d, const torch::Tensor& real,
                                                const torch::Tensor& fake) {
-  const auto loss_real = gan_loss_(d(real), true, true);
-  const auto loss_fake = gan_loss_(d(fake.detach()), false, true);
+  const auto loss_real = gan_loss_(d->forward(real), true, true);
+  const auto loss_fake = gan_loss_(d->forward(fake.detach()), false, true);
   const auto loss = (loss_real + loss_fake) * 0.5;
   loss.backward();
   return loss;
@@ -46,8 +46,8 @@ Losses CycleGanTask::train_step(const data::Batch& batch) {
   const auto rec_b = generator_a_->forward(fake_a);
 
   // Generators, with both discriminators frozen.
-  set_requires_grad(*discriminator_a_.module, false);
-  set_requires_grad(*discriminator_b_.module, false);
+  set_requires_grad(*discriminator_a_, false);
+  set_requires_grad(*discriminator_b_, false);
   optimizer_g_->zero_grad();
   torch::Tensor loss_idt_a = torch::zeros({}, real_a.options());
   torch::Tensor loss_idt_b = torch::zeros({}, real_a.options());
@@ -55,8 +55,8 @@ Losses CycleGanTask::train_step(const data::Batch& batch) {
     loss_idt_a = torch::l1_loss(generator_a_->forward(real_b), real_b) * config_.lambda_B * config_.lambda_identity;
     loss_idt_b = torch::l1_loss(generator_b_->forward(real_a), real_a) * config_.lambda_A * config_.lambda_identity;
   }
-  const auto loss_g_a = gan_loss_(discriminator_a_(fake_b), true, false);
-  const auto loss_g_b = gan_loss_(discriminator_b_(fake_a), true, false);
+  const auto loss_g_a = gan_loss_(discriminator_a_->forward(fake_b), true, false);
+  const auto loss_g_b = gan_loss_(discriminator_b_->forward(fake_a), true, false);
   const auto loss_cycle_a = torch::l1_loss(rec_a, real_a) * config_.lambda_A;
   const auto loss_cycle_b = torch::l1_loss(rec_b, real_b) * config_.lambda_B;
   const auto loss_g = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b + loss_idt_a + loss_idt_b;
@@ -64,8 +64,8 @@ Losses CycleGanTask::train_step(const data::Batch& batch) {
   optimizer_g_->step();
 
   // Discriminators, on fakes drawn from the history pools.
-  set_requires_grad(*discriminator_a_.module, true);
-  set_requires_grad(*discriminator_b_.module, true);
+  set_requires_grad(*discriminator_a_, true);
+  set_requires_grad(*discriminator_b_, true);
   optimizer_d_->zero_grad();
   const auto loss_d_a = discriminator_loss(discriminator_a_, real_b, fake_b_pool_.query(fake_b));
   const auto loss_d_b = discriminator_loss(discriminator_b_, real_a, fake_a_pool_.query(fake_a));
@@ -80,8 +80,8 @@ Losses CycleGanTask::train_step(const data::Batch& batch) {
 std::vector<std::pair<std::string, torch::nn::Module*>> CycleGanTask::modules() {
   return {{"G_A", generator_a_.get()},
           {"G_B", generator_b_.get()},
-          {"D_A", discriminator_a_.module.get()},
-          {"D_B", discriminator_b_.module.get()}};
+          {"D_A", discriminator_a_.get()},
+          {"D_B", discriminator_b_.get()}};
 }
 
 std::vector<std::pair<std::string, torch::optim::Optimizer*>> CycleGanTask::optimizers() {

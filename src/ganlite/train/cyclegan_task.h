@@ -29,14 +29,14 @@ class CycleGanTask : public TrainTask {
   void load_extra_state(const NamedTensors& tensors, const Metadata& metadata) override;
 
  private:
-  torch::Tensor discriminator_loss(DiscriminatorNet& d, const torch::Tensor& real, const torch::Tensor& fake);
+  torch::Tensor discriminator_loss(nn::Discriminator& d, const torch::Tensor& real, const torch::Tensor& fake);
 
   TrainConfig config_;
   torch::Device device_;
   nn::Generator generator_a_;
   nn::Generator generator_b_;
-  DiscriminatorNet discriminator_a_;
-  DiscriminatorNet discriminator_b_;
+  nn::Discriminator discriminator_a_;
+  nn::Discriminator discriminator_b_;
   GanLoss gan_loss_;
   ImagePool fake_a_pool_;
   ImagePool fake_b_pool_;

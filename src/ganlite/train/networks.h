@@ -1,28 +1,19 @@
-// Building the networks a training task needs from a TrainConfig: generators (nn::make_generator
-// plus the configured init) and discriminators behind one small handle, so tasks do not depend on
-// the discriminator classes' details.
+// Building the networks a training task needs from a TrainConfig: generators and discriminators
+// with the configured init, on the run's device.
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
-#include <functional>
-#include <memory>
-
+#include "ganlite/nn/discriminator.h"
 #include "ganlite/nn/generator.h"
 #include "ganlite/train/train_config.h"
 
 namespace ganlite::train {
 
-struct DiscriminatorNet {
-  std::shared_ptr<torch::nn::Module> module;
-  std::function<torch::Tensor(const torch::Tensor&)> forward;
-  torch::Tensor operator()(const torch::Tensor& x) const { return forward(x); }
-};
-
-// The configured generator (input_nc -> output_nc), initialised with init_type / init_gain, on `device`.
+// The configured generator (input_nc -> output_nc), initialised with init_type / init_gain.
 nn::Generator build_generator(const TrainConfig& config, int input_nc, int output_nc, const torch::Device& device);
-// netD basic / n_layers (PatchGAN, config.n_layers_D) or pixel, with ndf and norm_D, initialised, on `device`.
-DiscriminatorNet build_discriminator(const TrainConfig& config, int input_nc, const torch::Device& device);
+// netD basic / n_layers (PatchGAN with n_layers_D) or pixel, with ndf and norm_D, initialised.
+nn::Discriminator build_discriminator(const TrainConfig& config, int input_nc, const torch::Device& device);
 
 void set_requires_grad(torch::nn::Module& module, bool requires_grad);
 

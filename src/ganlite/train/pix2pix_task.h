@@ -25,13 +25,13 @@ class Pix2PixTask : public TrainTask {
   std::vector<std::pair<std::string, nn::Generator>> export_generators() override;
   nn::Generator sample_generator() override { return generator_; }
 
-  DiscriminatorNet& discriminator() { return discriminator_; }
+  nn::Discriminator discriminator() { return discriminator_; }
 
  private:
   TrainConfig config_;
   torch::Device device_;
   nn::Generator generator_;
-  DiscriminatorNet discriminator_;
+  nn::Discriminator discriminator_;
   GanLoss gan_loss_;
   std::unique_ptr<torch::optim::Adam> optimizer_g_;
   std::unique_ptr<torch::optim::Adam> optimizer_d_;
