@@ -24,6 +24,8 @@ class CycleGanTask : public TrainTask {
   std::vector<std::pair<std::string, torch::nn::Module*>> modules() override;
   std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers() override;
   std::vector<std::pair<std::string, nn::Generator>> export_generators() override;
+  std::vector<std::pair<std::string, torch::nn::Module*>> export_discriminators() override { return {{"D_A", discriminator_a_.get()}, {"D_B", discriminator_b_.get()}}; }
+  Metadata discriminator_metadata() const override { return discriminator_metadata_for(config_, 3); }
   nn::Generator sample_generator() override { return generator_a_; }
   void save_extra_state(NamedTensors& tensors, Metadata& metadata) const override;
   void load_extra_state(const NamedTensors& tensors, const Metadata& metadata) override;

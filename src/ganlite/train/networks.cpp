@@ -34,6 +34,15 @@ nn::Discriminator build_discriminator(const TrainConfig& config, int input_nc, c
   return discriminator;
 }
 
+std::map<std::string, std::string> discriminator_metadata_for(const TrainConfig& config, int input_nc) {
+  return {{"kind", "discriminator"},
+          {"arch", config.netD == "pixel" ? "pixel" : "n_layers"},
+          {"input_nc", std::to_string(input_nc)},
+          {"ndf", std::to_string(config.ndf)},
+          {"n_layers", std::to_string(config.netD == "basic" ? 3 : config.n_layers_D)},
+          {"norm", config.norm_D}};
+}
+
 void set_requires_grad(torch::nn::Module& module, bool requires_grad) {
   for (auto& p : module.parameters()) p.set_requires_grad(requires_grad);
 }

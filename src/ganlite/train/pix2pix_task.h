@@ -23,6 +23,8 @@ class Pix2PixTask : public TrainTask {
   std::vector<std::pair<std::string, torch::nn::Module*>> modules() override;
   std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers() override;
   std::vector<std::pair<std::string, nn::Generator>> export_generators() override;
+  std::vector<std::pair<std::string, torch::nn::Module*>> export_discriminators() override { return {{"D", discriminator_.get()}}; }
+  Metadata discriminator_metadata() const override { return discriminator_metadata_for(config_, 6); }
   nn::Generator sample_generator() override { return generator_; }
 
   nn::Discriminator discriminator() { return discriminator_; }

@@ -37,6 +37,10 @@ class TrainTask {
   virtual std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers() = 0;
   // Generators exported as user-facing files `<tag>_net_<name>.safetensors` ("G", or "G_A" and "G_B").
   virtual std::vector<std::pair<std::string, nn::Generator>> export_generators() = 0;
+  // Discriminators exported as `<tag>_net_<name>.safetensors` with metadata describing them
+  // (the DCD distiller starts from the teacher's D).
+  virtual std::vector<std::pair<std::string, torch::nn::Module*>> export_discriminators() { return {}; }
+  virtual Metadata discriminator_metadata() const { return {}; }
   // The generator used for sample grids and validation (maps the A side to the B side).
   virtual nn::Generator sample_generator() = 0;
 

@@ -157,6 +157,13 @@ TrainResult Trainer::run() {
       io::save_generator(path, *generator, {{"task", task_->name()}, {"tag", tag}});
       files.push_back(path);
     }
+    for (const auto& [name, module] : task_->export_discriminators()) {
+      auto meta = task_->discriminator_metadata();
+      meta[io::kMetaFormat] = "ganlite";
+      meta["task"] = task_->name();
+      meta["tag"] = tag;
+      io::save_module(ckpt_dir / (tag + "_net_" + name + ".safetensors"), *module, meta);
+    }
     return files;
   };
   const auto session_start = std::chrono::steady_clock::now();
