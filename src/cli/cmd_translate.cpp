@@ -1,0 +1,98 @@
+// `ganlite translate`: run a generator file on an image or a folder of images of any size.
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "ganlite/data/image_io.h"
+#include "ganlite/io/checkpoint.h"
+#include "ganlite/train/translate.h"
+#include "ganlite/util/device.h"
+#include "ganlite/util/error.h"
+#include "ganlite/util/progress.h"
+
+namespace ganlite::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TranslateOptions {
+  CommonOptions common;
+  std::string model;
+  std::string input;
+  std::string out;
+  int batch_size = 1;
+};
+
+void run_translate(const TranslateOptions& o) {
+  apply_common(o.common);
+  require(o.batch_size >= 1, "--batch-size must be >= 1, got " + std::to_string(o.batch_size));
+  const torch::Device device = parse_device(o.common.device);
+  std::vector<fs::path> inputs;
+  if (fs::is_directory(o.input)) {
+    inputs = data::list_images(o.input);
+    if (inputs.empty()) throw Error("no images in '" + o.input + "'");
+  } else if (fs::exists(o.input)) {
+    inputs.push_back(o.input);
+  } else {
+    throw Error("input '" + o.input + "' does not exist");
+  }
+  auto generator = io::load_generator(o.model, device);
+  generator->eval();
+  fs::create_directories(o.out);
+
+  ProgressBar bar(static_cast<int64_t>(inputs.size()), "translate");
+  std::vector<std::string> written;
+  // Consecutive images of one size share a batch; a size change flushes it.
+  std::vector<torch::Tensor> pending;
+  std::vector<fs::path> pending_paths;
+  auto flush = [&] {
+    if (pending.empty()) return;
+    const auto outputs = train::translate_padded(*generator, torch::stack(pending).to(device)).cpu();
+    for (size_t i = 0; i < pending_paths.size(); ++i) {
+      fs::path target = fs::path(o.out) / pending_paths[i].filename();
+      target.replace_extension(".png");
+      data::write_image_rgb(target, data::tensor_to_image(outputs[static_cast<int64_t>(i)]));
+      written.push_back(target.string());
+    }
+    bar.advance(static_cast<int64_t>(pending.size()));
+    pending.clear();
+    pending_paths.clear();
+  };
+  for (const auto& path : inputs) {
+    auto image = data::image_to_tensor(data::read_image_rgb(path));
+    if (!pending.empty() && (pending.front().sizes() != image.sizes() ||
+                             static_cast<int>(pending.size()) >= o.batch_size)) {
+      flush();
+    }
+    pending.push_back(image);
+    pending_paths.push_back(path);
+  }
+  flush();
+  bar.finish();
+  if (o.common.json) {
+    print_json({{"model", o.model}, {"count", written.size()}, {"out", o.out}, {"files", written}});
+  } else {
+    std::cout << "translated " << written.size() << " image(s) into " << o.out << "\n";
+  }
+}
+
+void setup_translate(CLI::App& app) {
+  auto opts = std::make_shared<TranslateOptions>();
+  auto* cmd = app.add_subcommand("translate", "Translate images with a generator file (any size: padded and cropped back)");
+  cmd->add_option("--model", opts->model, "Generator file (.safetensors with ganlite metadata)")->required();
+  cmd->add_option("--input", opts->input, "An image or a folder of images")->required();
+  cmd->add_option("--out", opts->out, "Output folder (PNG files named after the inputs)")->required();
+  cmd->add_option("--batch-size", opts->batch_size, "Images per forward pass (same-size neighbours)")->capture_default_str();
+  add_device_options(*cmd, opts->common);
+  add_output_options(*cmd, opts->common);
+  cmd->callback([opts] { run_translate(*opts); });
+}
+
+}  // namespace
+
+GANLITE_COMMAND("translate", 40, setup_translate);
+
+}  // namespace ganlite::cli

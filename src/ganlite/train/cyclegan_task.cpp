@@ -1,0 +1,105 @@
+#include "ganlite/train/cyclegan_task.h"
+
+#include <torch/torch.h>
+
+namespace ganlite::train {
+
+namespace {
+std::vector<torch::Tensor> concat(std::vector<torch::Tensor> a, const std::vector<torch::Tensor>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+}  // namespace
+
+CycleGanTask::CycleGanTask(const TrainConfig& config, const torch::Device& device)
+    : config_(config.resolved()),
+      device_(device),
+      gan_loss_(config_.gan_mode),
+      fake_a_pool_(config_.pool_size, config_.seed * 2 + 1),
+      fake_b_pool_(config_.pool_size, config_.seed * 2 + 2) {
+  generator_a_ = build_generator(config_, 3, 3, device_);
+  generator_b_ = build_generator(config_, 3, 3, device_);
+  discriminator_a_ = build_discriminator(config_, 3, device_);
+  discriminator_b_ = build_discriminator(config_, 3, device_);
+  const auto adam = torch::optim::AdamOptions(config_.lr).betas({config_.beta1, config_.beta2});
+  optimizer_g_ = std::make_unique<torch::optim::Adam>(
+      concat(generator_a_->parameters(), generator_b_->parameters()), adam);
+  optimizer_d_ = std::make_unique<torch::optim::Adam>(
+      concat(discriminator_a_->parameters(), discriminator_b_->parameters()), adam);
+}
+
+torch::Tensor CycleGanTask::discriminator_loss(nn::Discriminator& d, const torch::Tensor& real,
+                                               const torch::Tensor& fake) {
+  const auto loss_real = gan_loss_(d->forward(real), true, true);
+  const auto loss_fake = gan_loss_(d->forward(fake.detach()), false, true);
+  const auto loss = (loss_real + loss_fake) * 0.5;
+  loss.backward();
+  return loss;
+}
+
+Losses CycleGanTask::train_step(const data::Batch& batch) {
+  const auto real_a = batch.a.to(device_);
+  const auto real_b = batch.b.to(device_);
+  const auto fake_b = generator_a_->forward(real_a);
+  const auto rec_a = generator_b_->forward(fake_b);
+  const auto fake_a = generator_b_->forward(real_b);
+  const auto rec_b = generator_a_->forward(fake_a);
+
+  // Generators, with both discriminators frozen.
+  set_requires_grad(*discriminator_a_, false);
+  set_requires_grad(*discriminator_b_, false);
+  optimizer_g_->zero_grad();
+  torch::Tensor loss_idt_a = torch::zeros({}, real_a.options());
+  torch::Tensor loss_idt_b = torch::zeros({}, real_a.options());
+  if (config_.lambda_identity > 0) {
+    loss_idt_a = torch::l1_loss(generator_a_->forward(real_b), real_b) * config_.lambda_B * config_.lambda_identity;
+    loss_idt_b = torch::l1_loss(generator_b_->forward(real_a), real_a) * config_.lambda_A * config_.lambda_identity;
+  }
+  const auto loss_g_a = gan_loss_(discriminator_a_->forward(fake_b), true, false);
+  const auto loss_g_b = gan_loss_(discriminator_b_->forward(fake_a), true, false);
+  const auto loss_cycle_a = torch::l1_loss(rec_a, real_a) * config_.lambda_A;
+  const auto loss_cycle_b = torch::l1_loss(rec_b, real_b) * config_.lambda_B;
+  const auto loss_g = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b + loss_idt_a + loss_idt_b;
+  loss_g.backward();
+  optimizer_g_->step();
+
+  // Discriminators, on fakes drawn from the history pools.
+  set_requires_grad(*discriminator_a_, true);
+  set_requires_grad(*discriminator_b_, true);
+  optimizer_d_->zero_grad();
+  const auto loss_d_a = discriminator_loss(discriminator_a_, real_b, fake_b_pool_.query(fake_b));
+  const auto loss_d_b = discriminator_loss(discriminator_b_, real_a, fake_a_pool_.query(fake_a));
+  optimizer_d_->step();
+
+  return {{"G_A", loss_g_a.item<double>()},       {"G_B", loss_g_b.item<double>()},
+          {"cycle_A", loss_cycle_a.item<double>()}, {"cycle_B", loss_cycle_b.item<double>()},
+          {"idt_A", loss_idt_a.item<double>()},     {"idt_B", loss_idt_b.item<double>()},
+          {"D_A", loss_d_a.item<double>()},         {"D_B", loss_d_b.item<double>()}};
+}
+
+std::vector<std::pair<std::string, torch::nn::Module*>> CycleGanTask::modules() {
+  return {{"G_A", generator_a_.get()},
+          {"G_B", generator_b_.get()},
+          {"D_A", discriminator_a_.get()},
+          {"D_B", discriminator_b_.get()}};
+}
+
+std::vector<std::pair<std::string, torch::optim::Optimizer*>> CycleGanTask::optimizers() {
+  return {{"G", optimizer_g_.get()}, {"D", optimizer_d_.get()}};
+}
+
+std::vector<std::pair<std::string, nn::Generator>> CycleGanTask::export_generators() {
+  return {{"G_A", generator_a_}, {"G_B", generator_b_}};
+}
+
+void CycleGanTask::save_extra_state(NamedTensors& tensors, Metadata& metadata) const {
+  fake_a_pool_.save_state("pool_fake_A", tensors, metadata);
+  fake_b_pool_.save_state("pool_fake_B", tensors, metadata);
+}
+
+void CycleGanTask::load_extra_state(const NamedTensors& tensors, const Metadata& metadata) {
+  fake_a_pool_.load_state("pool_fake_A", tensors, metadata, device_);
+  fake_b_pool_.load_state("pool_fake_B", tensors, metadata, device_);
+}
+
+}  // namespace ganlite::train

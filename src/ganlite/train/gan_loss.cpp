@@ -1,0 +1,36 @@
+#include "ganlite/train/gan_loss.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "ganlite/util/error.h"
+
+namespace ganlite::train {
+
+const std::vector<std::string>& valid_gan_modes() {
+  static const std::vector<std::string> modes{"lsgan", "vanilla", "hinge"};
+  return modes;
+}
+
+GanLoss::GanLoss(std::string mode) : mode_(std::move(mode)) {
+  const auto& valid = valid_gan_modes();
+  if (std::find(valid.begin(), valid.end(), mode_) == valid.end()) throw_bad_choice("gan_mode", mode_, valid);
+}
+
+torch::Tensor GanLoss::operator()(const torch::Tensor& prediction, bool target_is_real,
+                                  bool for_discriminator) const {
+  if (mode_ == "lsgan" || mode_ == "vanilla") {
+    const auto target = torch::full_like(prediction, target_is_real ? 1.0 : 0.0);
+    return mode_ == "lsgan" ? torch::mse_loss(prediction, target)
+                            : torch::binary_cross_entropy_with_logits(prediction, target);
+  }
+  // hinge
+  if (!for_discriminator) {
+    require(target_is_real, "the hinge generator loss only targets real");
+    return -prediction.mean();
+  }
+  return target_is_real ? torch::relu(1.0 - prediction).mean() : torch::relu(1.0 + prediction).mean();
+}
+
+}  // namespace ganlite::train

@@ -1,0 +1,50 @@
+#include "ganlite/train/networks.h"
+
+#include <torch/torch.h>
+
+#include "ganlite/nn/init.h"
+
+namespace ganlite::train {
+
+nn::Generator build_generator(const TrainConfig& config, int input_nc, int output_nc, const torch::Device& device) {
+  nn::ArchConfig arch = config.generator;
+  arch.input_nc = input_nc;
+  arch.output_nc = output_nc;
+  auto generator = nn::make_generator(arch);
+  // make_generator already draws N(0, 0.02); anything else is re-drawn as the public init_net does.
+  if (config.init_type != "normal" || config.init_gain != 0.02) {
+    nn::init_weights(*generator, config.init_type, config.init_gain);
+  }
+  generator->to(device);
+  return generator;
+}
+
+nn::Discriminator build_discriminator(const TrainConfig& config, int input_nc, const torch::Device& device) {
+  nn::DiscriminatorConfig d;
+  d.arch = config.netD == "pixel" ? "pixel" : "n_layers";
+  d.input_nc = input_nc;
+  d.ndf = config.ndf;
+  d.n_layers = config.netD == "basic" ? 3 : config.n_layers_D;
+  d.norm = config.norm_D;
+  auto discriminator = nn::make_discriminator(d);
+  if (config.init_type != "normal" || config.init_gain != 0.02) {
+    nn::init_weights(*discriminator, config.init_type, config.init_gain);
+  }
+  discriminator->to(device);
+  return discriminator;
+}
+
+std::map<std::string, std::string> discriminator_metadata_for(const TrainConfig& config, int input_nc) {
+  return {{"kind", "discriminator"},
+          {"arch", config.netD == "pixel" ? "pixel" : "n_layers"},
+          {"input_nc", std::to_string(input_nc)},
+          {"ndf", std::to_string(config.ndf)},
+          {"n_layers", std::to_string(config.netD == "basic" ? 3 : config.n_layers_D)},
+          {"norm", config.norm_D}};
+}
+
+void set_requires_grad(torch::nn::Module& module, bool requires_grad) {
+  for (auto& p : module.parameters()) p.set_requires_grad(requires_grad);
+}
+
+}  // namespace ganlite::train

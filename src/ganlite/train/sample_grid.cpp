@@ -1,0 +1,37 @@
+#include "ganlite/train/sample_grid.h"
+
+#include <torch/torch.h>
+
+#include "ganlite/data/image_io.h"
+#include "ganlite/util/error.h"
+
+namespace ganlite::train {
+
+cv::Mat make_sample_grid(const std::vector<torch::Tensor>& columns) {
+  std::vector<torch::Tensor> defined;
+  for (const auto& c : columns) {
+    if (c.defined()) defined.push_back(c.detach().to(torch::kCPU, torch::kFloat32));
+  }
+  require(!defined.empty(), "make_sample_grid: no images");
+  for (const auto& c : defined) {
+    require(c.dim() == 4 && c.sizes() == defined.front().sizes(),
+            "make_sample_grid: every column must be [N, 3, H, W] of the same shape");
+  }
+  std::vector<cv::Mat> rows;
+  for (int64_t i = 0; i < defined.front().size(0); ++i) {
+    std::vector<cv::Mat> cells;
+    for (const auto& c : defined) cells.push_back(data::tensor_to_image(c[i]));
+    cv::Mat row;
+    cv::hconcat(cells, row);
+    rows.push_back(row);
+  }
+  cv::Mat grid;
+  cv::vconcat(rows, grid);
+  return grid;
+}
+
+void write_sample_grid(const std::filesystem::path& path, const std::vector<torch::Tensor>& columns) {
+  data::write_image_rgb(path, make_sample_grid(columns));
+}
+
+}  // namespace ganlite::train

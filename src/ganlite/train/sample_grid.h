@@ -1,0 +1,15 @@
+// Sample grids: one row per image, columns input | output | target (target omitted when absent).
+#pragma once
+#include <opencv2/core.hpp>
+#include <torch/types.h>
+
+#include <filesystem>
+#include <vector>
+
+namespace ganlite::train {
+
+// columns: tensors [N, 3, H, W] in [-1, 1] of equal shape (undefined ones are skipped).
+cv::Mat make_sample_grid(const std::vector<torch::Tensor>& columns);
+void write_sample_grid(const std::filesystem::path& path, const std::vector<torch::Tensor>& columns);
+
+}  // namespace ganlite::train

@@ -1,0 +1,78 @@
+// Every hyper-parameter of a training run, with a JSON round trip: RUN_DIR/config.json holds the
+// effective config, so `ganlite train --config RUN_DIR/config.json` reproduces a run.
+#pragma once
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ganlite/nn/arch_config.h"
+
+namespace ganlite::train {
+
+struct TrainConfig {
+  std::string task = "pix2pix";  // pix2pix | cyclegan
+  std::string dataroot;          // pix2pix: train/ and test/ of A|B images; cyclegan: trainA/ trainB/ testA/ ...
+  std::string direction = "AtoB";
+
+  nn::ArchConfig generator;      // the generator(s); input_nc/output_nc follow the images (3)
+  int ndf = 0;                   // 0: CAT's default (128 for pix2pix, 64 for cyclegan)
+  std::string netD = "basic";    // basic (= n_layers with 3) | n_layers | pixel
+  int n_layers_D = 3;
+  std::string norm_D = "instance";
+  std::string gan_mode = "auto";  // auto (pix2pix: vanilla, cyclegan: lsgan) | lsgan | vanilla | hinge
+  std::string init_type = "normal";
+  double init_gain = 0.02;
+
+  double lambda_L1 = 100.0;       // pix2pix
+  double lambda_A = 10.0;         // cyclegan cycle A -> B -> A
+  double lambda_B = 10.0;         // cyclegan cycle B -> A -> B
+  double lambda_identity = 0.5;
+  int pool_size = 50;
+
+  double lr = 2e-4;
+  double beta1 = 0.5;
+  double beta2 = 0.999;
+  int n_epochs = 100;             // epochs at the initial lr
+  int n_epochs_decay = 100;       // epochs of linear decay to 0
+
+  int batch_size = 1;
+  int load_size = 286;
+  int crop_size = 256;
+  std::string preprocess = "resize_and_crop";
+  bool no_flip = false;
+  bool serial_batches = false;    // cyclegan: pair A[i] with B[i]
+  int workers = 2;
+
+  uint64_t seed = 0;
+  int threads = 0;                // 0: one per core
+  std::string device = "cpu";
+
+  int64_t max_iters = 0;          // stop after this many iterations in total (0: train all epochs)
+  int save_epoch_freq = 5;        // epoch checkpoints every K epochs (0: never)
+  int64_t save_latest_freq = 1000;  // latest checkpoint every N iterations (0: only at epoch ends)
+  int64_t log_freq = 10;          // metrics.jsonl line every N iterations
+  int64_t sample_freq = 500;      // sample grid every N iterations (0: never)
+  int val_max_images = 0;         // validation images per epoch (0: the whole test split)
+  bool validate = true;
+
+  // Fills the "auto" / 0 defaults for the task; call before use. Idempotent.
+  TrainConfig resolved() const;
+  // Throws UsageError naming the bad field and, for choices, the valid values.
+  void validate_config() const;
+  int total_epochs() const { return n_epochs + n_epochs_decay; }
+
+  nlohmann::json to_json() const;
+  // Strict: an unknown key throws UsageError naming it (catches typos in hand-written configs).
+  static TrainConfig from_json(const nlohmann::json& j);
+  std::string to_json_string(int indent = 2) const;
+  static TrainConfig from_json_string(const std::string& text, const std::string& name_for_errors);
+  static TrainConfig load(const std::string& path);
+};
+
+const std::vector<std::string>& valid_tasks();
+const std::vector<std::string>& valid_net_ds();
+const std::vector<std::string>& valid_init_types();
+
+}  // namespace ganlite::train

@@ -1,0 +1,68 @@
+// The training loop every task shares (pix2pix, CycleGAN, and the distillers later): epochs of
+// seeded batches, lr schedule, progress bar, metrics.jsonl, sample grids, per-epoch validation,
+// checkpoints (latest / best / every K epochs), exact resume, SIGINT/SIGTERM handling and the
+// non-finite loss guard.
+//
+// RUN_DIR layout:
+//   config.json                        effective TrainConfig
+//   metrics.jsonl                      one line per logged step
+//   val.jsonl                          one line per validated epoch
+//   samples/step_000500.png            input | output | target
+//   checkpoints/latest.ckpt.safetensors   full training state (one file, atomic)
+//   checkpoints/{latest,best,epoch_005}_net_G.safetensors (and _net_D; CycleGAN _net_G_A ...)
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "ganlite/train/task.h"
+#include "ganlite/train/train_checkpoint.h"
+#include "ganlite/train/train_config.h"
+
+namespace ganlite::train {
+
+struct TrainerOptions {
+  std::filesystem::path run_dir;
+  bool resume = false;  // continue from run_dir/checkpoints/latest.ckpt.safetensors
+  // Called after every step with the losses (tests inject non-finite values here).
+  std::function<void(int64_t global_step, Losses& losses)> after_step_hook;
+};
+
+struct TrainResult {
+  int64_t iterations = 0;   // this session
+  TrainingProgress progress;  // final position
+  Losses final_losses;
+  bool finished = false;    // all epochs done (false when stopped by max_iters)
+  std::filesystem::path latest_checkpoint;
+  std::vector<std::filesystem::path> generator_files;  // latest_net_*.safetensors
+  std::filesystem::path best_generator;                 // empty when no validation ran
+};
+
+// Throws UsageError for a bad task name.
+std::unique_ptr<TrainTask> make_task(const TrainConfig& config, const torch::Device& device);
+
+std::filesystem::path latest_checkpoint_path(const std::filesystem::path& run_dir);
+
+class Trainer {
+ public:
+  // `config` must be resolved; `task` built from it (make_task, or a distiller).
+  Trainer(TrainConfig config, TrainerOptions options, std::unique_ptr<TrainTask> task);
+  // Runs to the end (or max_iters). Throws Error on a non-finite loss (keeping the last good
+  // checkpoint) and after saving a checkpoint when SIGINT / SIGTERM arrived.
+  TrainResult run();
+
+  TrainTask& task() { return *task_; }
+
+ private:
+  TrainConfig config_;
+  TrainerOptions options_;
+  std::unique_ptr<TrainTask> task_;
+};
+
+// Sets up a run directory (fresh: config.json written; resume: config read from it) and runs
+// the task `config.task`. The `config` given is ignored on resume, except `overrides` applied
+// to the stored one (device, threads, max_iters may change between sessions).
+TrainResult train(const TrainConfig& config, const TrainerOptions& options);
+
+}  // namespace ganlite::train

@@ -1,0 +1,284 @@
+// End-to-end training runs on tiny synthetic data: exact resume after SIGKILL, SIGTERM
+// checkpoints, config reproduction, NaN guard, corrupt checkpoints, translate on odd sizes.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "ganlite/data/image_io.h"
+#include "ganlite/io/checkpoint.h"
+#include "ganlite/io/safetensors.h"
+#include "ganlite/nn/generator.h"
+#include "ganlite/train/trainer.h"
+#include "ganlite/util/error.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+using ganlite::testing::run_cli;
+using ganlite::testing::TempDir;
+
+namespace {
+
+// A tiny edges2shapes set (32x32) made by the CLI, shared by the tests of this binary.
+const fs::path& dataset() {
+  static TempDir dir;
+  static const fs::path root = dir / "e2s";
+  static bool made = false;
+  if (!made) {
+    const auto r = run_cli("make-dataset --kind edges2shapes --count 6 --test-count 2 --size 32 --seed 1 -q --out '" +
+                           root.string() + "'");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    made = true;
+  }
+  return root;
+}
+
+std::string tiny_args(const fs::path& out, int epochs) {
+  return "train --task pix2pix --data '" + dataset().string() +
+         "' --arch resnet --ngf 4 --n-blocks 1 --ndf 4 --load-size 36 --crop-size 32 --threads 1 --workers 1"
+         " --n-epochs " + std::to_string(epochs) + " --n-epochs-decay " + std::to_string(epochs) +
+         " --save-latest-freq 3 --sample-freq 0 --log-freq 1 --seed 5 -q --out '" + out.string() + "'";
+}
+
+ganlite::io::SafetensorsContents load_ckpt(const fs::path& run) {
+  return ganlite::io::load_safetensors(ganlite::train::latest_checkpoint_path(run));
+}
+
+// Every network and optimizer tensor of two checkpoints is bit-identical.
+void expect_same_state(const fs::path& run_a, const fs::path& run_b) {
+  const auto a = load_ckpt(run_a);
+  const auto b = load_ckpt(run_b);
+  std::map<std::string, torch::Tensor> tb(b.tensors.begin(), b.tensors.end());
+  int compared_g = 0, compared_d = 0;
+  for (const auto& [key, t] : a.tensors) {
+    if (key.rfind("rng.", 0) == 0) continue;
+    ASSERT_TRUE(tb.count(key)) << key;
+    EXPECT_TRUE(torch::equal(t, tb[key])) << key;
+    compared_g += key.rfind("G.", 0) == 0;
+    compared_d += key.rfind("D.", 0) == 0;
+  }
+  EXPECT_GT(compared_g, 5);
+  EXPECT_GT(compared_d, 3);
+  EXPECT_EQ(a.tensors.size(), b.tensors.size());
+  EXPECT_EQ(a.metadata.at("global_step"), b.metadata.at("global_step"));
+}
+
+// Starts `ganlite <args>` in the background (output to `log`); returns its pid.
+pid_t spawn_cli(const std::string& args, const fs::path& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const std::string cmd = std::string("exec '") + GANLITE_CLI_PATH + "' " + args + " > '" + log.string() + "' 2>&1";
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Polls until the run's latest checkpoint exists (or the process ends).
+bool wait_for_checkpoint(pid_t pid, const fs::path& run, int* status) {
+  const auto ckpt = ganlite::train::latest_checkpoint_path(run);
+  for (int i = 0; i < 20000; ++i) {
+    if (fs::exists(ckpt)) return true;
+    if (::waitpid(pid, status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  return false;
+}
+
+std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(ganlite::testing::read_text_file(path));
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+}  // namespace
+
+TEST(TrainRun, ResumeAfterSigkillIsBitIdenticalToAnUninterruptedRun) {
+  TempDir dir;
+  const int epochs = 4;  // 6 batches per epoch, 48 iterations
+  const auto full = run_cli(tiny_args(dir / "full", epochs));
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+
+  int status = 0;
+  const pid_t pid = spawn_cli(tiny_args(dir / "killed", epochs), dir / "killed.log");
+  ASSERT_TRUE(wait_for_checkpoint(pid, dir / "killed", &status)) << "the run ended before its first checkpoint";
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
+  const auto at_kill = std::stoll(load_ckpt(dir / "killed").metadata.at("global_step"));
+  EXPECT_LT(at_kill, 48);
+
+  const auto resumed = run_cli("train --resume '" + (dir / "killed").string() + "' --threads 1 -q");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  expect_same_state(dir / "full", dir / "killed");
+
+  // The logs read as if the run had never stopped (wall times aside).
+  auto a = read_jsonl(dir / "full" / "metrics.jsonl");
+  auto b = read_jsonl(dir / "killed" / "metrics.jsonl");
+  ASSERT_EQ(a.size(), 48u);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i].erase("wall_seconds");
+    b[i].erase("wall_seconds");
+    EXPECT_EQ(a[i], b[i]) << "line " << i;
+  }
+  EXPECT_EQ(read_jsonl(dir / "full" / "val.jsonl").size(), read_jsonl(dir / "killed" / "val.jsonl").size());
+  EXPECT_TRUE(fs::exists(dir / "killed" / "checkpoints" / "latest_net_G.safetensors"));
+  EXPECT_TRUE(fs::exists(dir / "killed" / "checkpoints" / "latest_net_D.safetensors"));
+  EXPECT_TRUE(fs::exists(dir / "killed" / "checkpoints" / "best_net_G.safetensors"));
+}
+
+TEST(TrainRun, SigtermSavesACheckpointAndExitsNonZero) {
+  TempDir dir;
+  int status = 0;
+  const pid_t pid = spawn_cli(tiny_args(dir / "run", 50), dir / "run.log");
+  ASSERT_TRUE(wait_for_checkpoint(pid, dir / "run", &status));
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const auto log = ganlite::testing::read_text_file(dir / "run.log");
+  EXPECT_NE(log.find("SIGTERM"), std::string::npos) << log;
+  EXPECT_NE(log.find("latest.ckpt.safetensors"), std::string::npos) << log;
+  // The checkpoint is at the step where the signal was handled, and the run resumes from it.
+  const auto ckpt = load_ckpt(dir / "run");
+  const auto step = std::stoll(ckpt.metadata.at("global_step"));
+  const auto last_logged = read_jsonl(dir / "run" / "metrics.jsonl").back()["step"].get<int64_t>();
+  EXPECT_EQ(step, last_logged);
+  const auto resumed = run_cli("train --resume '" + (dir / "run").string() + "' --max-iters " +
+                               std::to_string(step + 2) + " --json");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("\"global_step\": " + std::to_string(step + 2)), std::string::npos);
+}
+
+TEST(TrainRun, ConfigFileReproducesTheRun) {
+  TempDir dir;
+  const auto first = run_cli(tiny_args(dir / "a", 1) + " --max-iters 8");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto second = run_cli("train --config '" + (dir / "a" / "config.json").string() + "' --out '" +
+                              (dir / "b").string() + "' -q");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(ganlite::testing::read_text_file(dir / "a" / "config.json"),
+            ganlite::testing::read_text_file(dir / "b" / "config.json"));
+  expect_same_state(dir / "a", dir / "b");
+  // A flag overrides the file, and the effective config says so.
+  const auto third = run_cli("train --config '" + (dir / "a" / "config.json").string() + "' --seed 6 --out '" +
+                             (dir / "c").string() + "' -q");
+  ASSERT_EQ(third.exit_code, 0) << third.output;
+  const auto cfg = ganlite::train::TrainConfig::load((dir / "c" / "config.json").string());
+  EXPECT_EQ(cfg.seed, 6u);
+  EXPECT_EQ(cfg.max_iters, 8);
+  EXPECT_FALSE(torch::equal(load_ckpt(dir / "a").tensors[0].second, load_ckpt(dir / "c").tensors[0].second));
+}
+
+TEST(TrainRun, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
+  TempDir dir;
+  ganlite::train::TrainConfig config;
+  config.dataroot = dataset().string();
+  config.generator.ngf = 4;
+  config.generator.n_blocks = 1;
+  config.ndf = 4;
+  config.load_size = 32;
+  config.crop_size = 32;
+  config.threads = 1;
+  config.workers = 1;
+  config.save_latest_freq = 2;
+  config.sample_freq = 0;
+  ganlite::train::TrainerOptions options;
+  options.run_dir = dir / "run";
+  options.after_step_hook = [](int64_t step, ganlite::train::Losses& losses) {
+    if (step == 5) losses[1].second = std::nan("");
+  };
+  try {
+    ganlite::train::train(config, options);
+    FAIL() << "no error";
+  } catch (const ganlite::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("G_L1"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("step 5"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("latest.ckpt.safetensors"), std::string::npos) << msg;
+  }
+  EXPECT_EQ(load_ckpt(dir / "run").metadata.at("global_step"), "4");
+}
+
+TEST(TrainRun, CorruptOrMissingCheckpointNamesTheFile) {
+  TempDir dir;
+  ASSERT_EQ(run_cli(tiny_args(dir / "run", 1) + " --max-iters 3").exit_code, 0);
+  const auto ckpt = ganlite::train::latest_checkpoint_path(dir / "run");
+  ganlite::testing::write_text_file(ckpt, "\x10\x00\x00\x00\x00\x00\x00\x00{\"broken");
+  const auto r = run_cli("train --resume '" + (dir / "run").string() + "'");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(ckpt.string()), std::string::npos) << r.output;
+  fs::remove(ckpt);
+  const auto missing = run_cli("train --resume '" + (dir / "run").string() + "'");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("does not exist"), std::string::npos) << missing.output;
+  // A fresh run into a folder that holds one is refused (exit 2).
+  ASSERT_EQ(run_cli(tiny_args(dir / "other", 1) + " --max-iters 1").exit_code, 0);
+  const auto again = run_cli(tiny_args(dir / "other", 1) + " --max-iters 1");
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
+}
+
+TEST(TrainRun, CycleGanRunsAndResumesWithItsPools) {
+  TempDir dir;
+  const auto data = dir / "s2s";
+  ASSERT_EQ(run_cli("make-dataset --kind shapes2stripes --count 4 --test-count 2 --size 32 --seed 2 -q --out '" +
+                    data.string() + "'").exit_code, 0);
+  const std::string args = "train --task cyclegan --data '" + data.string() +
+                           "' --ngf 4 --n-blocks 1 --ndf 4 --pool-size 3 --load-size 32 --crop-size 32 --threads 1"
+                           " --workers 1 --n-epochs 1 --n-epochs-decay 1 --save-latest-freq 3 -q --json";
+  const auto full = run_cli(args + " --out '" + (dir / "full").string() + "'");
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  EXPECT_NE(full.output.find("best_psnr"), std::string::npos) << full.output;  // validated on testA_truth
+  ASSERT_EQ(run_cli(args + " --max-iters 5 --out '" + (dir / "part").string() + "'").exit_code, 0);
+  const auto resumed = run_cli("train --resume '" + (dir / "part").string() + "' --max-iters 0 -q");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  const auto a = load_ckpt(dir / "full");
+  const auto b = load_ckpt(dir / "part");
+  std::map<std::string, torch::Tensor> tb(b.tensors.begin(), b.tensors.end());
+  for (const auto& [key, t] : a.tensors) {
+    if (key.rfind("rng.", 0) == 0) continue;
+    ASSERT_TRUE(tb.count(key)) << key;
+    EXPECT_TRUE(torch::equal(t, tb[key])) << key;
+  }
+  EXPECT_TRUE(fs::exists(dir / "full" / "checkpoints" / "latest_net_G_B.safetensors"));
+}
+
+TEST(Translate, OddSizesKeepSizesAndNames) {
+  TempDir dir;
+  for (const std::string arch : {"resnet", "unet"}) {
+    ganlite::nn::ArchConfig config;
+    config.arch = arch;
+    config.ngf = 4;
+    config.n_blocks = 1;
+    config.num_downs = 5;
+    auto generator = ganlite::nn::make_generator(config);
+    const auto model = dir / (arch + ".safetensors");
+    ganlite::io::save_generator(model, *generator);
+    const auto in = dir / ("in_" + arch);
+    fs::create_directories(in);
+    ganlite::data::write_image_rgb(in / "wide.png", cv::Mat(21, 50, CV_8UC3, cv::Scalar(10, 200, 30)));
+    ganlite::data::write_image_rgb(in / "odd.jpg", cv::Mat(29, 37, CV_8UC3, cv::Scalar(90, 20, 230)));
+    ganlite::data::write_image_rgb(in / "odd2.png", cv::Mat(29, 37, CV_8UC3, cv::Scalar(5, 5, 5)));
+    const auto out = dir / ("out_" + arch);
+    const auto r = run_cli("translate --model '" + model.string() + "' --input '" + in.string() + "' --out '" +
+                           out.string() + "' --batch-size 2 --threads 1 --json");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(ganlite::data::read_image_rgb(out / "wide.png").size(), cv::Size(50, 21));
+    EXPECT_EQ(ganlite::data::read_image_rgb(out / "odd.png").size(), cv::Size(37, 29));
+    EXPECT_EQ(ganlite::data::read_image_rgb(out / "odd2.png").size(), cv::Size(37, 29));
+  }
+  const auto missing = run_cli("translate --model '" + (dir / "nope.safetensors").string() + "' --input '" +
+                               (dir / "in_resnet" / "wide.png").string() + "' --out '" + (dir / "o").string() + "'");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("nope.safetensors"), std::string::npos) << missing.output;
+}
