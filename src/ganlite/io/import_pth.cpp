@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <functional>
 #include <map>
 #include <set>
 #include <unordered_map>
 
 #include "ganlite/io/checkpoint.h"
+#include "ganlite/nn/inception_generator.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::io {
@@ -366,7 +368,8 @@ Inferred infer_unet(const Dict& d, const ImportOptions& opts) {
   std::string level = "model.model.1";
   int levels = 1;
   if (!d.has_prefix(level + ".model.")) d.need(level + ".model.1.weight", 4, "the second down conv", arch);
-  while (d.has_prefix(level + ".model.3.")) {
+  // Descend while layer 3 is itself a skip block (the innermost block's layer 3 is its up conv).
+  while (d.has_prefix(level + ".model.3.model.")) {
     level += ".model.3";
     ++levels;
   }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "ganlite/nn/forward_trace.h"
 #include "ganlite/nn/inception_generator.h"
 #include "ganlite/nn/layers.h"
 #include "ganlite/nn/mobile_resnet_generator.h"
@@ -71,7 +72,7 @@ const T* variant_get(const Variant& v) {
 
 std::vector<int64_t> conv_padding(const torch::nn::detail::ConvNdOptions<2>& options, const std::string& path) {
   if (const auto* pads = variant_get<torch::ExpandingArray<2>>(options.padding())) {
-    return {(*pads)[0], (*pads)[1]};
+    return {(**pads)[0], (**pads)[1]};
   }
   if (variant_get<torch::enumtype::kValid>(options.padding()) != nullptr) return {0, 0};
   throw Error("cannot export layer '" + path + "': 'same' conv padding is not supported");
@@ -155,7 +156,9 @@ class GraphBuilder {
 // Walks a generator's module tree in execution order, emitting nodes.
 class Exporter {
  public:
-  explicit Exporter(GraphBuilder& b) : b_(b) {}
+  // `channels`: the output channels of leaf layers whose ONNX form needs them (replication pads).
+  Exporter(GraphBuilder& b, std::map<const torch::nn::Module*, int64_t> channels)
+      : b_(b), channels_(std::move(channels)) {}
 
   std::string generator(nn::GeneratorImpl& g, const std::string& x) {
     if (auto* r = dynamic_cast<nn::ResnetLikeGeneratorImpl*>(&g)) return sequential(*r->model, "model", x);
@@ -177,7 +180,7 @@ class Exporter {
       const torch::nn::BatchNorm2dImpl* bn =
           i + 1 < seq.size() ? dynamic_cast<const torch::nn::BatchNorm2dImpl*>(seq.ptr(i + 1).get()) : nullptr;
       if (const auto* conv = as<torch::nn::Conv2dImpl>(layer)) {
-        x = convolution(*conv, nullptr, name, x, bn);
+        x = convolution(conv, nullptr, name, x, bn);
         if (bn != nullptr) ++i;
       } else if (const auto* convt = as<torch::nn::ConvTranspose2dImpl>(layer)) {
         x = convolution(nullptr, convt, name, x, bn);
@@ -206,10 +209,8 @@ class Exporter {
     if (const auto* in = as<torch::nn::InstanceNorm2dImpl>(m)) return instance_norm(*in, path, x);
     if (const auto* bn = as<torch::nn::BatchNorm2dImpl>(m)) return batch_norm(*bn, path, x);
     if (const auto* pad = as<torch::nn::ReflectionPad2dImpl>(m)) return padding(*pad->options.padding(), "reflect", 0.0, path, x);
-    if (const auto* pad = as<torch::nn::ReplicationPad2dImpl>(m)) return edge_padding(*pad->options.padding(), path, x);
-    if (const auto* pad = as<torch::nn::ConstantPad2dImpl>(m)) {
-      return padding(*pad->options.padding(), "constant", pad->options.value(), path, x);
-    }
+    if (const auto* pad = as<torch::nn::ReplicationPad2dImpl>(m)) return edge_padding(*m, *pad->options.padding(), path, x);
+    if (const auto* pad = as<torch::nn::ConstantPad2dImpl>(m)) return constant_padding(*pad, path, x);
     if (as<torch::nn::ReLUImpl>(m) != nullptr) {
       b_.node("Relu", {x}, path, &y);
       return y;
@@ -355,34 +356,110 @@ class Exporter {
     return y;
   }
 
+  // Zero padding of `x` (c channels) by `pads` (ONNX Conv order: top, left, bottom, right) as a
+  // depthwise 1x1 conv of weight 1 whose own padding adds the zeros: x * 1 + 0 is exact. The same
+  // values as Pad(constant 0); used for ConstantPad2d and by edge_padding below. (OpenCV 4.6
+  // reuses shape-dependent state of a Net across input sizes; OnnxRunner handles that.)
+  std::string zero_pad(const std::string& x, int64_t c, const std::vector<int64_t>& pads, const std::string& name,
+                       float weight = 1.0f, bool with_bias = false) {
+    std::vector<std::string> inputs{x, b_.initializer(name + ".weight", torch::full({c, 1, 1, 1}, weight))};
+    if (with_bias) inputs.push_back(b_.initializer(name + ".bias", torch::ones({c})));
+    std::string y;
+    onnx::NodeProto* conv = b_.node("Conv", inputs, name, &y);
+    GraphBuilder::attr(conv, "kernel_shape", std::vector<int64_t>{1, 1});
+    GraphBuilder::attr(conv, "pads", pads);
+    GraphBuilder::attr(conv, "group", c);
+    return y;
+  }
+
+  int64_t channels_of(const torch::nn::Module& layer, const std::string& path) const {
+    auto it = channels_.find(&layer);
+    if (it == channels_.end()) throw Error("cannot export layer '" + path + "': its channel count is unknown");
+    return it->second;
+  }
+
+  // ConstantPad2d: zero padding through zero_pad(); another value falls back to Pad (constant).
+  std::string constant_padding(const torch::nn::ConstantPad2dImpl& pad, const std::string& path, const std::string& x) {
+    const auto p = *pad.options.padding();
+    if (pad.options.value() != 0.0) return padding(p, "constant", pad.options.value(), path, x);
+    return zero_pad(x, channels_of(pad, path), {p[2], p[0], p[3], p[1]}, path);
+  }
+
   // ReplicationPad2d. ONNX has Pad mode "edge", but OpenCV 4.6's DNN importer accepts only the
-  // constant and reflect modes, so the edge rows / columns are cut with Slice and repeated with
-  // Concat instead: the same values, standard ONNX, and independent of the input size.
-  std::string edge_padding(torch::ArrayRef<int64_t> p, const std::string& path, std::string x) {
-    const int64_t kEnd = std::numeric_limits<int64_t>::max();
-    // Axis 3 (W: left, right) then axis 2 (H: top, bottom), as ReplicationPad2d's corners come out equal.
-    const int64_t axes[2] = {3, 2};
-    const int64_t before[2] = {p[0], p[2]};
+  // constant and reflect modes (its PaddingLayer rejects "edge"). So each pad-by-one step
+  // along an axis is written, for any input size, as
+  //   Z + B * N,  Z = zero_pad(x),  N = depthwise conv [1, 0, 1] over Z (zero padded),
+  //   B = conv(x * 0 + 1, weight -1, bias 1, zero padded): 0 inside, 1 on the new border,
+  // so the border takes its one real neighbour (the edge value) and the inside stays x; only
+  // zeros are added, so it is exact. Padding by p repeats the step p times; W first then H gives
+  // replication's corners.
+  std::string edge_padding(const torch::nn::Module& layer, torch::ArrayRef<int64_t> p, const std::string& path,
+                           std::string x) {
+    const int64_t c = channels_of(layer, path);
+    const int64_t before[2] = {p[0], p[2]};  // W (left), H (top)
     const int64_t after[2] = {p[1], p[3]};
     for (int a = 0; a < 2; ++a) {
-      if (before[a] == 0 && after[a] == 0) continue;
-      const std::string name = path + ".axis" + std::to_string(axes[a]);
-      const std::string axis = b_.ints(name + ".axes", {axes[a]});
-      std::string first, last;
-      b_.node("Slice", {x, b_.ints(name + ".first_start", {0}), b_.ints(name + ".first_end", {1}), axis}, name + ".first",
-              &first);
-      b_.node("Slice", {x, b_.ints(name + ".last_start", {-1}), b_.ints(name + ".last_end", {kEnd}), axis},
-              name + ".last", &last);
-      std::vector<std::string> parts(static_cast<size_t>(before[a]), first);
-      parts.push_back(x);
-      parts.insert(parts.end(), static_cast<size_t>(after[a]), last);
-      GraphBuilder::attr(b_.node("Concat", parts, name + ".cat", &x), "axis", axes[a]);
+      if (before[a] != after[a]) throw Error("cannot export layer '" + path + "': asymmetric replication padding");
+      const bool width = a == 0;
+      const std::vector<int64_t> pads = width ? std::vector<int64_t>{0, 1, 0, 1} : std::vector<int64_t>{1, 0, 1, 0};
+      for (int64_t step = 0; step < before[a]; ++step) {
+        const std::string name = path + (width ? ".w" : ".h") + std::to_string(step);
+        std::string zeros, ones, sum, masked;
+        b_.node("Mul", {x, b_.initializer(name + ".zero", torch::tensor(0.0f))}, name + ".times0", &zeros);
+        b_.node("Add", {zeros, b_.initializer(name + ".one", torch::tensor(1.0f))}, name + ".ones", &ones);
+        const std::string mask = zero_pad(ones, c, pads, name + ".mask", -1.0f, /*with_bias=*/true);
+        const std::string zero = zero_pad(x, c, pads, name + ".pad");
+        const torch::Tensor kernel = torch::tensor({1.0f, 0.0f, 1.0f})
+                                         .view(width ? std::vector<int64_t>{1, 1, 1, 3} : std::vector<int64_t>{1, 1, 3, 1})
+                                         .repeat({c, 1, 1, 1});
+        onnx::NodeProto* conv =
+            b_.node("Conv", {zero, b_.initializer(name + ".neighbours", kernel)}, name + ".neighbours", &sum);
+        GraphBuilder::attr(conv, "kernel_shape", width ? std::vector<int64_t>{1, 3} : std::vector<int64_t>{3, 1});
+        GraphBuilder::attr(conv, "pads", pads);
+        GraphBuilder::attr(conv, "group", c);
+        b_.node("Mul", {mask, sum}, name + ".border", &masked);
+        b_.node("Add", {zero, masked}, name + ".edge", &x);
+      }
     }
     return x;
   }
 
   GraphBuilder& b_;
+  std::map<const torch::nn::Module*, int64_t> channels_;
 };
+
+// Records each leaf layer's output channels during a LibTorch forward pass.
+class ChannelRecorder : public nn::ForwardObserver {
+ public:
+  void on_leaf_output(const torch::nn::Module& layer, const torch::Tensor& output) override {
+    if (output.dim() == 4) channels[&layer] = output.size(1);
+  }
+  std::map<const torch::nn::Module*, int64_t> channels;
+};
+
+// Channels of the generator's replication and constant pads, from one small forward pass (none needed otherwise).
+std::map<const torch::nn::Module*, int64_t> replication_pad_channels(nn::GeneratorImpl& g) {
+  bool any = false;
+  for (const auto& m : g.modules()) {
+    any |= dynamic_cast<const torch::nn::ReplicationPad2dImpl*>(m.get()) != nullptr ||
+           dynamic_cast<const torch::nn::ConstantPad2dImpl*>(m.get()) != nullptr;
+  }
+  if (!any) return {};
+  const auto& config = g.config();
+  const int64_t side = config.arch == "unet" ? (int64_t{1} << config.num_downs) : 16;
+  const auto params = g.parameters();
+  const auto options = torch::TensorOptions().device(params.empty() ? torch::Device(torch::kCPU) : params[0].device());
+  ChannelRecorder recorder;
+  torch::NoGradGuard no_grad;
+  const bool training = g.is_training();
+  g.eval();
+  {
+    nn::ScopedForwardObserver scope(&recorder);
+    g.forward(torch::zeros({1, config.input_nc, side, side}, options));
+  }
+  g.train(training);
+  return recorder.channels;
+}
 
 void set_shape(onnx::ValueInfoProto* value, int64_t channels, const OnnxExportOptions& options) {
   value->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
@@ -415,7 +492,7 @@ std::string export_onnx_bytes(nn::GeneratorImpl& generator, const OnnxExportOpti
   graph->set_name("ganlite_" + generator.config().arch);
 
   GraphBuilder builder(graph);
-  Exporter exporter(builder);
+  Exporter exporter(builder, replication_pad_channels(generator));
   auto* input = graph->add_input();
   input->set_name("input");
   set_shape(input, generator.config().input_nc, options);
