@@ -1,0 +1,157 @@
+// ONNX export: every generator architecture passes onnx::checker, runs in OpenCV DNN and matches
+// LibTorch within 1e-4 (at two sizes with --dynamic-size); imported and pruned models too.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "ganlite/compress/prune.h"
+#include "ganlite/io/checkpoint.h"
+#include "ganlite/io/import_pth.h"
+#include "ganlite/io/onnx_export.h"
+#include "ganlite/io/onnx_runner.h"
+#include "ganlite/util/atomic_file.h"
+#include "ganlite/util/error.h"
+#include "interop_test_helpers.h"
+#include "test_support.h"
+
+using namespace ganlite;
+using ganlite::testing::tiny_config;
+
+namespace {
+
+constexpr double kTolerance = 1e-4;
+
+// Exports `g`, runs the file in OpenCV at each size and compares with LibTorch.
+void expect_onnx_matches(nn::GeneratorImpl& g, const std::vector<int>& sizes, bool dynamic, const std::string& what) {
+  ASSERT_TRUE(io::onnx_export_available());
+  ganlite::testing::TempDir dir;
+  g.eval();
+  io::OnnxExportOptions options;
+  options.dynamic_size = dynamic;
+  options.input_size = sizes.front();
+  const auto path = dir / "g.onnx";
+  const io::OnnxExportSummary summary = io::export_onnx(g, path, options);
+  EXPECT_GT(summary.nodes, 0) << what;
+  io::OnnxRunner runner(path);
+  torch::manual_seed(7);
+  for (int size : sizes) {
+    const torch::Tensor x = torch::rand({1, g.config().input_nc, size, size}) * 2 - 1;
+    torch::NoGradGuard no_grad;
+    const torch::Tensor expected = g.forward(x);
+    const torch::Tensor got = runner.run(x);
+    ASSERT_EQ(got.sizes(), expected.sizes()) << what << " at " << size;
+    EXPECT_LE((got - expected).abs().max().item<double>(), kTolerance) << what << " at " << size;
+  }
+}
+
+nn::Generator tiny(const nn::ArchConfig& config) {
+  nn::Generator g = nn::make_generator(config);
+  ganlite::testing::randomize_norms(*g);
+  return g;
+}
+
+}  // namespace
+
+TEST(OnnxExport, ResnetInstanceNorm) {
+  expect_onnx_matches(*tiny(tiny_config("resnet", "instance")), {16, 24}, true, "resnet instance");
+}
+
+TEST(OnnxExport, ResnetBatchNormFoldedFixedSize) {
+  expect_onnx_matches(*tiny(tiny_config("resnet", "batch")), {20}, false, "resnet batch");
+}
+
+TEST(OnnxExport, ResnetReplicateAndZeroPadding) {
+  auto c = tiny_config("resnet", "instance_affine");
+  c.padding = "replicate";
+  expect_onnx_matches(*tiny(c), {12, 16}, true, "resnet replicate");
+  c.padding = "zero";
+  c.dropout = 0.5;  // a Dropout layer in the blocks: skipped
+  expect_onnx_matches(*tiny(c), {16}, true, "resnet zero");
+}
+
+TEST(OnnxExport, MobileResnet) {
+  expect_onnx_matches(*tiny(tiny_config("mobile_resnet", "instance")), {16, 28}, true, "mobile instance");
+  expect_onnx_matches(*tiny(tiny_config("mobile_resnet", "batch")), {16}, false, "mobile batch");
+}
+
+TEST(OnnxExport, InceptionWithPrunedBlocks) {
+  auto c = tiny_config("inception", "batch", 4, 3);
+  c.widths = {4, 8, 16, 8, 4, {{0, 3, 1, 2, 0, 4}, {0, 0, 0, 0, 0, 0}, {5, 0, 2, 0, 1, 0}}};
+  expect_onnx_matches(*tiny(c), {16, 20}, true, "inception pruned batch");
+  auto t = tiny_config("inception", "instance_affine", 4, 2);
+  t.padding = "zero";  // ConstantPad2d layers
+  expect_onnx_matches(*tiny(t), {16, 12}, true, "inception teacher zero padding");
+}
+
+TEST(OnnxExport, Unet) {
+  expect_onnx_matches(*tiny(tiny_config("unet", "batch", 2)), {32, 64}, true, "unet batch");
+  expect_onnx_matches(*tiny(tiny_config("unet", "instance", 2)), {32}, false, "unet instance");
+}
+
+TEST(OnnxExport, ImportedPrunedRoundTrip) {
+  // A pix2pix teacher from the public code's layout, pruned with CAT's rule, exported.
+  io::ImportOptions o;
+  o.arch = "resnet";
+  io::ImportResult imported = io::import_pth_generator(ganlite::testing::interop_fixture("resnet_pix2pix_batch.pth"), o);
+  compress::PruneOptions prune;
+  prune.input_size = 16;
+  prune.min_channels = 2;
+  prune.target_macs = 0.6 * static_cast<double>(compress::count_generator_macs(imported.generator->config(), 16));
+  compress::PruneResult pruned = compress::prune_to_mac_budget(*imported.generator, prune);
+  EXPECT_LT(pruned.macs_after, pruned.macs_before);
+  EXPECT_FALSE(pruned.config.widths.empty());
+  expect_onnx_matches(*pruned.student, {16, 24}, true, "pruned import");
+}
+
+TEST(OnnxExport, BadOptionsAreUsageErrors) {
+  auto g = tiny(tiny_config("unet", "batch", 2));
+  io::OnnxExportOptions o;
+  o.opset = 9;
+  EXPECT_THROW(io::export_onnx_bytes(*g, o), UsageError);
+  o.opset = 13;
+  o.input_size = 48;  // not a multiple of 32
+  try {
+    io::export_onnx_bytes(*g, o);
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("multiple of 32"), std::string::npos) << e.what();
+  }
+}
+
+TEST(OnnxRunner, PathsAndErrors) {
+  EXPECT_TRUE(io::is_onnx_path("a/b/model.onnx"));
+  EXPECT_TRUE(io::is_onnx_path("MODEL.ONNX"));
+  EXPECT_FALSE(io::is_onnx_path("model.safetensors"));
+  EXPECT_FALSE(io::is_onnx_path("onnx"));
+  ganlite::testing::TempDir dir;
+  EXPECT_THROW(io::OnnxRunner(dir / "missing.onnx"), Error);
+  write_file_atomic(dir / "junk.onnx", std::string("not a protobuf"));
+  try {
+    io::OnnxRunner runner(dir / "junk.onnx");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("junk.onnx"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ExportCli, WritesVerifiedOnnx) {
+  ganlite::testing::TempDir dir;
+  auto g = tiny(tiny_config("mobile_resnet", "instance"));
+  io::save_generator(dir / "g.safetensors", *g);
+  const auto res = ganlite::testing::run_cli("export --model '" + (dir / "g.safetensors").string() +
+                                             "' --format onnx --out '" + (dir / "g.onnx").string() +
+                                             "' --input-size 32 --dynamic-size --json");
+  ASSERT_EQ(res.exit_code, 0) << res.output;
+  const auto j = nlohmann::json::parse(res.output.substr(res.output.find('{')));
+  EXPECT_LE(j["verify"]["max_abs_diff"].get<double>(), kTolerance);
+  EXPECT_GT(j["nodes"].get<int>(), 0);
+  EXPECT_TRUE(std::filesystem::exists(dir / "g.onnx"));
+  const auto bad = ganlite::testing::run_cli("export --model '" + (dir / "g.safetensors").string() +
+                                             "' --format tflite --out '" + (dir / "x").string() + "'");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  const auto opset = ganlite::testing::run_cli("export --model '" + (dir / "g.safetensors").string() +
+                                               "' --out '" + (dir / "x.onnx").string() + "' --opset 7");
+  EXPECT_EQ(opset.exit_code, 2) << opset.output;
+  EXPECT_NE(opset.output.find("--opset 7"), std::string::npos) << opset.output;
+}
