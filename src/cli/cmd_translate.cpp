@@ -2,12 +2,15 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "command.h"
 #include "ganlite/data/image_io.h"
 #include "ganlite/io/checkpoint.h"
+#include "ganlite/io/onnx_runner.h"
 #include "ganlite/train/translate.h"
 #include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
@@ -24,11 +27,13 @@ struct TranslateOptions {
   std::string input;
   std::string out;
   int batch_size = 1;
+  int pad_multiple = 4;  // .onnx models: inputs are padded to this multiple (unet_256: 256)
 };
 
 void run_translate(const TranslateOptions& o) {
   apply_common(o.common);
   require(o.batch_size >= 1, "--batch-size must be >= 1, got " + std::to_string(o.batch_size));
+  require(o.pad_multiple >= 1, "--pad-multiple must be >= 1, got " + std::to_string(o.pad_multiple));
   const torch::Device device = parse_device(o.common.device);
   std::vector<fs::path> inputs;
   if (fs::is_directory(o.input)) {
@@ -39,8 +44,21 @@ void run_translate(const TranslateOptions& o) {
   } else {
     throw Error("input '" + o.input + "' does not exist");
   }
-  auto generator = io::load_generator(o.model, device);
-  generator->eval();
+  // A ganlite generator file, or an exported .onnx run through OpenCV DNN (to check an export).
+  std::function<torch::Tensor(const torch::Tensor&)> forward;
+  int64_t multiple = 4;
+  nn::Generator generator;
+  std::unique_ptr<io::OnnxRunner> onnx;
+  if (io::is_onnx_path(o.model)) {
+    onnx = std::make_unique<io::OnnxRunner>(o.model);
+    forward = [&](const torch::Tensor& x) { return onnx->run(x); };
+    multiple = o.pad_multiple;
+  } else {
+    generator = io::load_generator(o.model, device);
+    generator->eval();
+    forward = [&](const torch::Tensor& x) { return generator->forward(x); };
+    multiple = train::size_multiple(generator->config());
+  }
   fs::create_directories(o.out);
 
   ProgressBar bar(static_cast<int64_t>(inputs.size()), "translate");
@@ -50,7 +68,7 @@ void run_translate(const TranslateOptions& o) {
   std::vector<fs::path> pending_paths;
   auto flush = [&] {
     if (pending.empty()) return;
-    const auto outputs = train::translate_padded(*generator, torch::stack(pending).to(device)).cpu();
+    const auto outputs = train::translate_padded(forward, torch::stack(pending).to(device), multiple).cpu();
     for (size_t i = 0; i < pending_paths.size(); ++i) {
       fs::path target = fs::path(o.out) / pending_paths[i].filename();
       target.replace_extension(".png");
@@ -82,10 +100,14 @@ void run_translate(const TranslateOptions& o) {
 void setup_translate(CLI::App& app) {
   auto opts = std::make_shared<TranslateOptions>();
   auto* cmd = app.add_subcommand("translate", "Translate images with a generator file (any size: padded and cropped back)");
-  cmd->add_option("--model", opts->model, "Generator file (.safetensors with ganlite metadata)")->required();
+  cmd->add_option("--model", opts->model, "Generator file (.safetensors with ganlite metadata) or an exported .onnx")
+      ->required();
   cmd->add_option("--input", opts->input, "An image or a folder of images")->required();
   cmd->add_option("--out", opts->out, "Output folder (PNG files named after the inputs)")->required();
   cmd->add_option("--batch-size", opts->batch_size, "Images per forward pass (same-size neighbours)")->capture_default_str();
+  cmd->add_option("--pad-multiple", opts->pad_multiple,
+                  ".onnx models only: pad inputs to this multiple (4 for ResNet-like, 2^num_downs for U-Net)")
+      ->capture_default_str();
   add_device_options(*cmd, opts->common);
   add_output_options(*cmd, opts->common);
   cmd->callback([opts] { run_translate(*opts); });
