@@ -155,7 +155,7 @@ th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
 thead th { background: #2b4a6f; color: #fff; }
 tbody th { text-align: left; background: #f0f3f7; font-weight: normal; }
 table.model td { text-align: left; }
-#grid td { padding: 2px; } #grid img { image-rendering: pixelated; display: block; }
+#grid td { padding: 2px; } #grid thead th { text-align: center; } #grid img { image-rendering: pixelated; display: block; }
 .small { font-size: 12px; color: #555; } .note { color: #a05000; }
 .curves { display: inline-block; vertical-align: top; margin-right: 24px; }
 svg.plot { display: block; margin: 6px 0; border: 1px solid #ddd; }
