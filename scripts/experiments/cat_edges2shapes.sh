@@ -11,6 +11,7 @@ WORK=${1:-runs/cat_edges2shapes}
 THREADS=${THREADS:-2}
 TEACHER_EPOCHS=${TEACHER_EPOCHS:-4}   # constant-lr epochs; as many decay epochs follow
 STUDENT_EPOCHS=${STUDENT_EPOCHS:-3}
+NGF=${NGF:-32}                         # teacher width (CAT: 64 at 256x256)
 BATCH=${BATCH:-4}                     # KA needs >= 2 images per batch
 SEEDS=${SEEDS:-"1 2"}
 mkdir -p "$WORK"
@@ -21,9 +22,9 @@ common=(--task pix2pix --data "$WORK/data" --batch-size "$BATCH" --load-size 64 
 [ -d "$WORK/data" ] || "$GANLITE" make-dataset --kind edges2shapes --count 400 --test-count 100 --size 64 --seed 1 \
   -q --out "$WORK/data"
 
-# (b) teacher: CAT's inception generator, ngf 32, BatchNorm (pix2pix teachers)
+# (b) teacher: CAT's inception generator, ngf $NGF (32 by default), BatchNorm (pix2pix teachers)
 if [ ! -f "$WORK/teacher/checkpoints/latest_net_G.safetensors" ]; then
-  "$GANLITE" train "${common[@]}" --arch inception --ngf 32 --norm batch --seed 1 \
+  "$GANLITE" train "${common[@]}" --arch inception --ngf "$NGF" --norm batch --seed 1 \
     --n-epochs "$TEACHER_EPOCHS" --n-epochs-decay "$TEACHER_EPOCHS" --out "$WORK/teacher" --json > "$WORK/teacher.json"
 fi
 TEACHER=$WORK/teacher/checkpoints/latest_net_G.safetensors

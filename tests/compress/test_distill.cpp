@@ -181,11 +181,14 @@ TEST(DistillTask, GradientsReachStudentAndAdaptorsButNeverTheTeacher) {
   }
   EXPECT_FALSE(task.teacher()->is_training());
   int changed = 0;
-  for (const auto& [k, t] : task.student()->named_parameters()) changed += !torch::equal(t, student_before.at(k));
+  for (const auto& item : task.student()->named_parameters()) {
+    changed += !torch::equal(item.value(), student_before.at(item.key()));
+  }
   EXPECT_GT(changed, static_cast<int>(task.student()->parameters().size()) / 2);
-  for (const auto& [k, t] : adaptors.named_parameters()) {
-    EXPECT_TRUE(t.grad().defined() && t.grad().abs().sum().item<double>() > 0) << k;
-    EXPECT_FALSE(torch::equal(t, adaptors_before.at(k))) << k;
+  for (const auto& item : adaptors.named_parameters()) {
+    const auto& t = item.value();
+    EXPECT_TRUE(t.grad().defined() && t.grad().abs().sum().item<double>() > 0) << item.key();
+    EXPECT_FALSE(torch::equal(t, adaptors_before.at(item.key()))) << item.key();
   }
   // The adaptors are checkpointed with the task, the teacher too (frozen).
   std::vector<std::string> module_names;
