@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "train_flags.h"
 #include "ganlite/train/trainer.h"
 #include "ganlite/train/validation.h"
 #include "ganlite/util/error.h"
@@ -18,12 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using train::TrainConfig;
 
-struct Override {
-  CLI::Option* option;
-  std::function<void(TrainConfig&)> apply;
-  bool allowed_on_resume;
-};
-
 struct TrainCliState {
   std::string config_file;
   std::string resume_dir;
@@ -31,25 +26,8 @@ struct TrainCliState {
   bool json = false;
   bool quiet = false;
   bool baselines = false;
-  std::vector<Override> overrides;
+  TrainFlags flags;
 };
-
-// An option whose value overrides the config only when given on the command line.
-template <typename T>
-void add_override(CLI::App* cmd, TrainCliState& s, const std::string& flags, const std::string& help,
-                  std::function<void(TrainConfig&, const T&)> set, bool allowed_on_resume = false) {
-  auto value = std::make_shared<T>();
-  auto* option = cmd->add_option(flags, *value, help);
-  s.overrides.push_back({option, [value, set](TrainConfig& c) { set(c, *value); }, allowed_on_resume});
-}
-
-void add_switch(CLI::App* cmd, TrainCliState& s, const std::string& flags, const std::string& help,
-                std::function<void(TrainConfig&)> set) {
-  auto* option = cmd->add_flag(flags, help);
-  s.overrides.push_back({option, std::move(set), false});
-}
-
-#define GANLITE_FIELD(type, member) [](TrainConfig& c, const type& v) { c.member = v; }
 
 void run_train(TrainCliState& s) {
   if (s.json || s.quiet) ProgressBar::set_enabled(false);
@@ -68,15 +46,7 @@ void run_train(TrainCliState& s) {
     run_dir = s.out;
     if (!s.config_file.empty()) config = TrainConfig::load(s.config_file);
   }
-  for (const auto& o : s.overrides) {
-    if (o.option->count() == 0) continue;
-    if (resume && !o.allowed_on_resume) {
-      throw UsageError(o.option->get_name() + " cannot change when resuming (the run keeps its config; "
-                       "allowed: --device, --threads, --max-iters, --workers, --save-latest-freq, --log-freq, "
-                       "--sample-freq, --val-max-images)");
-    }
-    o.apply(config);
-  }
+  apply_train_flags(s.flags, config, resume);
   config = config.resolved();
   config.validate_config();
 
@@ -85,25 +55,7 @@ void run_train(TrainCliState& s) {
   options.resume = resume;
   const auto result = train::train(config, options);
 
-  nlohmann::json losses = nlohmann::json::object();
-  for (const auto& [name, value] : result.final_losses) losses[name] = value;
-  std::vector<std::string> generators;
-  for (const auto& p : result.generator_files) generators.push_back(p.string());
-  nlohmann::json summary{{"task", config.task},
-                         {"run_dir", run_dir.string()},
-                         {"iterations", result.iterations},
-                         {"global_step", result.progress.global_step},
-                         {"epoch", result.progress.epoch},
-                         {"finished", result.finished},
-                         {"wall_seconds", result.progress.wall_seconds},
-                         {"final_losses", losses},
-                         {"latest_checkpoint", result.latest_checkpoint.string()},
-                         {"generators", generators}};
-  if (result.progress.best_epoch >= 0) {
-    summary["best_psnr"] = result.progress.best_psnr;
-    summary["best_epoch"] = result.progress.best_epoch;
-    summary["best_generator"] = result.best_generator.string();
-  }
+  nlohmann::json summary = train_summary(result, config, run_dir);
   if (s.baselines) {
     std::string why;
     const auto set = train::open_validation_set(config, &why);
@@ -117,13 +69,7 @@ void run_train(TrainCliState& s) {
     print_json(summary);
     return;
   }
-  std::cout << "trained " << result.iterations << " iterations (step " << result.progress.global_step << ", "
-            << format_duration(result.progress.wall_seconds) << " in total)\n";
-  for (const auto& [name, value] : result.final_losses) std::cout << "  " << name << " " << value << "\n";
-  if (result.progress.best_epoch >= 0) {
-    std::cout << "best validation PSNR " << result.progress.best_psnr << " dB at epoch " << result.progress.best_epoch
-              << ": " << result.best_generator.string() << "\n";
-  }
+  print_train_summary(result);
   if (summary.contains("baselines")) std::cout << "baselines " << summary["baselines"].dump() << "\n";
   std::cout << "checkpoint " << result.latest_checkpoint.string() << "\n";
 }
@@ -138,55 +84,9 @@ void setup_train(CLI::App& app) {
   cmd->add_flag("-q,--quiet", s->quiet, "No progress bars");
   cmd->add_flag("--baselines", s->baselines, "Also report the trivial baselines (output = input; = mean train B)");
 
-  auto& st = *s;
-  add_override<std::string>(cmd, st, "--task", "pix2pix | cyclegan", GANLITE_FIELD(std::string, task));
-  add_override<std::string>(cmd, st, "--data", "Dataset root (public pix2pix / CycleGAN layout)", GANLITE_FIELD(std::string, dataroot));
-  add_override<std::string>(cmd, st, "--direction", "AtoB | BtoA", GANLITE_FIELD(std::string, direction));
-  add_override<std::string>(cmd, st, "--arch", "Generator: resnet | unet | mobile_resnet | inception", GANLITE_FIELD(std::string, generator.arch));
-  add_override<int>(cmd, st, "--ngf", "Generator base width (default 64)", GANLITE_FIELD(int, generator.ngf));
-  add_override<int>(cmd, st, "--n-blocks", "Residual blocks (default 9)", GANLITE_FIELD(int, generator.n_blocks));
-  add_override<int>(cmd, st, "--num-downs", "UNet depth (8 = unet_256, 7 = unet_128)", GANLITE_FIELD(int, generator.num_downs));
-  add_override<std::string>(cmd, st, "--norm", "Generator norm: instance | instance_affine | batch | none", GANLITE_FIELD(std::string, generator.norm));
-  add_override<std::string>(cmd, st, "--padding", "reflect | replicate | zero", GANLITE_FIELD(std::string, generator.padding));
-  add_override<double>(cmd, st, "--dropout", "Generator dropout", GANLITE_FIELD(double, generator.dropout));
-  add_override<int>(cmd, st, "--ndf", "Discriminator width (default: 128 pix2pix, 64 cyclegan)", GANLITE_FIELD(int, ndf));
-  add_override<std::string>(cmd, st, "--netD", "basic | n_layers | pixel", GANLITE_FIELD(std::string, netD));
-  add_override<int>(cmd, st, "--n-layers-D", "PatchGAN layers for --netD n_layers", GANLITE_FIELD(int, n_layers_D));
-  add_override<std::string>(cmd, st, "--norm-D", "Discriminator norm", GANLITE_FIELD(std::string, norm_D));
-  add_override<std::string>(cmd, st, "--gan-mode", "auto | lsgan | vanilla | hinge", GANLITE_FIELD(std::string, gan_mode));
-  add_override<std::string>(cmd, st, "--init-type", "normal | xavier | kaiming | orthogonal", GANLITE_FIELD(std::string, init_type));
-  add_override<double>(cmd, st, "--init-gain", "Init scale (default 0.02)", GANLITE_FIELD(double, init_gain));
-  add_override<double>(cmd, st, "--lambda-L1", "pix2pix L1 weight (default 100)", GANLITE_FIELD(double, lambda_L1));
-  add_override<double>(cmd, st, "--lambda-A", "CycleGAN cycle weight A->B->A (default 10)", GANLITE_FIELD(double, lambda_A));
-  add_override<double>(cmd, st, "--lambda-B", "CycleGAN cycle weight B->A->B (default 10)", GANLITE_FIELD(double, lambda_B));
-  add_override<double>(cmd, st, "--lambda-identity", "CycleGAN identity weight (default 0.5)", GANLITE_FIELD(double, lambda_identity));
-  add_override<int>(cmd, st, "--pool-size", "CycleGAN history pool (default 50)", GANLITE_FIELD(int, pool_size));
-  add_override<double>(cmd, st, "--lr", "Adam learning rate (default 2e-4)", GANLITE_FIELD(double, lr));
-  add_override<double>(cmd, st, "--beta1", "Adam beta1 (default 0.5)", GANLITE_FIELD(double, beta1));
-  add_override<double>(cmd, st, "--beta2", "Adam beta2 (default 0.999)", GANLITE_FIELD(double, beta2));
-  add_override<int>(cmd, st, "--n-epochs", "Epochs at the initial lr (default 100)", GANLITE_FIELD(int, n_epochs));
-  add_override<int>(cmd, st, "--n-epochs-decay", "Epochs of linear decay to 0 (default 100)", GANLITE_FIELD(int, n_epochs_decay));
-  add_override<int>(cmd, st, "--batch-size", "Batch size (default 1)", GANLITE_FIELD(int, batch_size));
-  add_override<int>(cmd, st, "--load-size", "Resize to this before cropping (default 286)", GANLITE_FIELD(int, load_size));
-  add_override<int>(cmd, st, "--crop-size", "Random crop size (default 256)", GANLITE_FIELD(int, crop_size));
-  add_override<std::string>(cmd, st, "--preprocess", "resize_and_crop | scale_width | crop | none", GANLITE_FIELD(std::string, preprocess));
-  add_switch(cmd, st, "--no-flip", "No random horizontal flip", [](TrainConfig& c) { c.no_flip = true; });
-  add_switch(cmd, st, "--serial-batches", "CycleGAN: pair A[i] with B[i]", [](TrainConfig& c) { c.serial_batches = true; });
-  add_switch(cmd, st, "--no-validate", "No per-epoch validation", [](TrainConfig& c) { c.validate = false; });
-  add_override<uint64_t>(cmd, st, "--seed", "Seed of init, data order and pools (default 0)", GANLITE_FIELD(uint64_t, seed));
-  add_override<std::string>(cmd, st, "--device", "Device for every tensor: cpu, cuda, cuda:N", GANLITE_FIELD(std::string, device), true);
-  add_override<int>(cmd, st, "--threads", "CPU threads for LibTorch (0 = one per core)", GANLITE_FIELD(int, threads), true);
-  add_override<int>(cmd, st, "--workers", "Data loading threads (default 2)", GANLITE_FIELD(int, workers), true);
-  add_override<int64_t>(cmd, st, "--max-iters", "Stop after N iterations in total (0 = all epochs)", GANLITE_FIELD(int64_t, max_iters), true);
-  add_override<int>(cmd, st, "--save-epoch-freq", "Generator files every K epochs (default 5)", GANLITE_FIELD(int, save_epoch_freq));
-  add_override<int64_t>(cmd, st, "--save-latest-freq", "Latest checkpoint every N iterations (default 1000)", GANLITE_FIELD(int64_t, save_latest_freq), true);
-  add_override<int64_t>(cmd, st, "--log-freq", "metrics.jsonl line every N iterations (default 10)", GANLITE_FIELD(int64_t, log_freq), true);
-  add_override<int64_t>(cmd, st, "--sample-freq", "Sample grid every N iterations (default 500, 0 = never)", GANLITE_FIELD(int64_t, sample_freq), true);
-  add_override<int>(cmd, st, "--val-max-images", "Validation images per epoch (0 = all)", GANLITE_FIELD(int, val_max_images), true);
+  add_train_flags(cmd, s->flags);
   cmd->callback([s] { run_train(*s); });
 }
-
-#undef GANLITE_FIELD
 
 }  // namespace
 

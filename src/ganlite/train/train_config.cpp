@@ -119,13 +119,14 @@ nlohmann::json TrainConfig::to_json() const {
   nlohmann::json j = nlohmann::json::object();
   visit_fields(const_cast<TrainConfig&>(*this), [&j](const char* key, auto& value) { j[key] = value; });
   j["generator"] = generator.to_json();
+  if (!distill.empty()) j["distill"] = nlohmann::json::parse(distill);
   return j;
 }
 
 TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw UsageError("a training config must be a JSON object");
   TrainConfig c;
-  std::set<std::string> known{"generator"};
+  std::set<std::string> known{"generator", "distill"};
   visit_fields(c, [&](const char* key, auto& value) {
     known.insert(key);
     const auto it = j.find(key);
@@ -140,6 +141,10 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
     if (!known.count(item.key())) throw UsageError("unknown config key '" + item.key() + "'");
   }
   if (j.contains("generator")) c.generator = nn::ArchConfig::from_json(j.at("generator"));
+  if (j.contains("distill")) {
+    if (!j.at("distill").is_object()) throw UsageError("config key 'distill' must be a JSON object");
+    c.distill = j.at("distill").dump();
+  }
   return c;
 }
 

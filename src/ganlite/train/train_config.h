@@ -57,6 +57,11 @@ struct TrainConfig {
   int val_max_images = 0;         // validation images per epoch (0: the whole test split)
   bool validate = true;
 
+  // Settings of a distillation run (compress/distill_config.h) as JSON object text, kept opaque
+  // here so train/ stays independent of compress/; written to config.json under "distill".
+  // Empty for plain training.
+  std::string distill;
+
   // Fills the "auto" / 0 defaults for the task; call before use. Idempotent.
   TrainConfig resolved() const;
   // Throws UsageError naming the bad field and, for choices, the valid values.

@@ -86,6 +86,10 @@ std::shared_ptr<data::Dataset> open_train_set(const TrainConfig& c) {
 }  // namespace
 
 std::unique_ptr<TrainTask> make_task(const TrainConfig& config, const torch::Device& device) {
+  if (!config.distill.empty()) {
+    throw UsageError("this config describes a distillation run (it has a 'distill' section): run or resume it "
+                     "with `ganlite distill`");
+  }
   torch::manual_seed(config.seed);  // network init is part of the run's seed
   if (config.task == "pix2pix") return std::make_unique<Pix2PixTask>(config, device);
   if (config.task == "cyclegan") return std::make_unique<CycleGanTask>(config, device);
@@ -288,7 +292,7 @@ TrainResult train(const TrainConfig& config, const TrainerOptions& options) {
   resolved.validate_config();
   const torch::Device device = parse_device(resolved.device);
   set_threads(resolved.threads);
-  auto task = make_task(resolved, device);
+  auto task = options.task_factory ? options.task_factory(resolved, device) : make_task(resolved, device);
   Trainer trainer(resolved, options, std::move(task));
   return trainer.run();
 }

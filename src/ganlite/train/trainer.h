@@ -22,11 +22,17 @@
 
 namespace ganlite::train {
 
+// Builds the task of a run from its resolved config (make_task, or a distiller's factory).
+using TaskFactory = std::function<std::unique_ptr<TrainTask>(const TrainConfig& config, const torch::Device& device)>;
+
 struct TrainerOptions {
   std::filesystem::path run_dir;
   bool resume = false;  // continue from run_dir/checkpoints/latest.ckpt.safetensors
   // Called after every step with the losses (tests inject non-finite values here).
   std::function<void(int64_t global_step, Losses& losses)> after_step_hook;
+  // Used by train() instead of make_task when set: compress/ passes its distiller this way, so
+  // train/ never includes compress/ headers.
+  TaskFactory task_factory;
 };
 
 struct TrainResult {
@@ -39,7 +45,8 @@ struct TrainResult {
   std::filesystem::path best_generator;                 // empty when no validation ran
 };
 
-// Throws UsageError for a bad task name.
+// Throws UsageError for a bad task name, and for a distillation config (it needs the
+// distiller's factory, see TrainerOptions::task_factory).
 std::unique_ptr<TrainTask> make_task(const TrainConfig& config, const torch::Device& device);
 
 std::filesystem::path latest_checkpoint_path(const std::filesystem::path& run_dir);

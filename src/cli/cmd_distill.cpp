@@ -1,0 +1,203 @@
+// `ganlite distill`: CAT distillation of a teacher generator into a (pruned) student, with KA,
+// feature MSE or WKD terms (methods.md 3.2-3.5), on the shared training loop: checkpoints,
+// exact resume (`--resume RUN_DIR`), logs with each loss term named, samples, validation.
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "ganlite/compress/distill_config.h"
+#include "ganlite/compress/distill_task.h"
+#include "ganlite/io/checkpoint.h"
+#include "ganlite/io/safetensors.h"
+#include "ganlite/util/device.h"
+#include "ganlite/train/trainer.h"
+#include "ganlite/util/error.h"
+#include "ganlite/util/progress.h"
+#include "train_flags.h"
+
+namespace ganlite::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct DistillCliState {
+  std::string resume_dir;
+  std::string out;
+  std::string score;
+  bool json = false;
+  bool quiet = false;
+  std::string method;
+  compress::DistillConfig distill;
+  struct WeightFlag {
+    std::string method;
+    CLI::Option* option;
+    std::shared_ptr<double> value;
+  };
+  std::vector<WeightFlag> weight_flags;  // --lambda-ka / --lambda-mse / --wkd-weight
+  std::vector<CLI::Option*> distill_options;  // refused on resume
+  TrainFlags flags;
+};
+
+// D settings follow a --restore-d file's metadata unless given on the command line.
+void adopt_discriminator_settings(const DistillCliState& s, train::TrainConfig& config) {
+  const auto meta = io::read_safetensors_header(s.distill.restore_d).metadata;
+  auto take = [&](const char* key, const char* flag, auto&& set) {
+    const auto it = meta.find(key);
+    if (it != meta.end() && !train_flag_given(s.flags, flag)) set(it->second);
+  };
+  take("ndf", "--ndf", [&](const std::string& v) { config.ndf = std::stoi(v); });
+  take("norm", "--norm-D", [&](const std::string& v) { config.norm_D = v; });
+  take("n_layers", "--n-layers-D", [&](const std::string& v) {
+    config.n_layers_D = std::stoi(v);
+    if (config.n_layers_D != 3 && config.netD == "basic") config.netD = "n_layers";
+  });
+  take("arch", "--netD", [&](const std::string& v) {
+    if (v == "pixel") config.netD = "pixel";
+  });
+}
+
+nlohmann::json scores_json(const train::ValidationResult& r) {
+  return {{"psnr", r.psnr}, {"ssim", r.ssim}, {"count", r.count}};
+}
+
+// --score STUDENT: no training; the student against the truth and against the teacher.
+void run_score(DistillCliState& s) {
+  require(!s.distill.teacher.empty(), "--score needs --teacher FILE");
+  train::TrainConfig config;
+  apply_train_flags(s.flags, config, false);
+  config = config.resolved();
+  require(!config.dataroot.empty(), "--score needs --data DIR");
+  const torch::Device device = parse_device(config.device);
+  set_threads(config.threads);
+  std::string why;
+  const auto set = train::open_validation_set(config, &why);
+  if (!set) throw Error("cannot score: " + why);
+  auto student = io::load_generator(s.score, device);
+  auto teacher = io::load_generator(s.distill.teacher, device);
+  const auto scores = compress::score_student(*student, *teacher, *set, config.val_max_images, device);
+  const nlohmann::json j{{"student", s.score},
+                         {"teacher", s.distill.teacher},
+                         {"vs_truth", scores_json(scores.vs_truth)},
+                         {"vs_teacher", scores_json(scores.vs_teacher)},
+                         {"teacher_vs_truth", scores_json(scores.teacher_vs_truth)}};
+  if (s.json) {
+    print_json(j);
+    return;
+  }
+  std::cout << "student vs truth:   PSNR " << scores.vs_truth.psnr << " dB, SSIM " << scores.vs_truth.ssim << "\n"
+            << "student vs teacher: PSNR " << scores.vs_teacher.psnr << " dB, SSIM " << scores.vs_teacher.ssim << "\n"
+            << "teacher vs truth:   PSNR " << scores.teacher_vs_truth.psnr << " dB, SSIM "
+            << scores.teacher_vs_truth.ssim << " (" << scores.vs_truth.count << " images)\n";
+}
+
+void run_distill(DistillCliState& s) {
+  if (s.json || s.quiet) ProgressBar::set_enabled(false);
+  if (!s.score.empty()) {
+    run_score(s);
+    return;
+  }
+  const bool resume = !s.resume_dir.empty();
+  train::TrainConfig config;
+  fs::path run_dir;
+  if (resume) {
+    require(s.out.empty() || fs::path(s.out) == fs::path(s.resume_dir), "--resume RUN_DIR writes into RUN_DIR; drop --out");
+    for (const auto* o : s.distill_options) {
+      if (o->count() > 0) throw UsageError(o->get_name() + " cannot change when resuming (the run keeps its config)");
+    }
+    run_dir = s.resume_dir;
+    const fs::path stored = run_dir / "config.json";
+    if (!fs::exists(stored)) throw Error("cannot resume: '" + stored.string() + "' does not exist");
+    config = train::TrainConfig::load(stored.string());
+    if (config.distill.empty()) {
+      throw UsageError("'" + stored.string() + "' is not a distillation run; resume it with `ganlite train --resume`");
+    }
+    apply_train_flags(s.flags, config, true);
+    config = config.resolved();
+    config.validate_config();
+  } else {
+    require(!s.out.empty(), "--out RUN_DIR is required (or --resume RUN_DIR)");
+    require(!s.method.empty(), "--method is required (ka, mse, wkd, or a combination such as ka+mse)");
+    run_dir = s.out;
+    apply_train_flags(s.flags, config, false);
+    s.distill.methods = compress::parse_distill_methods(s.method);
+    for (const auto& w : s.weight_flags) {
+      if (w.option->count() > 0) s.distill.weights[w.method] = *w.value;
+    }
+    if (!s.distill.restore_d.empty()) adopt_discriminator_settings(s, config);
+    config = compress::make_distill_train_config(config, s.distill);
+  }
+
+  train::TrainerOptions options;
+  options.run_dir = run_dir;
+  options.resume = resume;
+  options.task_factory = compress::distill_task_factory(!resume);
+  const auto result = train::train(config, options);
+
+  nlohmann::json summary = train_summary(result, config, run_dir);
+  const auto d = compress::DistillConfig::from_json_string(config.distill);
+  summary["method"] = d.method_spec();
+  summary["teacher"] = d.teacher;
+  summary["student"] = d.student;
+  if (s.json) {
+    print_json(summary);
+    return;
+  }
+  std::cout << "distilled '" << d.teacher << "' into '" << d.student << "' with " << d.method_spec() << "\n";
+  print_train_summary(result);
+  std::cout << "checkpoint " << result.latest_checkpoint.string() << "\n";
+}
+
+void setup_distill(CLI::App& app) {
+  auto s = std::make_shared<DistillCliState>();
+  auto* cmd = app.add_subcommand("distill", "Distil a teacher generator into a student (CAT KA, MSE, WKD; resumable)");
+  cmd->add_option("--resume", s->resume_dir, "Continue the run in RUN_DIR from its latest checkpoint");
+  cmd->add_option("--out", s->out, "Run folder (config, logs, samples, checkpoints)");
+  cmd->add_flag("--json", s->json, "Print the summary as JSON on stdout (progress bars off)");
+  cmd->add_flag("-q,--quiet", s->quiet, "No progress bars");
+  cmd->add_option("--score", s->score,
+                  "Do not train: score this student generator file on the test split against the truth and "
+                  "against --teacher (PSNR / SSIM)");
+
+  auto& d = s->distill;
+  auto& opts = s->distill_options;
+  opts.push_back(cmd->add_option("--method", s->method, "ka | mse | wkd, or a sum such as ka+mse (dcd: next release)"));
+  opts.push_back(cmd->add_option("--teacher", d.teacher, "Teacher generator file (frozen)"));
+  opts.push_back(cmd->add_option("--student", d.student, "Student generator file, e.g. the output of `ganlite prune`"));
+  opts.push_back(cmd->add_option("--restore-d", d.restore_d,
+                                 "Start D from this discriminator file (e.g. TEACHER_RUN/checkpoints/latest_net_D.safetensors); "
+                                 "its ndf / norm / layers are adopted unless given"));
+  opts.push_back(cmd->add_option("--lambda-recon", d.lambda_recon,
+                                 "Reconstruction L1 weight (default: pix2pix 100; cyclegan 5, 10 for mse alone)"));
+  opts.push_back(cmd->add_option("--lambda-gan", d.lambda_gan, "GAN weight (default 1)"));
+  opts.push_back(cmd->add_option("--lambda-distill", d.lambda_distill,
+                                 "Weight of ka / mse without their own (default 1; cyclegan mse 0.01)"));
+  auto add_weight = [&](const std::string& method, const std::string& flags, const std::string& help) {
+    auto value = std::make_shared<double>();
+    auto* o = cmd->add_option(flags, *value, help);
+    s->weight_flags.push_back({method, o, value});
+    opts.push_back(o);
+  };
+  add_weight("ka", "--lambda-ka", "Weight of the ka term (default --lambda-distill)");
+  add_weight("mse", "--lambda-mse", "Weight of the mse term (default --lambda-distill)");
+  add_weight("wkd", "--wkd-weight,--lambda-wkd", "Weight of the wkd term (default 0.4)");
+  opts.push_back(cmd->add_option("--wkd-levels", d.wkd_levels, "Haar levels for wkd (default 4)"));
+  opts.push_back(cmd->add_option("--wkd-distance", d.wkd_distance, "wkd distance: l1 (paper, default) | mse (released code)")
+                     ->check(one_of({"l1", "mse"})));
+
+  TrainFlagGroups groups;
+  groups.generator = false;
+  groups.task_losses = false;
+  add_train_flags(cmd, s->flags, groups);
+  cmd->callback([s] { run_distill(*s); });
+}
+
+}  // namespace
+
+GANLITE_COMMAND("distill", 55, setup_distill);
+
+}  // namespace ganlite::cli

@@ -1,0 +1,52 @@
+// Settings of a distillation run (methods.md 3.2-3.5): which terms, their weights, the teacher
+// and student files. Stored in RUN_DIR/config.json as TrainConfig::distill, so `ganlite distill
+// --resume RUN_DIR` rebuilds the same task.
+#pragma once
+#include <nlohmann/json_fwd.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ganlite::compress {
+
+// Methods a run may combine with '+': ka, mse, wkd.
+const std::vector<std::string>& valid_distill_methods();
+// Names kept for methods not built yet (dcd): refused with a message saying so.
+const std::vector<std::string>& reserved_distill_methods();
+
+// "ka+mse" -> {"ka", "mse"}. Throws UsageError for an empty part, a repeated method, an
+// unknown one (listing the valid ones) or a reserved one.
+std::vector<std::string> parse_distill_methods(const std::string& spec);
+
+struct DistillConfig {
+  std::vector<std::string> methods;        // in the order given; summed with their weights
+  std::map<std::string, double> weights;   // per method; missing ones get the defaults below
+  std::string teacher;                     // generator file of the frozen teacher
+  std::string student;                     // generator file of the student (e.g. `ganlite prune` output)
+  std::string restore_d;                   // optional discriminator file to start D from
+  double lambda_recon = -1;                // < 0: pix2pix 100; cyclegan 5 (10 when the method is mse alone)
+  double lambda_gan = 1;
+  double lambda_distill = -1;              // default weight of ka / mse; < 0: 1 (cyclegan mse: 0.01)
+  int wkd_levels = 4;
+  std::string wkd_distance = "l1";         // l1 (paper) | mse (released code)
+
+  // Fills every default for `task` (pix2pix | cyclegan): lambda_recon and one weight per method
+  // (wkd: 0.4, its released alpha). Idempotent.
+  DistillConfig resolved(const std::string& task) const;
+  // Throws UsageError naming the bad field; for a method needing pairs within a batch (ka),
+  // also when batch_size is too small, saying why.
+  void validate(int batch_size) const;
+  std::string method_spec() const;  // "ka+mse"
+
+  nlohmann::json to_json() const;
+  static DistillConfig from_json(const nlohmann::json& j);
+  std::string to_json_string() const;
+  // Throws UsageError naming the bad key or type.
+  static DistillConfig from_json_string(const std::string& text);
+};
+
+// The smallest batch a method works with (ka: 2, the others 1).
+int min_batch_size_for(const std::string& method);
+
+}  // namespace ganlite::compress

@@ -1,0 +1,223 @@
+#include "ganlite/compress/distill_task.h"
+
+#include <torch/torch.h>
+
+#include "ganlite/io/checkpoint.h"
+#include "ganlite/io/safetensors.h"
+#include "ganlite/metrics/image_quality.h"
+#include "ganlite/train/networks.h"
+#include "ganlite/util/error.h"
+
+namespace ganlite::compress {
+
+namespace {
+
+nn::ArchConfig arch_of_generator_file(const std::string& path) {
+  const auto meta = io::read_safetensors_header(path).metadata;
+  const auto it = meta.find(io::kMetaArch);
+  if (it == meta.end()) {
+    throw Error(path + ": not a ganlite generator file (no '" + std::string(io::kMetaArch) +
+                "' metadata); convert PyTorch checkpoints with `ganlite import`");
+  }
+  try {
+    return nn::ArchConfig::from_json_string(it->second);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+train::TrainConfig make_distill_train_config(const train::TrainConfig& base, const DistillConfig& distill) {
+  train::TrainConfig config = base.resolved();
+  const DistillConfig d = distill.resolved(config.task);
+  d.validate(config.batch_size);
+  config.generator = arch_of_generator_file(d.student);
+  config.distill = d.to_json_string();
+  config.validate_config();
+  return config;
+}
+
+std::vector<int64_t> tap_channels(nn::GeneratorImpl& generator, int64_t size, const torch::Device& device) {
+  const bool was_training = generator.is_training();
+  generator.eval();
+  std::vector<int64_t> channels;
+  {
+    torch::NoGradGuard no_grad;
+    const auto out = generator.forward_with_taps(torch::zeros({1, generator.config().input_nc, size, size},
+                                                              torch::TensorOptions().device(device)));
+    for (const auto& t : out.taps) channels.push_back(t.size(1));
+  }
+  generator.train(was_training);
+  return channels;
+}
+
+DistillTask::DistillTask(const train::TrainConfig& config, const torch::Device& device, bool fresh_start)
+    : config_(config.resolved()), device_(device), paired_(config_.task == "pix2pix"), gan_loss_(config_.gan_mode) {
+  if (config_.distill.empty()) throw UsageError("a distillation task needs the config's 'distill' section");
+  distill_ = DistillConfig::from_json_string(config_.distill).resolved(config_.task);
+  distill_.validate(config_.batch_size);
+
+  teacher_ = io::load_generator(distill_.teacher, device_);
+  teacher_->eval();
+  train::set_requires_grad(*teacher_, false);
+  student_ = io::load_generator(distill_.student, device_);
+  student_->train();
+
+  // One probe forward of each: tap counts, widths and sizes must line up before training starts.
+  const int64_t probe = config_.crop_size;
+  DistillContext context;
+  context.task = config_.task;
+  context.device = device_;
+  context.student_tap_channels = tap_channels(*student_, probe, device_);
+  context.teacher_tap_channels = tap_channels(*teacher_, probe, device_);
+  context.config = &distill_;
+  if (context.student_tap_channels.size() != context.teacher_tap_channels.size()) {
+    throw Error("student '" + distill_.student + "' has " + std::to_string(context.student_tap_channels.size()) +
+                " distillation taps but teacher '" + distill_.teacher + "' has " +
+                std::to_string(context.teacher_tap_channels.size()));
+  }
+
+  discriminator_ = train::build_discriminator(config_, paired_ ? 6 : 3, device_);
+  if (fresh_start && !distill_.restore_d.empty()) {
+    const auto meta = io::read_safetensors_header(distill_.restore_d).metadata;
+    const auto kind = meta.find(io::kMetaKind);
+    if (kind != meta.end() && kind->second != "discriminator") {
+      throw Error("--restore-d " + distill_.restore_d + ": holds a " + kind->second + ", not a discriminator");
+    }
+    try {
+      io::load_module(distill_.restore_d, *discriminator_, device_);
+    } catch (const Error& e) {
+      throw Error(std::string("--restore-d: ") + e.what() +
+                  " (the discriminator must match --ndf, --netD, --n-layers-D, --norm-D and the task: "
+                  "conditional 6-channel D for pix2pix, 3-channel for cyclegan)");
+    }
+  }
+
+  std::vector<torch::Tensor> g_params = student_->parameters();
+  for (const auto& method : distill_.methods) {
+    auto term = make_distill_term(method, context);
+    for (const auto& p : term->parameters()) g_params.push_back(p);
+    terms_.push_back(std::move(term));
+  }
+  const auto adam = torch::optim::AdamOptions(config_.lr).betas({config_.beta1, config_.beta2});
+  optimizer_g_ = std::make_unique<torch::optim::Adam>(g_params, adam);
+  optimizer_d_ = std::make_unique<torch::optim::Adam>(discriminator_->parameters(), adam);
+}
+
+train::Losses DistillTask::train_step(const data::Batch& batch) {
+  const auto real_a = batch.a.to(device_);
+  const auto real_b = batch.b.to(device_);
+  nn::GeneratorOutput teacher_out;
+  {
+    torch::NoGradGuard no_grad;
+    teacher_out = teacher_->forward_with_taps(real_a);
+  }
+  const nn::GeneratorOutput student_out = student_->forward_with_taps(real_a);
+  const DistillInputs inputs{real_a, real_b, &student_out, &teacher_out};
+  auto d_input = [&](const torch::Tensor& image) { return paired_ ? torch::cat({real_a, image}, 1) : image; };
+
+  // D: the student's output as fake, real B as real (conditional on A for pix2pix).
+  train::set_requires_grad(*discriminator_, true);
+  optimizer_d_->zero_grad();
+  const auto loss_d_fake = gan_loss_(discriminator_->forward(d_input(student_out.image).detach()), false, true);
+  const auto loss_d_real = gan_loss_(discriminator_->forward(d_input(real_b)), true, true);
+  ((loss_d_fake + loss_d_real) * 0.5).backward();
+  optimizer_d_->step();
+
+  TermLosses extra;
+  for (auto& term : terms_) {
+    for (auto& l : term->before_generator_step(inputs)) extra.push_back(std::move(l));
+  }
+
+  // G: fool the frozen D, reconstruct (B for pix2pix, the teacher's T(A) for cyclegan), distil.
+  train::set_requires_grad(*discriminator_, false);
+  optimizer_g_->zero_grad();
+  const auto loss_gan = gan_loss_(discriminator_->forward(d_input(student_out.image)), true, false) * distill_.lambda_gan;
+  const auto& target = paired_ ? real_b : teacher_out.image;
+  const auto loss_recon = torch::l1_loss(student_out.image, target) * distill_.lambda_recon;
+  auto loss_g = loss_gan + loss_recon;
+  train::Losses losses{{"G_gan", 0.0}, {"G_recon", loss_recon.item<double>()}};
+  for (auto& term : terms_) {
+    const auto l = term->loss(inputs) * distill_.weights.at(term->method());
+    loss_g = loss_g + l;
+    losses.emplace_back("G_" + term->method(), l.item<double>());
+  }
+  losses[0].second = loss_gan.item<double>();
+  loss_g.backward();
+  optimizer_g_->step();
+  train::set_requires_grad(*discriminator_, true);
+
+  losses.emplace_back("D_real", loss_d_real.item<double>());
+  losses.emplace_back("D_fake", loss_d_fake.item<double>());
+  for (auto& l : extra) losses.push_back(std::move(l));
+  return losses;
+}
+
+std::vector<std::pair<std::string, torch::nn::Module*>> DistillTask::modules() {
+  std::vector<std::pair<std::string, torch::nn::Module*>> m{
+      {"G", student_.get()}, {"D", discriminator_.get()}, {"T", teacher_.get()}};
+  for (auto& term : terms_) {
+    if (term->has_student_side_parameters()) m.emplace_back("A_" + term->method(), term.get());
+  }
+  for (auto& term : terms_) {
+    for (auto& e : term->extra_modules()) m.push_back(e);
+  }
+  return m;
+}
+
+std::vector<std::pair<std::string, torch::optim::Optimizer*>> DistillTask::optimizers() {
+  std::vector<std::pair<std::string, torch::optim::Optimizer*>> o{{"G", optimizer_g_.get()},
+                                                                  {"D", optimizer_d_.get()}};
+  for (auto& term : terms_) {
+    for (auto& e : term->extra_optimizers()) o.push_back(e);
+  }
+  return o;
+}
+
+train::Metadata DistillTask::discriminator_metadata() const {
+  return train::discriminator_metadata_for(config_, paired_ ? 6 : 3);
+}
+
+std::unique_ptr<train::TrainTask> make_distill_task(const train::TrainConfig& config, const torch::Device& device,
+                                                    bool fresh_start) {
+  torch::manual_seed(config.seed);
+  return std::make_unique<DistillTask>(config, device, fresh_start);
+}
+
+train::TaskFactory distill_task_factory(bool fresh_start) {
+  return [fresh_start](const train::TrainConfig& config, const torch::Device& device) {
+    return make_distill_task(config, device, fresh_start);
+  };
+}
+
+StudentScores score_student(nn::GeneratorImpl& student, nn::GeneratorImpl& teacher, const train::ValidationSet& set,
+                            int max_images, const torch::Device& device) {
+  StudentScores scores;
+  scores.vs_truth = train::evaluate_generator(student, set, max_images, device);
+  scores.teacher_vs_truth = train::evaluate_generator(teacher, set, max_images, device);
+  const bool student_training = student.is_training(), teacher_training = teacher.is_training();
+  student.eval();
+  teacher.eval();
+  torch::NoGradGuard no_grad;
+  size_t n = set.inputs->size();
+  if (max_images > 0) n = std::min(n, static_cast<size_t>(max_images));
+  double psnr_sum = 0, ssim_sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const auto input = set.inputs->get(i, 0).a.unsqueeze(0).to(device);
+    const auto x = metrics::quantize_to_uint8(student.forward(input).to(torch::kCPU));
+    const auto y = metrics::quantize_to_uint8(teacher.forward(input).to(torch::kCPU));
+    psnr_sum += std::min(100.0, metrics::psnr(x, y).item<double>());
+    ssim_sum += metrics::ssim(x, y).item<double>();
+  }
+  scores.vs_teacher.count = static_cast<int64_t>(n);
+  if (n > 0) {
+    scores.vs_teacher.psnr = psnr_sum / static_cast<double>(n);
+    scores.vs_teacher.ssim = ssim_sum / static_cast<double>(n);
+  }
+  student.train(student_training);
+  teacher.train(teacher_training);
+  return scores;
+}
+
+}  // namespace ganlite::compress

@@ -1,0 +1,91 @@
+// CAT's distiller as a TrainTask (methods.md 3.2-3.5; CAT distillers/inception_distiller.py):
+// a frozen teacher G (eval mode, no gradients), a student G, one discriminator, and any sum of
+// distillation terms (distill_loss.h). Per step, as CAT's optimize_parameters: teacher and
+// student forward, D step (0.5 * (fake + real)), the terms' pre-G hooks, then the G step:
+//   pix2pix:  lambda_gan * GAN(D(A, S(A))) + lambda_recon * L1(S(A), B)    + sum_m w_m * L_m
+//   cyclegan: lambda_gan * GAN(D(S(A)))    + lambda_recon * L1(S(A), T(A)) + sum_m w_m * L_m
+// (CycleGAN: one direction, D sees real B vs S(A), no cycle loss, no image pool.)
+// The Trainer runs it like any task: checkpoints, exact resume, logs, samples, validation of S.
+#pragma once
+#include <torch/optim/adam.h>
+
+#include <memory>
+
+#include "ganlite/compress/distill_config.h"
+#include "ganlite/compress/distill_loss.h"
+#include "ganlite/nn/discriminator.h"
+#include "ganlite/train/gan_loss.h"
+#include "ganlite/train/task.h"
+#include "ganlite/train/trainer.h"
+#include "ganlite/train/train_config.h"
+#include "ganlite/train/validation.h"
+
+namespace ganlite::compress {
+
+// The TrainConfig of a distillation run: `base` (data, schedule, D, seed ...) with the student's
+// architecture (read from its file) as `generator` and the resolved `distill` settings stored
+// in it. Validates both; throws UsageError / Error naming the bad input.
+train::TrainConfig make_distill_train_config(const train::TrainConfig& base, const DistillConfig& distill);
+
+class DistillTask : public train::TrainTask {
+ public:
+  // `config` from make_distill_train_config (or a run's config.json). Loads the teacher and the
+  // student from their files; `fresh_start` also loads distill.restore_d into D (a resumed run
+  // takes every weight from its checkpoint instead).
+  DistillTask(const train::TrainConfig& config, const torch::Device& device, bool fresh_start = true);
+
+  std::string name() const override { return "distill"; }
+  train::Losses train_step(const data::Batch& batch) override;
+  // "G" (student), "D", "T" (the frozen teacher, so a checkpoint is self-contained), "A_<method>"
+  // for terms with parameters (MSE adaptors), then the terms' extra modules.
+  std::vector<std::pair<std::string, torch::nn::Module*>> modules() override;
+  // "G" (student and adaptors), "D", then the terms' extra optimizers.
+  std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers() override;
+  std::vector<std::pair<std::string, nn::Generator>> export_generators() override { return {{"G", student_}}; }
+  std::vector<std::pair<std::string, torch::nn::Module*>> export_discriminators() override {
+    return {{"D", discriminator_.get()}};
+  }
+  train::Metadata discriminator_metadata() const override;
+  nn::Generator sample_generator() override { return student_; }
+
+  nn::Generator teacher() { return teacher_; }
+  nn::Generator student() { return student_; }
+  nn::Discriminator discriminator() { return discriminator_; }
+  const std::vector<std::shared_ptr<DistillTerm>>& terms() const { return terms_; }
+  const DistillConfig& distill_config() const { return distill_; }
+
+ private:
+  train::TrainConfig config_;
+  DistillConfig distill_;
+  torch::Device device_;
+  bool paired_;  // pix2pix: conditional D and B as the recon target
+  nn::Generator teacher_;
+  nn::Generator student_;
+  nn::Discriminator discriminator_;
+  std::vector<std::shared_ptr<DistillTerm>> terms_;
+  train::GanLoss gan_loss_;
+  std::unique_ptr<torch::optim::Adam> optimizer_g_;
+  std::unique_ptr<torch::optim::Adam> optimizer_d_;
+};
+
+// Seeds torch with config.seed (D and adaptor init are part of the run's seed), then builds a
+// DistillTask. For TrainerOptions::task_factory.
+std::unique_ptr<train::TrainTask> make_distill_task(const train::TrainConfig& config, const torch::Device& device,
+                                                    bool fresh_start);
+train::TaskFactory distill_task_factory(bool fresh_start);
+
+// Channels of each tap of `generator` (one eval-mode forward without gradients on a
+// size x size input; the generator's mode is restored).
+std::vector<int64_t> tap_channels(nn::GeneratorImpl& generator, int64_t size, const torch::Device& device);
+
+// A student judged on the validation set: against the truth, against its teacher's outputs
+// (PSNR / SSIM of uint8-quantised images, PSNR capped at 100 dB), and the teacher's own score.
+struct StudentScores {
+  train::ValidationResult vs_truth;
+  train::ValidationResult vs_teacher;
+  train::ValidationResult teacher_vs_truth;
+};
+StudentScores score_student(nn::GeneratorImpl& student, nn::GeneratorImpl& teacher, const train::ValidationSet& set,
+                            int max_images, const torch::Device& device);
+
+}  // namespace ganlite::compress

@@ -1,0 +1,267 @@
+// The distillation task and its terms on tiny inception generators (ngf 4-8, 3 blocks, 32x32):
+// method parsing and defaults, gradient flow (student and adaptors yes, teacher never), the KA
+// term raising the alignment, the CycleGAN recon target T(A), --restore-d, batch-size refusal.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <map>
+
+#include "ganlite/compress/distill_config.h"
+#include "ganlite/compress/distill_task.h"
+#include "ganlite/compress/kernel_alignment.h"
+#include "ganlite/io/checkpoint.h"
+#include "ganlite/train/networks.h"
+#include "ganlite/util/error.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+using namespace ganlite;
+using ganlite::testing::TempDir;
+
+namespace {
+
+nn::ArchConfig inception(int ngf, const std::string& norm) {
+  nn::ArchConfig c;
+  c.arch = "inception";
+  c.ngf = ngf;
+  c.n_blocks = 3;
+  c.norm = norm;
+  return c;
+}
+
+// Teacher (ngf 8) and student (ngf 4) files in `dir`.
+struct Pair {
+  fs::path teacher, student;
+};
+Pair make_pair_files(const TempDir& dir, const std::string& norm) {
+  torch::manual_seed(11);
+  auto teacher = nn::make_generator(inception(8, norm));
+  auto student = nn::make_generator(inception(4, norm));
+  Pair p{dir / "teacher.safetensors", dir / "student.safetensors"};
+  io::save_generator(p.teacher, *teacher);
+  io::save_generator(p.student, *student);
+  return p;
+}
+
+train::TrainConfig base_config(const std::string& task, int batch_size) {
+  train::TrainConfig c;
+  c.task = task;
+  c.dataroot = "unused-by-the-task";
+  c.ndf = 4;
+  c.batch_size = batch_size;
+  c.load_size = 32;
+  c.crop_size = 32;
+  c.lr = 1e-3;
+  c.seed = 3;
+  return c;
+}
+
+compress::DistillConfig distill(const Pair& p, const std::string& methods) {
+  compress::DistillConfig d;
+  d.methods = compress::parse_distill_methods(methods);
+  d.teacher = p.teacher.string();
+  d.student = p.student.string();
+  return d;
+}
+
+data::Batch fixed_batch(int n) {
+  torch::manual_seed(5);
+  data::Batch b;
+  b.a = torch::rand({n, 3, 32, 32}) * 2 - 1;
+  b.b = torch::rand({n, 3, 32, 32}) * 2 - 1;
+  return b;
+}
+
+std::map<std::string, torch::Tensor> snapshot(const torch::nn::Module& m) {
+  std::map<std::string, torch::Tensor> s;
+  for (const auto& [k, t] : io::state_dict(m)) s[k] = t.detach().clone();
+  return s;
+}
+
+double loss_of(const train::Losses& losses, const std::string& name) {
+  for (const auto& [n, v] : losses) {
+    if (n == name) return v;
+  }
+  ADD_FAILURE() << "no loss named " << name;
+  return 0;
+}
+
+template <typename F>
+std::string usage_error_of(F&& f) {
+  try {
+    f();
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(DistillMethods, ParsesCombinationsAndRefusesBadOnes) {
+  EXPECT_EQ(compress::parse_distill_methods("ka"), (std::vector<std::string>{"ka"}));
+  EXPECT_EQ(compress::parse_distill_methods("ka+mse+wkd"), (std::vector<std::string>{"ka", "mse", "wkd"}));
+  const auto unknown = usage_error_of([] { compress::parse_distill_methods("ka+foo"); });
+  EXPECT_NE(unknown.find("'foo'"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("ka, mse, wkd"), std::string::npos) << unknown;
+  EXPECT_NE(usage_error_of([] { compress::parse_distill_methods("dcd"); }).find("not implemented"), std::string::npos);
+  EXPECT_NE(usage_error_of([] { compress::parse_distill_methods("ka+ka"); }).find("twice"), std::string::npos);
+  EXPECT_NE(usage_error_of([] { compress::parse_distill_methods("ka+"); }).find("empty"), std::string::npos);
+  EXPECT_NE(usage_error_of([] { compress::parse_distill_methods(""); }).find("empty"), std::string::npos);
+}
+
+TEST(DistillMethods, PaperDefaultsAndExplicitWeights) {
+  compress::DistillConfig d;
+  d.methods = {"ka"};
+  auto p = d.resolved("pix2pix");
+  EXPECT_EQ(p.lambda_recon, 100.0);
+  EXPECT_EQ(p.weights.at("ka"), 1.0);
+  EXPECT_EQ(d.resolved("cyclegan").lambda_recon, 5.0);
+
+  d.methods = {"mse"};
+  auto c = d.resolved("cyclegan");
+  EXPECT_EQ(c.lambda_recon, 10.0);
+  EXPECT_EQ(c.weights.at("mse"), 0.01);
+
+  d.methods = {"ka", "mse", "wkd"};
+  d.weights = {{"mse", 0.5}};
+  d.lambda_distill = 0.25;
+  auto k = d.resolved("pix2pix");
+  EXPECT_EQ(k.weights.at("ka"), 0.25);
+  EXPECT_EQ(k.weights.at("mse"), 0.5);
+  EXPECT_EQ(k.weights.at("wkd"), 0.4);
+  // The JSON round trip keeps everything (resume rebuilds the task from it).
+  const auto back = compress::DistillConfig::from_json_string(k.to_json_string());
+  EXPECT_EQ(back.methods, k.methods);
+  EXPECT_EQ(back.weights, k.weights);
+  EXPECT_EQ(back.lambda_recon, k.lambda_recon);
+
+  compress::DistillConfig w;
+  w.methods = {"ka"};
+  w.weights = {{"mse", 1.0}};
+  w.teacher = w.student = "x";
+  EXPECT_NE(usage_error_of([&] { w.validate(4); }).find("'mse'"), std::string::npos);
+}
+
+TEST(DistillTask, BatchOfOneIsRefusedForKaWithTheReason) {
+  TempDir dir;
+  const auto p = make_pair_files(dir, "batch");
+  const auto msg = usage_error_of([&] { compress::make_distill_train_config(base_config("pix2pix", 1), distill(p, "mse+ka")); });
+  EXPECT_NE(msg.find("--batch-size >= 2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("KA is always 1"), std::string::npos) << msg;
+  // MSE alone works with one image per batch.
+  EXPECT_NO_THROW(compress::make_distill_train_config(base_config("pix2pix", 1), distill(p, "mse")));
+}
+
+TEST(DistillTask, GradientsReachStudentAndAdaptorsButNeverTheTeacher) {
+  TempDir dir;
+  const auto p = make_pair_files(dir, "batch");
+  const auto config = compress::make_distill_train_config(base_config("pix2pix", 2), distill(p, "ka+mse"));
+  EXPECT_EQ(config.generator, io::load_generator(p.student)->config());
+  compress::DistillTask task(config, torch::kCPU);
+  ASSERT_EQ(task.terms().size(), 2u);
+  auto& adaptors = *task.terms()[1];
+  ASSERT_TRUE(adaptors.has_student_side_parameters());
+
+  const auto teacher_before = snapshot(*task.teacher());
+  const auto student_before = snapshot(*task.student());
+  const auto adaptors_before = snapshot(adaptors);
+  const auto batch = fixed_batch(2);
+  train::Losses losses;
+  for (int i = 0; i < 2; ++i) losses = task.train_step(batch);
+
+  std::vector<std::string> names;
+  for (const auto& [n, v] : losses) names.push_back(n);
+  EXPECT_EQ(names, (std::vector<std::string>{"G_gan", "G_recon", "G_ka", "G_mse", "D_real", "D_fake"}));
+
+  for (const auto& [k, t] : io::state_dict(*task.teacher())) EXPECT_TRUE(torch::equal(t, teacher_before.at(k))) << k;
+  for (const auto& param : task.teacher()->parameters()) {
+    EXPECT_FALSE(param.requires_grad());
+    EXPECT_FALSE(param.grad().defined());
+  }
+  EXPECT_FALSE(task.teacher()->is_training());
+  int changed = 0;
+  for (const auto& item : task.student()->named_parameters()) {
+    changed += !torch::equal(item.value(), student_before.at(item.key()));
+  }
+  EXPECT_GT(changed, static_cast<int>(task.student()->parameters().size()) / 2);
+  for (const auto& item : adaptors.named_parameters()) {
+    const auto& t = item.value();
+    EXPECT_TRUE(t.grad().defined() && t.grad().abs().sum().item<double>() > 0) << item.key();
+    EXPECT_FALSE(torch::equal(t, adaptors_before.at(item.key()))) << item.key();
+  }
+  // The adaptors are checkpointed with the task, the teacher too (frozen).
+  std::vector<std::string> module_names;
+  for (const auto& [n, m] : task.modules()) module_names.push_back(n);
+  EXPECT_EQ(module_names, (std::vector<std::string>{"G", "D", "T", "A_mse"}));
+}
+
+TEST(DistillTask, KaTermAlone_RaisesTheAlignmentOnAFixedBatch) {
+  TempDir dir;
+  const auto p = make_pair_files(dir, "batch");
+  auto d = distill(p, "ka");
+  d.lambda_gan = 0;
+  d.lambda_recon = 0;
+  compress::DistillTask task(compress::make_distill_train_config(base_config("pix2pix", 4), d), torch::kCPU);
+  const auto batch = fixed_batch(4);
+  const double first = loss_of(task.train_step(batch), "G_ka");
+  double last = first;
+  for (int i = 0; i < 8; ++i) last = loss_of(task.train_step(batch), "G_ka");
+  EXPECT_GE(first, -4.0);  // four taps, each KA <= 1
+  EXPECT_LT(last, first - 1e-3) << "sum of KA should rise: " << -first << " -> " << -last;
+}
+
+TEST(DistillTask, CycleGanReconstructsTheTeachersOutput) {
+  TempDir dir;
+  const auto p = make_pair_files(dir, "instance_affine");
+  auto d = distill(p, "wkd");
+  d.weights = {{"wkd", 0.0}};
+  const auto config = compress::make_distill_train_config(base_config("cyclegan", 2), d);
+  compress::DistillTask task(config, torch::kCPU);
+  EXPECT_EQ(task.discriminator_metadata().at("input_nc"), "3");  // unconditional D
+  const auto batch = fixed_batch(2);
+  torch::Tensor s, t;
+  {
+    torch::NoGradGuard no_grad;
+    s = task.student()->forward(batch.a);
+    t = task.teacher()->forward(batch.a);
+  }
+  const double to_teacher = 5.0 * torch::l1_loss(s, t).item<double>();
+  const double to_b = 5.0 * torch::l1_loss(s, batch.b).item<double>();
+  ASSERT_GT(std::abs(to_teacher - to_b), 1e-3);
+  const auto losses = task.train_step(batch);
+  EXPECT_NEAR(loss_of(losses, "G_recon"), to_teacher, 1e-5);
+  EXPECT_EQ(loss_of(losses, "G_wkd"), 0.0);
+}
+
+TEST(DistillTask, RestoreDLoadsTheTeachersDiscriminator) {
+  TempDir dir;
+  const auto p = make_pair_files(dir, "batch");
+  auto base = base_config("pix2pix", 2);
+  torch::manual_seed(99);
+  auto teacher_d = train::build_discriminator(base.resolved(), 6, torch::kCPU);
+  auto meta = train::discriminator_metadata_for(base.resolved(), 6);
+  meta[io::kMetaFormat] = "ganlite";
+  const auto d_file = dir / "latest_net_D.safetensors";
+  io::save_module(d_file, *teacher_d, meta);
+
+  auto d = distill(p, "ka");
+  d.restore_d = d_file.string();
+  compress::DistillTask task(compress::make_distill_train_config(base, d), torch::kCPU);
+  const auto loaded = snapshot(*task.discriminator());
+  for (const auto& [k, t] : io::state_dict(*teacher_d)) EXPECT_TRUE(torch::equal(t, loaded.at(k))) << k;
+
+  // A resumed task takes D from its checkpoint instead: the file is not read.
+  compress::DistillTask resumed(compress::make_distill_train_config(base, d), torch::kCPU, /*fresh_start=*/false);
+  EXPECT_FALSE(torch::equal(resumed.discriminator()->parameters()[0], teacher_d->parameters()[0]));
+
+  // Another width is refused with the reason.
+  base.ndf = 8;
+  try {
+    compress::DistillTask wrong(compress::make_distill_train_config(base, d), torch::kCPU);
+    ADD_FAILURE() << "a D of another width was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--restore-d"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--ndf"), std::string::npos) << e.what();
+  }
+}

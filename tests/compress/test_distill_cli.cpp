@@ -1,0 +1,165 @@
+// `ganlite distill` end to end on a tiny edges2shapes set: named loss terms in the logs, the
+// distill section in config.json, bit-identical resume after SIGKILL, refusals.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "ganlite/io/checkpoint.h"
+#include "ganlite/io/safetensors.h"
+#include "ganlite/nn/generator.h"
+#include "ganlite/train/trainer.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+using ganlite::testing::run_cli;
+using ganlite::testing::TempDir;
+
+namespace {
+
+struct Fixture {
+  TempDir dir;
+  fs::path data, teacher, student;
+};
+
+// Data (8 train pairs, 32x32), an inception teacher (ngf 8, BatchNorm) and a student (ngf 4).
+const Fixture& fixture() {
+  static Fixture f;
+  static bool made = false;
+  if (!made) {
+    made = true;
+    f.data = f.dir / "e2s";
+    const auto r = run_cli("make-dataset --kind edges2shapes --count 8 --test-count 2 --size 32 --seed 1 -q --out '" +
+                           f.data.string() + "'");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    ganlite::nn::ArchConfig c;
+    c.arch = "inception";
+    c.n_blocks = 3;
+    c.norm = "batch";
+    torch::manual_seed(2);
+    c.ngf = 8;
+    f.teacher = f.dir / "teacher.safetensors";
+    ganlite::io::save_generator(f.teacher, *ganlite::nn::make_generator(c));
+    c.ngf = 4;
+    f.student = f.dir / "student.safetensors";
+    ganlite::io::save_generator(f.student, *ganlite::nn::make_generator(c));
+  }
+  return f;
+}
+
+std::string distill_args(const fs::path& out, const std::string& method = "ka+mse", int batch = 2) {
+  const auto& f = fixture();
+  return "distill --method " + method + " --teacher '" + f.teacher.string() + "' --student '" + f.student.string() +
+         "' --task pix2pix --data '" + f.data.string() + "' --batch-size " + std::to_string(batch) +
+         " --ndf 4 --load-size 32 --crop-size 32 --n-epochs 2 --n-epochs-decay 2 --save-latest-freq 2"
+         " --sample-freq 0 --log-freq 1 --threads 1 --workers 1 --seed 3 -q --out '" + out.string() + "'" +
+         (method == "ka+mse" ? " --lambda-mse 0.5" : "");
+}
+
+std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(ganlite::testing::read_text_file(path));
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+pid_t spawn_cli(const std::string& args, const fs::path& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const std::string cmd = std::string("exec '") + GANLITE_CLI_PATH + "' " + args + " > '" + log.string() + "' 2>&1";
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+bool wait_for_checkpoint(pid_t pid, const fs::path& run, int* status) {
+  const auto ckpt = ganlite::train::latest_checkpoint_path(run);
+  for (int i = 0; i < 40000; ++i) {
+    if (fs::exists(ckpt)) return true;
+    if (::waitpid(pid, status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(250));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST(DistillCli, RunLogsNamedTermsAndResumesBitIdenticallyAfterSigkill) {
+  TempDir dir;
+  const auto full = run_cli(distill_args(dir / "full") + " --json");
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+
+  const auto config = nlohmann::json::parse(ganlite::testing::read_text_file(dir / "full" / "config.json"));
+  EXPECT_EQ(config.at("distill").at("methods"), nlohmann::json::array({"ka", "mse"}));
+  EXPECT_EQ(config.at("distill").at("weights").at("mse"), 0.5);
+  EXPECT_EQ(config.at("distill").at("lambda_recon"), 100.0);
+  EXPECT_EQ(config.at("generator").at("ngf"), 4);  // the student's architecture
+  const auto lines = read_jsonl(dir / "full" / "metrics.jsonl");
+  ASSERT_EQ(lines.size(), 16u);  // 4 batches x 4 epochs
+  for (const char* key : {"G_gan", "G_recon", "G_ka", "G_mse", "D_real", "D_fake"}) EXPECT_TRUE(lines[0].contains(key)) << key;
+  EXPECT_TRUE(fs::exists(dir / "full" / "checkpoints" / "latest_net_G.safetensors"));
+  EXPECT_TRUE(fs::exists(dir / "full" / "checkpoints" / "latest_net_D.safetensors"));
+  EXPECT_EQ(read_jsonl(dir / "full" / "val.jsonl").size(), 4u);
+
+  int status = 0;
+  const pid_t pid = spawn_cli(distill_args(dir / "killed"), dir / "killed.log");
+  ASSERT_TRUE(wait_for_checkpoint(pid, dir / "killed", &status)) << "the run ended before its first checkpoint";
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
+
+  // Only session flags may change on resume.
+  EXPECT_EQ(run_cli("distill --resume '" + (dir / "killed").string() + "' --method ka -q").exit_code, 2);
+  EXPECT_EQ(run_cli("train --resume '" + (dir / "killed").string() + "' --threads 1 -q").exit_code, 2);
+  const auto resumed = run_cli("distill --resume '" + (dir / "killed").string() + "' --threads 1 -q");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+
+  const auto a = ganlite::io::load_safetensors(ganlite::train::latest_checkpoint_path(dir / "full"));
+  const auto b = ganlite::io::load_safetensors(ganlite::train::latest_checkpoint_path(dir / "killed"));
+  std::map<std::string, torch::Tensor> tb(b.tensors.begin(), b.tensors.end());
+  std::map<std::string, int> compared;
+  for (const auto& [key, t] : a.tensors) {
+    if (key.rfind("rng.", 0) == 0) continue;
+    ASSERT_TRUE(tb.count(key)) << key;
+    EXPECT_TRUE(torch::equal(t, tb[key])) << key;
+    ++compared[key.substr(0, key.find('.'))];
+  }
+  EXPECT_GT(compared["G"], 5);
+  EXPECT_GT(compared["D"], 3);
+  EXPECT_EQ(compared["A_mse"], 8);  // 4 adaptors, weight and bias
+  EXPECT_GT(compared["opt_G"], 5);
+  EXPECT_EQ(a.tensors.size(), b.tensors.size());
+  auto la = read_jsonl(dir / "full" / "metrics.jsonl");
+  auto lb = read_jsonl(dir / "killed" / "metrics.jsonl");
+  ASSERT_EQ(la.size(), lb.size());
+  for (size_t i = 0; i < la.size(); ++i) {
+    la[i].erase("wall_seconds");
+    lb[i].erase("wall_seconds");
+    EXPECT_EQ(la[i], lb[i]) << "line " << i;
+  }
+  // The frozen teacher in the checkpoint is the teacher file, bit for bit.
+  const auto teacher = ganlite::io::load_safetensors(fixture().teacher);
+  for (const auto& [key, t] : teacher.tensors) EXPECT_TRUE(torch::equal(t, tb.at("T." + key))) << key;
+}
+
+TEST(DistillCli, RefusesBadMethodsAndBatchOfOneForKa) {
+  TempDir dir;
+  const auto bad = run_cli(distill_args(dir / "bad", "ka+foo"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("ka, mse, wkd"), std::string::npos) << bad.output;
+  const auto one = run_cli(distill_args(dir / "one", "ka", 1));
+  EXPECT_EQ(one.exit_code, 2);
+  EXPECT_NE(one.output.find("--batch-size >= 2"), std::string::npos) << one.output;
+  EXPECT_FALSE(fs::exists(dir / "one" / "config.json"));
+  const auto help = run_cli("distill --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("--restore-d"), std::string::npos);
+}
