@@ -1,6 +1,7 @@
-// `ganlite distill`: CAT distillation of a teacher generator into a (pruned) student, with KA,
-// feature MSE or WKD terms (methods.md 3.2-3.5), on the shared training loop: checkpoints,
-// exact resume (`--resume RUN_DIR`), logs with each loss term named, samples, validation.
+// `ganlite distill`: distillation of a teacher generator into a (pruned) student, with KA, feature
+// MSE, WKD or DCD terms or none (methods.md 3.2-3.5), a student D that may be narrower or pruned,
+// on the shared training loop: checkpoints, exact resume (`--resume RUN_DIR`), logs with each
+// loss term named, samples, validation.
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -38,7 +39,8 @@ struct DistillCliState {
     CLI::Option* option;
     std::shared_ptr<double> value;
   };
-  std::vector<WeightFlag> weight_flags;  // --lambda-ka / --lambda-mse / --wkd-weight
+  std::vector<WeightFlag> weight_flags;  // --lambda-ka / --lambda-mse / --wkd-weight / --lambda-dcd
+  CLI::Option* teacher_ndf_option = nullptr;
   std::vector<CLI::Option*> distill_options;  // refused on resume
   TrainFlags flags;
 };
@@ -59,6 +61,14 @@ void adopt_discriminator_settings(const DistillCliState& s, train::TrainConfig& 
   take("arch", "--netD", [&](const std::string& v) {
     if (v == "pixel") config.netD = "pixel";
   });
+}
+
+// The teacher D's width follows a --dcd-restore-teacher-d file unless --teacher-ndf is given.
+void adopt_teacher_discriminator_width(DistillCliState& s) {
+  if (s.distill.dcd_restore_teacher_d.empty() || s.teacher_ndf_option->count() > 0) return;
+  const auto meta = io::read_safetensors_header(s.distill.dcd_restore_teacher_d).metadata;
+  const auto it = meta.find("ndf");
+  if (it != meta.end()) s.distill.teacher_ndf = std::stoi(it->second);
 }
 
 nlohmann::json scores_json(const train::ValidationResult& r) {
@@ -121,7 +131,8 @@ void run_distill(DistillCliState& s) {
     config.validate_config();
   } else {
     require(!s.out.empty(), "--out RUN_DIR is required (or --resume RUN_DIR)");
-    require(!s.method.empty(), "--method is required (ka, mse, wkd, or a combination such as ka+mse)");
+    require(!s.method.empty(),
+            "--method is required (ka, mse, wkd, dcd, a combination such as dcd+wkd, or none)");
     run_dir = s.out;
     apply_train_flags(s.flags, config, false);
     s.distill.methods = compress::parse_distill_methods(s.method);
@@ -129,6 +140,7 @@ void run_distill(DistillCliState& s) {
       if (w.option->count() > 0) s.distill.weights[w.method] = *w.value;
     }
     if (!s.distill.restore_d.empty()) adopt_discriminator_settings(s, config);
+    adopt_teacher_discriminator_width(s);
     config = compress::make_distill_train_config(config, s.distill);
   }
 
@@ -154,7 +166,7 @@ void run_distill(DistillCliState& s) {
 
 void setup_distill(CLI::App& app) {
   auto s = std::make_shared<DistillCliState>();
-  auto* cmd = app.add_subcommand("distill", "Distil a teacher generator into a student (CAT KA, MSE, WKD; resumable)");
+  auto* cmd = app.add_subcommand("distill", "Distil a teacher generator into a student (CAT KA, MSE, WKD, DCD, or none; resumable)");
   cmd->add_option("--resume", s->resume_dir, "Continue the run in RUN_DIR from its latest checkpoint");
   cmd->add_option("--out", s->out, "Run folder (config, logs, samples, checkpoints)");
   cmd->add_flag("--json", s->json, "Print the summary as JSON on stdout (progress bars off)");
@@ -165,17 +177,25 @@ void setup_distill(CLI::App& app) {
 
   auto& d = s->distill;
   auto& opts = s->distill_options;
-  opts.push_back(cmd->add_option("--method", s->method, "ka | mse | wkd, or a sum such as ka+mse (dcd: next release)"));
+  opts.push_back(cmd->add_option("--method", s->method, "ka | mse | wkd | dcd, a sum such as dcd+wkd or ka+wkd, or none (GAN + recon only)"));
   opts.push_back(cmd->add_option("--teacher", d.teacher, "Teacher generator file (frozen)"));
   opts.push_back(cmd->add_option("--student", d.student, "Student generator file, e.g. the output of `ganlite prune`"));
   opts.push_back(cmd->add_option("--restore-d", d.restore_d,
                                  "Start D from this discriminator file (e.g. TEACHER_RUN/checkpoints/latest_net_D.safetensors); "
-                                 "its ndf / norm / layers are adopted unless given"));
+                                 "its ndf / norm / layers are adopted unless given; it must match the student's D "
+                                 "width (--student-ndf) unless --prune-d-ratio narrows it"));
+  opts.push_back(cmd->add_option("--student-ndf", d.student_ndf,
+                                 "Width of the student's D (discriminator compression; default: --ndf, i.e. the "
+                                 "teacher run's width or the --restore-d file's)"));
+  opts.push_back(cmd->add_option("--prune-d-ratio", d.prune_d_ratio,
+                                 "Start the student's D from --restore-d with this fraction of every layer's "
+                                 "channels removed (kept: largest |gamma| of the norm after each conv, or largest "
+                                 "filter L1 norm where there is no affine norm)"));
   opts.push_back(cmd->add_option("--lambda-recon", d.lambda_recon,
                                  "Reconstruction L1 weight (default: pix2pix 100; cyclegan 5, 10 for mse alone)"));
   opts.push_back(cmd->add_option("--lambda-gan", d.lambda_gan, "GAN weight (default 1)"));
   opts.push_back(cmd->add_option("--lambda-distill", d.lambda_distill,
-                                 "Weight of ka / mse without their own (default 1; cyclegan mse 0.01)"));
+                                 "Weight of ka / mse / dcd without their own (default 1; cyclegan mse 0.01)"));
   auto add_weight = [&](const std::string& method, const std::string& flags, const std::string& help) {
     auto value = std::make_shared<double>();
     auto* o = cmd->add_option(flags, *value, help);
@@ -185,6 +205,20 @@ void setup_distill(CLI::App& app) {
   add_weight("ka", "--lambda-ka", "Weight of the ka term (default --lambda-distill)");
   add_weight("mse", "--lambda-mse", "Weight of the mse term (default --lambda-distill)");
   add_weight("wkd", "--wkd-weight,--lambda-wkd", "Weight of the wkd term (default 0.4)");
+  add_weight("dcd", "--lambda-dcd", "Weight of the dcd feature term (default --lambda-distill, else 1)");
+  opts.push_back(cmd->add_option("--lambda-dcd-gan", d.lambda_dcd_gan,
+                                 "dcd: weight of the student's GAN term against the teacher D (default --lambda-gan)"));
+  s->teacher_ndf_option = cmd->add_option("--teacher-ndf", d.teacher_ndf,
+                                          "dcd: width of the teacher D trained online (default: the "
+                                          "--dcd-restore-teacher-d file's, else --ndf)");
+  opts.push_back(s->teacher_ndf_option);
+  opts.push_back(cmd->add_option("--dcd-restore-teacher-d", d.dcd_restore_teacher_d,
+                                 "dcd: start the teacher D from this trained discriminator file instead of from scratch"));
+  opts.push_back(cmd->add_option("--vgg-weights", d.vgg_weights,
+                                 "dcd: torchvision vgg16 state dict (.pth or .safetensors; only features.0/2/5/7 are "
+                                 "read) enabling the released code's perceptual terms; off without it"));
+  opts.push_back(cmd->add_option("--lambda-vgg", d.lambda_vgg_feature, "dcd: weight of the VGG relu2_2 feature L1 (default 1)"));
+  opts.push_back(cmd->add_option("--lambda-style", d.lambda_vgg_style, "dcd: weight of the VGG Gram style MSE (default 1)"));
   opts.push_back(cmd->add_option("--wkd-levels", d.wkd_levels, "Haar levels for wkd (default 4)"));
   opts.push_back(cmd->add_option("--wkd-distance", d.wkd_distance, "wkd distance: l1 (paper, default) | mse (released code)")
                      ->check(one_of({"l1", "mse"})));
@@ -193,6 +227,11 @@ void setup_distill(CLI::App& app) {
   groups.generator = false;
   groups.task_losses = false;
   add_train_flags(cmd, s->flags, groups);
+  cmd->footer(
+      "Methods: ka (CAT), mse (GAN Compression), wkd (wavelet detail bands), dcd (teacher D cut before its last "
+      "conv on adapted taps, plus a teacher D trained online and its GAN term on the student), none.\n"
+      "CycleGAN students are distilled one direction at a time: --direction AtoB with the teacher run's G_A, "
+      "--direction BtoA with its G_B (inputs are then the B images, the recon target T(B)).");
   cmd->callback([s] { run_distill(*s); });
 }
 

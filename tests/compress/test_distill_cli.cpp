@@ -150,6 +150,94 @@ TEST(DistillCli, RunLogsNamedTermsAndResumesBitIdenticallyAfterSigkill) {
   for (const auto& [key, t] : teacher.tensors) EXPECT_TRUE(torch::equal(t, tb.at("T." + key))) << key;
 }
 
+TEST(DistillCli, DcdWithNarrowStudentDLogsItsTermsAndResumesBitIdenticallyAfterSigkill) {
+  TempDir dir;
+  const std::string extra = " --student-ndf 2 --lambda-dcd 0.5";
+  const auto full = run_cli(distill_args(dir / "full", "dcd+wkd") + extra);
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  // Without --vgg-weights the perceptual terms are off, said once.
+  size_t said = 0;
+  for (size_t at = full.output.find("no --vgg-weights"); at != std::string::npos; at = full.output.find("no --vgg-weights", at + 1)) ++said;
+  EXPECT_EQ(said, 1u) << full.output;
+  const auto config = nlohmann::json::parse(ganlite::testing::read_text_file(dir / "full" / "config.json"));
+  EXPECT_EQ(config.at("ndf"), 2);                            // the student's D
+  EXPECT_EQ(config.at("distill").at("teacher_ndf"), 4);      // the run's --ndf
+  EXPECT_EQ(config.at("distill").at("weights").at("dcd"), 0.5);
+  const auto lines = read_jsonl(dir / "full" / "metrics.jsonl");
+  ASSERT_EQ(lines.size(), 16u);
+  for (const char* key : {"G_gan", "G_recon", "G_dcd", "G_dcd_gan", "G_wkd", "D_real", "D_fake", "D_teacher_real",
+                          "D_teacher_fake"}) {
+    EXPECT_TRUE(lines[0].contains(key)) << key;
+  }
+  EXPECT_EQ(ganlite::io::read_safetensors_header(dir / "full" / "checkpoints" / "latest_net_D.safetensors").metadata.at("ndf"), "2");
+
+  int status = 0;
+  const pid_t pid = spawn_cli(distill_args(dir / "killed", "dcd+wkd") + extra, dir / "killed.log");
+  ASSERT_TRUE(wait_for_checkpoint(pid, dir / "killed", &status)) << "the run ended before its first checkpoint";
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
+  EXPECT_EQ(run_cli("distill --resume '" + (dir / "killed").string() + "' --student-ndf 4 -q").exit_code, 2);
+  const auto resumed = run_cli("distill --resume '" + (dir / "killed").string() + "' --threads 1 -q");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+
+  const auto a = ganlite::io::load_safetensors(ganlite::train::latest_checkpoint_path(dir / "full"));
+  const auto b = ganlite::io::load_safetensors(ganlite::train::latest_checkpoint_path(dir / "killed"));
+  std::map<std::string, torch::Tensor> tb(b.tensors.begin(), b.tensors.end());
+  std::map<std::string, int> compared;
+  for (const auto& [key, t] : a.tensors) {
+    if (key.rfind("rng.", 0) == 0) continue;
+    ASSERT_TRUE(tb.count(key)) << key;
+    EXPECT_TRUE(torch::equal(t, tb[key])) << key;
+    ++compared[key.substr(0, key.find('.'))];
+  }
+  EXPECT_EQ(a.tensors.size(), b.tensors.size());
+  EXPECT_GT(compared["D_teacher"], 3);
+  EXPECT_GT(compared["opt_D_teacher"], 3);
+  EXPECT_GT(compared["A_dcd"], 8);          // 4 adapters: conv weight, BatchNorm weight, bias, stats
+  EXPECT_GT(compared["A_dcd_teacher"], 8);  // psi_T, with its BatchNorm running stats
+  auto la = read_jsonl(dir / "full" / "metrics.jsonl");
+  auto lb = read_jsonl(dir / "killed" / "metrics.jsonl");
+  ASSERT_EQ(la.size(), lb.size());
+  for (size_t i = 0; i < la.size(); ++i) {
+    la[i].erase("wall_seconds");
+    lb[i].erase("wall_seconds");
+    EXPECT_EQ(la[i], lb[i]) << "line " << i;
+  }
+}
+
+TEST(DistillCli, CycleGanMobileStudentBothDirectionsAndMethodNone) {
+  TempDir dir;
+  const auto data = dir / "s2s";
+  const auto made = run_cli("make-dataset --kind shapes2stripes --count 4 --test-count 2 --size 32 --seed 1 -q --out '" +
+                            data.string() + "'");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  ganlite::nn::ArchConfig c;
+  c.arch = "resnet";
+  c.n_blocks = 3;
+  c.ngf = 8;
+  torch::manual_seed(2);
+  const auto teacher = dir / "teacher.safetensors";
+  ganlite::io::save_generator(teacher, *ganlite::nn::make_generator(c));
+  c.arch = "mobile_resnet";
+  c.ngf = 4;
+  const auto student = dir / "student.safetensors";
+  ganlite::io::save_generator(student, *ganlite::nn::make_generator(c));
+  for (const std::string& run : {std::string("dcd+wkd AtoB"), std::string("none BtoA")}) {
+    const std::string method = run.substr(0, run.find(' ')), direction = run.substr(run.find(' ') + 1);
+    const auto out = dir / (method + direction);
+    const auto r = run_cli("distill --method " + method + " --direction " + direction + " --teacher '" +
+                           teacher.string() + "' --student '" + student.string() + "' --task cyclegan --data '" +
+                           data.string() + "' --ndf 4 --load-size 32 --crop-size 32 --n-epochs 1 --n-epochs-decay 0"
+                           " --sample-freq 0 --log-freq 1 --threads 1 --workers 1 --json --out '" + out.string() + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto lines = read_jsonl(out / "metrics.jsonl");
+    ASSERT_EQ(lines.size(), 4u) << run;
+    EXPECT_EQ(lines[0].contains("G_dcd"), method == "dcd+wkd") << run;
+    EXPECT_TRUE(lines[0].contains("G_recon")) << run;
+  }
+}
+
 TEST(DistillCli, RefusesBadMethodsAndBatchOfOneForKa) {
   TempDir dir;
   const auto bad = run_cli(distill_args(dir / "bad", "ka+foo"));

@@ -17,17 +17,18 @@ bool contains(const std::vector<std::string>& list, const std::string& v) {
 }  // namespace
 
 const std::vector<std::string>& valid_distill_methods() {
-  static const std::vector<std::string> v{"ka", "mse", "wkd"};
+  static const std::vector<std::string> v{"ka", "mse", "wkd", "dcd"};
   return v;
 }
 
 const std::vector<std::string>& reserved_distill_methods() {
-  static const std::vector<std::string> v{"dcd"};
+  static const std::vector<std::string> v{};
   return v;
 }
 
 std::vector<std::string> parse_distill_methods(const std::string& spec) {
   std::vector<std::string> methods;
+  if (spec == "none") return methods;
   size_t begin = 0;
   while (true) {
     const size_t end = spec.find('+', begin);
@@ -36,8 +37,9 @@ std::vector<std::string> parse_distill_methods(const std::string& spec) {
       throw UsageError("--method '" + spec + "' has an empty part; write methods joined by '+', e.g. ka+mse");
     }
     if (contains(reserved_distill_methods(), part)) {
-      throw UsageError("distillation method '" + part + "' is not implemented yet (valid: ka, mse, wkd)");
+      throw UsageError("distillation method '" + part + "' is not implemented yet (valid: ka, mse, wkd, dcd)");
     }
+    if (part == "none") throw UsageError("--method none means no distillation term and cannot be combined ('" + spec + "')");
     if (!contains(valid_distill_methods(), part)) throw_bad_choice("distillation method", part, valid_distill_methods());
     if (contains(methods, part)) throw UsageError("--method '" + spec + "' names '" + part + "' twice");
     methods.push_back(part);
@@ -53,6 +55,7 @@ DistillConfig DistillConfig::resolved(const std::string& task) const {
   DistillConfig c = *this;
   const bool mse_alone = c.methods == std::vector<std::string>{"mse"};
   if (c.lambda_recon < 0) c.lambda_recon = task == "pix2pix" ? 100.0 : (mse_alone ? 10.0 : 5.0);
+  if (c.lambda_dcd_gan < 0) c.lambda_dcd_gan = c.lambda_gan;
   for (const auto& m : c.methods) {
     if (c.weights.count(m)) continue;
     if (m == "wkd") {
@@ -67,7 +70,6 @@ DistillConfig DistillConfig::resolved(const std::string& task) const {
 }
 
 void DistillConfig::validate(int batch_size) const {
-  require(!methods.empty(), "no distillation method given (--method ka|mse|wkd, or a combination like ka+mse)");
   for (const auto& m : methods) {
     if (!contains(valid_distill_methods(), m)) throw_bad_choice("distillation method", m, valid_distill_methods());
   }
@@ -82,6 +84,23 @@ void DistillConfig::validate(int batch_size) const {
   require(lambda_gan >= 0, "--lambda-gan must be >= 0");
   require(wkd_levels >= 1, "--wkd-levels must be >= 1, got " + std::to_string(wkd_levels));
   if (wkd_distance != "l1" && wkd_distance != "mse") throw_bad_choice("--wkd-distance", wkd_distance, {"l1", "mse"});
+  require(teacher_ndf >= 0, "--teacher-ndf must be >= 0 (0: the run's --ndf), got " + std::to_string(teacher_ndf));
+  require(student_ndf >= 0, "--student-ndf must be >= 0 (0: the run's --ndf), got " + std::to_string(student_ndf));
+  require(prune_d_ratio >= 0 && prune_d_ratio < 1,
+          "--prune-d-ratio must be in [0, 1) (the fraction of D channels removed), got " + std::to_string(prune_d_ratio));
+  if (prune_d_ratio > 0) {
+    require(!restore_d.empty(), "--prune-d-ratio prunes a trained discriminator: give it with --restore-d FILE");
+  }
+  require(lambda_vgg_feature >= 0 && lambda_vgg_style >= 0, "--lambda-vgg / --lambda-style must be >= 0");
+  const bool dcd = uses("dcd");
+  if (!dcd) {
+    auto refuse = [&](bool given, const char* flag) {
+      if (given) throw UsageError(std::string(flag) + " belongs to DCD: add dcd to --method (e.g. --method dcd+wkd)");
+    };
+    refuse(teacher_ndf != 0, "--teacher-ndf");
+    refuse(!dcd_restore_teacher_d.empty(), "--dcd-restore-teacher-d");
+    refuse(!vgg_weights.empty(), "--vgg-weights");
+  }
   for (const auto& m : methods) {
     if (batch_size < min_batch_size_for(m)) {
       throw UsageError("--method " + m + " needs --batch-size >= " + std::to_string(min_batch_size_for(m)) +
@@ -95,21 +114,29 @@ void DistillConfig::validate(int batch_size) const {
 std::string DistillConfig::method_spec() const {
   std::string s;
   for (const auto& m : methods) s += (s.empty() ? "" : "+") + m;
-  return s;
+  return s.empty() ? "none" : s;
 }
+
+bool DistillConfig::uses(const std::string& method) const { return contains(methods, method); }
 
 nlohmann::json DistillConfig::to_json() const {
   return nlohmann::json{{"methods", methods},           {"weights", weights},
                         {"teacher", teacher},           {"student", student},
                         {"restore_d", restore_d},       {"lambda_recon", lambda_recon},
                         {"lambda_gan", lambda_gan},     {"lambda_distill", lambda_distill},
-                        {"wkd_levels", wkd_levels},     {"wkd_distance", wkd_distance}};
+                        {"wkd_levels", wkd_levels},     {"wkd_distance", wkd_distance},
+                        {"teacher_ndf", teacher_ndf},   {"dcd_restore_teacher_d", dcd_restore_teacher_d},
+                        {"lambda_dcd_gan", lambda_dcd_gan}, {"vgg_weights", vgg_weights},
+                        {"lambda_vgg_feature", lambda_vgg_feature}, {"lambda_vgg_style", lambda_vgg_style},
+                        {"student_ndf", student_ndf},   {"prune_d_ratio", prune_d_ratio}};
 }
 
 DistillConfig DistillConfig::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw UsageError("the 'distill' config must be a JSON object");
   static const std::set<std::string> known{"methods",    "weights",        "teacher",    "student",     "restore_d",
-                                           "lambda_recon", "lambda_gan", "lambda_distill", "wkd_levels", "wkd_distance"};
+                                           "lambda_recon", "lambda_gan", "lambda_distill", "wkd_levels", "wkd_distance",
+                                           "teacher_ndf", "dcd_restore_teacher_d", "lambda_dcd_gan", "vgg_weights",
+                                           "lambda_vgg_feature", "lambda_vgg_style", "student_ndf", "prune_d_ratio"};
   for (const auto& item : j.items()) {
     if (!known.count(item.key())) throw UsageError("unknown key 'distill." + item.key() + "'");
   }
@@ -133,6 +160,14 @@ DistillConfig DistillConfig::from_json(const nlohmann::json& j) {
   get("lambda_distill", c.lambda_distill);
   get("wkd_levels", c.wkd_levels);
   get("wkd_distance", c.wkd_distance);
+  get("teacher_ndf", c.teacher_ndf);
+  get("dcd_restore_teacher_d", c.dcd_restore_teacher_d);
+  get("lambda_dcd_gan", c.lambda_dcd_gan);
+  get("vgg_weights", c.vgg_weights);
+  get("lambda_vgg_feature", c.lambda_vgg_feature);
+  get("lambda_vgg_style", c.lambda_vgg_style);
+  get("student_ndf", c.student_ndf);
+  get("prune_d_ratio", c.prune_d_ratio);
   return c;
 }
 

@@ -10,13 +10,14 @@
 
 namespace ganlite::compress {
 
-// Methods a run may combine with '+': ka, mse, wkd.
+// Methods a run may combine with '+': ka, mse, wkd, dcd.
 const std::vector<std::string>& valid_distill_methods();
-// Names kept for methods not built yet (dcd): refused with a message saying so.
+// Names kept for methods not built yet: refused with a message saying so (none today).
 const std::vector<std::string>& reserved_distill_methods();
 
-// "ka+mse" -> {"ka", "mse"}. Throws UsageError for an empty part, a repeated method, an
-// unknown one (listing the valid ones) or a reserved one.
+// "ka+mse" -> {"ka", "mse"}; "none" -> {} (no distillation term: GAN + recon only). Throws
+// UsageError for an empty part, a repeated method, an unknown one (listing the valid ones), a
+// reserved one, or "none" combined with another.
 std::vector<std::string> parse_distill_methods(const std::string& spec);
 
 struct DistillConfig {
@@ -31,13 +32,27 @@ struct DistillConfig {
   int wkd_levels = 4;
   std::string wkd_distance = "l1";         // l1 (paper) | mse (released code)
 
-  // Fills every default for `task` (pix2pix | cyclegan): lambda_recon and one weight per method
-  // (wkd: 0.4, its released alpha). Idempotent.
+  // DCD (methods.md 3.4).
+  int teacher_ndf = 0;                     // teacher D width; 0: the run's ndf before student_ndf
+  std::string dcd_restore_teacher_d;       // optional trained D to start the teacher D from
+  double lambda_dcd_gan = -1;              // student's GAN term against the teacher D; < 0: lambda_gan
+  std::string vgg_weights;                 // torchvision vgg16 state dict: enables the perceptual terms
+  double lambda_vgg_feature = 1;           // relu2_2 feature L1 (released DCD code)
+  double lambda_vgg_style = 1;             // Gram matrices of relu2_2, MSE
+
+  // Discriminator compression: the student's D width (0: the run's ndf), or pruned from
+  // restore_d keeping the channels with the largest scores (prune_d_ratio of them removed).
+  int student_ndf = 0;
+  double prune_d_ratio = 0;
+
+  // Fills every default for `task` (pix2pix | cyclegan): lambda_recon, one weight per method
+  // (wkd: 0.4, its released alpha; dcd 1) and lambda_dcd_gan. Idempotent.
   DistillConfig resolved(const std::string& task) const;
   // Throws UsageError naming the bad field; for a method needing pairs within a batch (ka),
   // also when batch_size is too small, saying why.
   void validate(int batch_size) const;
-  std::string method_spec() const;  // "ka+mse"
+  std::string method_spec() const;  // "ka+mse", "none" without methods
+  bool uses(const std::string& method) const;
 
   nlohmann::json to_json() const;
   static DistillConfig from_json(const nlohmann::json& j);

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "ganlite/compress/dcd_term.h"
 #include "ganlite/compress/kernel_alignment.h"
 #include "ganlite/compress/wavelet.h"
 #include "ganlite/util/error.h"
@@ -72,6 +73,7 @@ std::shared_ptr<DistillTerm> make_distill_term(const std::string& method, const 
     const std::string distance = context.config ? context.config->wkd_distance : "l1";
     return WkdTerm(levels, distance).ptr();
   }
+  if (method == "dcd") return DcdTerm(context).ptr();
   throw_bad_choice("distillation method", method, valid_distill_methods());
 }
 

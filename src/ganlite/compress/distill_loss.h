@@ -1,7 +1,7 @@
 // Distillation terms with one interface, so a run sums any combination (`--method ka+mse`) and
 // later methods plug in: KA (CAT), feature MSE with learned adaptors (GAN Compression), WKD
-// (wavelet detail bands of the images). DCD will add its own teacher D and optimizer through
-// extra_modules / extra_optimizers and update it in before_generator_step.
+// (wavelet detail bands of the images), DCD (dcd_term.h: its own teacher D and optimizer through
+// extra_modules / extra_optimizers, updated in before_generator_step).
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ganlite/compress/distill_config.h"
+#include "ganlite/nn/discriminator.h"
 #include "ganlite/nn/generator.h"
 
 namespace ganlite::compress {
@@ -34,9 +35,16 @@ struct DistillContext {
   std::vector<int64_t> student_tap_channels;   // in tap order (forward_with_taps)
   std::vector<int64_t> teacher_tap_channels;
   const DistillConfig* config = nullptr;       // resolved
+
+  // DCD: the teacher discriminator (built and initialised, or restored, by the task), the
+  // run's GAN mode and Adam settings for its optimizer.
+  nn::Discriminator teacher_discriminator;
+  std::string gan_mode = "lsgan";
+  double lr = 2e-4, beta1 = 0.5, beta2 = 0.999;
 };
 
 using TermLosses = std::vector<std::pair<std::string, double>>;
+using NamedLosses = std::vector<std::pair<std::string, torch::Tensor>>;
 
 class DistillTerm : public torch::nn::Module {
  public:
@@ -54,6 +62,9 @@ class DistillTerm : public torch::nn::Module {
   // Runs after the D step and before the G step (DCD updates its teacher D here); returns
   // losses to log.
   virtual TermLosses before_generator_step(const DistillInputs& /*inputs*/) { return {}; }
+  // Further generator losses, already weighted, added to the G loss and logged under their
+  // names (DCD: G_dcd_gan, G_vgg, G_style).
+  virtual NamedLosses extra_generator_losses(const DistillInputs& /*inputs*/) { return {}; }
 };
 
 // CAT: -sum over taps of kernel_alignment(student tap, teacher tap). A batch of one sample

@@ -2,6 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
+
+#include "ganlite/compress/discriminator_prune.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/safetensors.h"
 #include "ganlite/metrics/image_quality.h"
@@ -26,12 +30,40 @@ nn::ArchConfig arch_of_generator_file(const std::string& path) {
   }
 }
 
+// The DiscriminatorConfig train::build_discriminator makes from `config`.
+nn::DiscriminatorConfig discriminator_config_of(const train::TrainConfig& config, int input_nc) {
+  nn::DiscriminatorConfig d;
+  d.arch = config.netD == "pixel" ? "pixel" : "n_layers";
+  d.input_nc = input_nc;
+  d.ndf = config.ndf;
+  d.n_layers = config.netD == "basic" ? 3 : config.n_layers_D;
+  d.norm = config.norm_D;
+  return d;
+}
+
+io::Metadata discriminator_file_metadata(const std::string& path, const std::string& flag) {
+  const auto meta = io::read_safetensors_header(path).metadata;
+  const auto kind = meta.find(io::kMetaKind);
+  if (kind != meta.end() && kind->second != "discriminator") {
+    throw Error(flag + " " + path + ": holds a " + kind->second + ", not a discriminator");
+  }
+  return meta;
+}
+
 }  // namespace
 
 train::TrainConfig make_distill_train_config(const train::TrainConfig& base, const DistillConfig& distill) {
   train::TrainConfig config = base.resolved();
-  const DistillConfig d = distill.resolved(config.task);
+  DistillConfig d = distill.resolved(config.task);
   d.validate(config.batch_size);
+  // The run's ndf (--ndf, or adopted from --restore-d) is the teacher run's D width: the teacher
+  // D's default, and the width a pruned student D starts from.
+  if (d.uses("dcd") && d.teacher_ndf == 0) d.teacher_ndf = config.ndf;
+  if (d.prune_d_ratio > 0) {
+    if (d.student_ndf > 0) throw UsageError("give either --student-ndf or --prune-d-ratio, not both");
+    d.student_ndf = std::max(1, static_cast<int>(std::lround(config.ndf * (1.0 - d.prune_d_ratio))));
+  }
+  if (d.student_ndf > 0) config.ndf = d.student_ndf;
   config.generator = arch_of_generator_file(d.student);
   config.distill = d.to_json_string();
   config.validate_config();
@@ -78,20 +110,56 @@ DistillTask::DistillTask(const train::TrainConfig& config, const torch::Device& 
                 std::to_string(context.teacher_tap_channels.size()));
   }
 
-  discriminator_ = train::build_discriminator(config_, paired_ ? 6 : 3, device_);
+  const int d_input_nc = paired_ ? 6 : 3;
+  discriminator_ = train::build_discriminator(config_, d_input_nc, device_);
   if (fresh_start && !distill_.restore_d.empty()) {
-    const auto meta = io::read_safetensors_header(distill_.restore_d).metadata;
-    const auto kind = meta.find(io::kMetaKind);
-    if (kind != meta.end() && kind->second != "discriminator") {
-      throw Error("--restore-d " + distill_.restore_d + ": holds a " + kind->second + ", not a discriminator");
+    const auto meta = discriminator_file_metadata(distill_.restore_d, "--restore-d");
+    if (distill_.prune_d_ratio > 0) {
+      // The trained D at its own width, then narrowed to the student's.
+      auto source = discriminator_config_of(config_, d_input_nc);
+      const auto ndf = meta.find("ndf");
+      if (ndf == meta.end()) throw Error("--restore-d " + distill_.restore_d + ": no 'ndf' in its metadata to prune from");
+      source.ndf = std::stoi(ndf->second);
+      auto trained = nn::make_discriminator(source);
+      trained->to(device_);
+      try {
+        io::load_module(distill_.restore_d, *trained, device_);
+      } catch (const Error& e) {
+        throw Error(std::string("--restore-d: ") + e.what() +
+                    " (the discriminator must match --netD, --n-layers-D, --norm-D and the task)");
+      }
+      discriminator_ = prune_discriminator(*trained, source, config_.ndf);
+    } else {
+      try {
+        io::load_module(distill_.restore_d, *discriminator_, device_);
+      } catch (const Error& e) {
+        throw Error(std::string("--restore-d: ") + e.what() + " (the student's D has ndf " +
+                    std::to_string(config_.ndf) +
+                    "; it must match --ndf / --student-ndf, --netD, --n-layers-D, --norm-D and the task: "
+                    "conditional 6-channel D for pix2pix, 3-channel for cyclegan; --prune-d-ratio narrows a "
+                    "trained D instead)");
+      }
     }
-    try {
-      io::load_module(distill_.restore_d, *discriminator_, device_);
-    } catch (const Error& e) {
-      throw Error(std::string("--restore-d: ") + e.what() +
-                  " (the discriminator must match --ndf, --netD, --n-layers-D, --norm-D and the task: "
-                  "conditional 6-channel D for pix2pix, 3-channel for cyclegan)");
+  }
+  if (distill_.uses("dcd")) {
+    train::TrainConfig teacher_d_config = config_;
+    teacher_d_config.ndf = distill_.teacher_ndf > 0 ? distill_.teacher_ndf : config_.ndf;
+    context.teacher_discriminator = train::build_discriminator(teacher_d_config, d_input_nc, device_);
+    const auto& file = distill_.dcd_restore_teacher_d;
+    if (fresh_start && !file.empty()) {
+      discriminator_file_metadata(file, "--dcd-restore-teacher-d");
+      try {
+        io::load_module(file, *context.teacher_discriminator, device_);
+      } catch (const Error& e) {
+        throw Error(std::string("--dcd-restore-teacher-d: ") + e.what() + " (the teacher D has ndf " +
+                    std::to_string(teacher_d_config.ndf) +
+                    " (--teacher-ndf) and follows --netD, --n-layers-D, --norm-D and the task)");
+      }
     }
+    context.gan_mode = config_.gan_mode;
+    context.lr = config_.lr;
+    context.beta1 = config_.beta1;
+    context.beta2 = config_.beta2;
   }
 
   std::vector<torch::Tensor> g_params = student_->parameters();
@@ -106,8 +174,11 @@ DistillTask::DistillTask(const train::TrainConfig& config, const torch::Device& 
 }
 
 train::Losses DistillTask::train_step(const data::Batch& batch) {
-  const auto real_a = batch.a.to(device_);
-  const auto real_b = batch.b.to(device_);
+  // CycleGAN B -> A: the teacher is G_B and its inputs are the B images (an aligned pix2pix
+  // dataset already swaps its halves for --direction BtoA).
+  const bool swap = !paired_ && config_.direction == "BtoA";
+  const auto real_a = (swap ? batch.b : batch.a).to(device_);
+  const auto real_b = (swap ? batch.a : batch.b).to(device_);
   nn::GeneratorOutput teacher_out;
   {
     torch::NoGradGuard no_grad;
@@ -142,6 +213,10 @@ train::Losses DistillTask::train_step(const data::Batch& batch) {
     const auto l = term->loss(inputs) * distill_.weights.at(term->method());
     loss_g = loss_g + l;
     losses.emplace_back("G_" + term->method(), l.item<double>());
+    for (auto& [name, extra_loss] : term->extra_generator_losses(inputs)) {
+      loss_g = loss_g + extra_loss;
+      losses.emplace_back(name, extra_loss.item<double>());
+    }
   }
   losses[0].second = loss_gan.item<double>();
   loss_g.backward();

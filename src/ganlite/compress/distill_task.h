@@ -4,7 +4,11 @@
 // student forward, D step (0.5 * (fake + real)), the terms' pre-G hooks, then the G step:
 //   pix2pix:  lambda_gan * GAN(D(A, S(A))) + lambda_recon * L1(S(A), B)    + sum_m w_m * L_m
 //   cyclegan: lambda_gan * GAN(D(S(A)))    + lambda_recon * L1(S(A), T(A)) + sum_m w_m * L_m
-// (CycleGAN: one direction, D sees real B vs S(A), no cycle loss, no image pool.)
+// (CycleGAN: one direction, D sees real B vs S(A), no cycle loss, no image pool. With
+// direction BtoA the roles swap: the teacher is the CycleGAN's G_B and the inputs are B images,
+// so WKD / DCD can distil each direction's student from its teacher, methods.md 3.5.)
+// The student's D may be narrower than the teacher run's (distill.student_ndf), or pruned from
+// restore_d (distill.prune_d_ratio, discriminator_prune.h). DCD adds its teacher D (dcd_term.h).
 // The Trainer runs it like any task: checkpoints, exact resume, logs, samples, validation of S.
 #pragma once
 #include <torch/optim/adam.h>
@@ -37,7 +41,8 @@ class DistillTask : public train::TrainTask {
   std::string name() const override { return "distill"; }
   train::Losses train_step(const data::Batch& batch) override;
   // "G" (student), "D", "T" (the frozen teacher, so a checkpoint is self-contained), "A_<method>"
-  // for terms with parameters (MSE adaptors), then the terms' extra modules.
+  // for terms with parameters (MSE adaptors, DCD's psi_S), then the terms' extra modules
+  // (DCD: D_teacher, A_dcd_teacher).
   std::vector<std::pair<std::string, torch::nn::Module*>> modules() override;
   // "G" (student and adaptors), "D", then the terms' extra optimizers.
   std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers() override;
