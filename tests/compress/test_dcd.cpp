@@ -14,6 +14,7 @@
 #include "ganlite/compress/distill_task.h"
 #include "ganlite/compress/vgg16.h"
 #include "ganlite/io/checkpoint.h"
+#include "ganlite/io/pth.h"
 #include "ganlite/io/safetensors.h"
 #include "ganlite/train/gan_loss.h"
 #include "ganlite/train/networks.h"
@@ -310,7 +311,7 @@ TEST(DcdVgg, PerceptualTermsOnlyWithWeightsAndOnlyTheirLayersAreRead) {
                        {"classifier.6.bias", torch::randn({1000})}};
   const auto vgg_file = dir / "vgg16.safetensors";
   io::save_safetensors(vgg_file, vgg);
-  const auto features = compress::load_vgg16_features(vgg_file.string(), torch::kCPU);
+  auto features = compress::load_vgg16_features(vgg_file.string(), torch::kCPU);
   EXPECT_TRUE(torch::equal(features->features->ptr(5)->as<torch::nn::Conv2dImpl>()->weight, vgg[4].second));
   EXPECT_EQ(features->forward(torch::zeros({1, 3, 32, 32})).sizes(), (std::vector<int64_t>{1, 128, 16, 16}));
   // The same file as a .pth (torch.save's zip format) loads the same.

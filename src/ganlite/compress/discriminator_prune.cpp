@@ -55,7 +55,7 @@ torch::Tensor score_of(torch::nn::SequentialImpl& seq, const ConvLayer& layer) {
 }  // namespace
 
 std::vector<torch::Tensor> discriminator_channel_scores(nn::DiscriminatorImpl& trained) {
-  auto [seq, prefix] = sequential_of(trained);
+  auto* seq = sequential_of(trained).seq;
   const auto layers = conv_layers(*seq);
   std::vector<torch::Tensor> scores;
   for (size_t i = 0; i + 1 < layers.size(); ++i) scores.push_back(score_of(*seq, layers[i]));
@@ -68,7 +68,7 @@ nn::Discriminator prune_discriminator(nn::DiscriminatorImpl& trained, const nn::
     throw UsageError("a pruned discriminator needs 1 <= ndf <= " + std::to_string(config.ndf) + ", got " +
                      std::to_string(new_ndf));
   }
-  auto [seq, prefix] = sequential_of(trained);
+  auto* seq = sequential_of(trained).seq;
   const auto layers = conv_layers(*seq);
   const auto device = trained.parameters().front().device();
 
