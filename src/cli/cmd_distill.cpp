@@ -231,7 +231,7 @@ void setup_distill(CLI::App& app) {
       "Methods: ka (CAT), mse (GAN Compression), wkd (wavelet detail bands), dcd (teacher D cut before its last "
       "conv on adapted taps, plus a teacher D trained online and its GAN term on the student), none.\n"
       "CycleGAN students are distilled one direction at a time: --direction AtoB with the teacher run's G_A, "
-      "--direction BtoA with its G_B (inputs are then the B images, the recon target T(B)).");
+      "--direction BtoA with its G_B (inputs are then the B images, the recon target T(B)).\n");
   cmd->callback([s] { run_distill(*s); });
 }
 
