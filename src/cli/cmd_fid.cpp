@@ -4,11 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "ganlite/data/image_io.h"
 #include "ganlite/metrics/fid.h"
 #include "ganlite/metrics/inception.h"
 #include "ganlite/util/device.h"
-#include "ganlite/util/error.h"
 
 namespace ganlite::cli {
 namespace {
@@ -16,28 +14,16 @@ namespace {
 struct FidOptions {
   std::string real;
   std::string fake;
-  std::string inception;
-  int batch_size = 50;
+  InceptionOptions inception;
   CommonOptions common;
 };
-
-metrics::FeatureStats folder_stats(metrics::FidInceptionV3& net, const std::string& dir, int batch_size,
-                                   const std::string& label) {
-  const auto files = data::list_images(dir);
-  if (files.size() < 2) throw Error(dir + ": FID needs at least 2 images, found " + std::to_string(files.size()));
-  return metrics::compute_statistics(metrics::inception_features_of_files(net, files, batch_size, label));
-}
 
 void setup_fid(CLI::App& app) {
   auto* cmd = app.add_subcommand("fid", "Frechet Inception Distance between generated and real images");
   auto o = std::make_shared<FidOptions>();
   cmd->add_option("--real", o->real, "Folder of real images, or their statistics (.npz with mu, sigma)")->required();
   cmd->add_option("--fake", o->fake, "Folder of generated images")->required();
-  cmd->add_option("--inception", o->inception, "FID Inception weights (pt_inception-2015-12-05-6726825d.pth)")
-      ->required();
-  cmd->add_option("--batch-size", o->batch_size, "Images per Inception batch")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  add_inception_options(*cmd, o->inception);
   add_device_options(*cmd, o->common);
   add_output_options(*cmd, o->common);
   cmd->callback([o] {
@@ -48,9 +34,13 @@ void setup_fid(CLI::App& app) {
     // Read the small inputs first so that a bad path fails before minutes of Inception.
     metrics::FeatureStats real_stats;
     if (real_is_stats) real_stats = metrics::load_statistics(real);
-    auto net = metrics::load_fid_inception(o->inception, device);
-    const auto fake_stats = folder_stats(net, o->fake, o->batch_size, "fake");
-    if (!real_is_stats) real_stats = folder_stats(net, o->real, o->batch_size, "real");
+    auto net = metrics::load_fid_inception(o->inception.weights, device);
+    auto folder_stats = [&](const std::string& dir, const std::string& label) {
+      return metrics::compute_statistics(
+          metrics::inception_features_of_folder(net, dir, o->inception.batch_size, "FID", label));
+    };
+    const auto fake_stats = folder_stats(o->fake, "fake");
+    if (!real_is_stats) real_stats = folder_stats(o->real, "real");
     const double fid = metrics::frechet_distance(real_stats, fake_stats);
     if (o->common.json) {
       print_json({{"fid", fid}, {"real_count", real_stats.count}, {"fake_count", fake_stats.count}});

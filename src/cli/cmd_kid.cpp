@@ -3,11 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "ganlite/data/image_io.h"
 #include "ganlite/metrics/fid.h"
 #include "ganlite/metrics/inception.h"
 #include "ganlite/util/device.h"
-#include "ganlite/util/error.h"
 
 namespace ganlite::cli {
 namespace {
@@ -15,31 +13,19 @@ namespace {
 struct KidOptions {
   std::string real;
   std::string fake;
-  std::string inception;
-  int batch_size = 50;
+  InceptionOptions inception;
   int subsets = 100;
   int subset_size = 1000;
   uint64_t seed = 0;
   CommonOptions common;
 };
 
-torch::Tensor folder_features(metrics::FidInceptionV3& net, const std::string& dir, int batch_size,
-                              const std::string& label) {
-  const auto files = data::list_images(dir);
-  if (files.size() < 2) throw Error(dir + ": KID needs at least 2 images, found " + std::to_string(files.size()));
-  return metrics::inception_features_of_files(net, files, batch_size, label);
-}
-
 void setup_kid(CLI::App& app) {
   auto* cmd = app.add_subcommand("kid", "Kernel Inception Distance between generated and real images");
   auto o = std::make_shared<KidOptions>();
   cmd->add_option("--real", o->real, "Folder of real images")->required();
   cmd->add_option("--fake", o->fake, "Folder of generated images")->required();
-  cmd->add_option("--inception", o->inception, "FID Inception weights (pt_inception-2015-12-05-6726825d.pth)")
-      ->required();
-  cmd->add_option("--batch-size", o->batch_size, "Images per Inception batch")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  add_inception_options(*cmd, o->inception);
   cmd->add_option("--subsets", o->subsets, "Random subsets averaged")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--subset-size", o->subset_size, "Images per subset (capped by the smaller set)")
       ->capture_default_str()
@@ -50,9 +36,9 @@ void setup_kid(CLI::App& app) {
   cmd->callback([o] {
     apply_common(o->common);
     const auto device = parse_device(o->common.device);
-    auto net = metrics::load_fid_inception(o->inception, device);
-    const auto fake = folder_features(net, o->fake, o->batch_size, "fake");
-    const auto real = folder_features(net, o->real, o->batch_size, "real");
+    auto net = metrics::load_fid_inception(o->inception.weights, device);
+    const auto fake = metrics::inception_features_of_folder(net, o->fake, o->inception.batch_size, "KID", "fake");
+    const auto real = metrics::inception_features_of_folder(net, o->real, o->inception.batch_size, "KID", "real");
     const auto kid = metrics::kernel_inception_distance(real.to(device), fake.to(device), o->subsets, o->subset_size, o->seed);
     if (o->common.json) {
       print_json({{"kid_mean", kid.mean},

@@ -4,20 +4,17 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
-#include "ganlite/data/image_io.h"
 #include "ganlite/metrics/fid.h"
 #include "ganlite/metrics/inception.h"
 #include "ganlite/util/device.h"
-#include "ganlite/util/error.h"
 
 namespace ganlite::cli {
 namespace {
 
 struct StatsOptions {
   std::string images;
-  std::string inception;
+  InceptionOptions inception;
   std::string out;
-  int batch_size = 50;
   CommonOptions common;
 };
 
@@ -25,21 +22,16 @@ void setup_stats(CLI::App& app) {
   auto* cmd = app.add_subcommand("stats", "Compute FID statistics (mu, sigma of Inception pool3 features) of a folder");
   auto o = std::make_shared<StatsOptions>();
   cmd->add_option("--images", o->images, "Folder of images")->required();
-  cmd->add_option("--inception", o->inception, "FID Inception weights (pt_inception-2015-12-05-6726825d.pth)")
-      ->required();
+  add_inception_options(*cmd, o->inception);
   cmd->add_option("--out", o->out, "Output .npz with float64 arrays mu and sigma")->required();
-  cmd->add_option("--batch-size", o->batch_size, "Images per Inception batch")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
   add_device_options(*cmd, o->common);
   add_output_options(*cmd, o->common);
   cmd->callback([o] {
     apply_common(o->common);
     const auto device = parse_device(o->common.device);
-    auto net = metrics::load_fid_inception(o->inception, device);
-    const auto files = data::list_images(o->images);
-    if (files.size() < 2) throw Error(o->images + ": FID statistics need at least 2 images, found " + std::to_string(files.size()));
-    const auto features = metrics::inception_features_of_files(net, files, o->batch_size, "inception");
+    auto net = metrics::load_fid_inception(o->inception.weights, device);
+    const auto features =
+        metrics::inception_features_of_folder(net, o->images, o->inception.batch_size, "FID", "inception");
     const auto stats = metrics::compute_statistics(features);
     metrics::save_statistics(o->out, stats);
     if (o->common.json) {

@@ -30,6 +30,14 @@ void add_output_options(CLI::App& cmd, CommonOptions& opts) {
   cmd.add_flag("-q,--quiet", opts.quiet, "No progress bars");
 }
 
+void add_inception_options(CLI::App& cmd, InceptionOptions& opts) {
+  cmd.add_option("--inception", opts.weights, "FID Inception weights (pt_inception-2015-12-05-6726825d.pth)")
+      ->required();
+  cmd.add_option("--batch-size", opts.batch_size, "Images per Inception batch")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+}
+
 void apply_common(const CommonOptions& opts) {
   set_threads(opts.threads);
   if (opts.json || opts.quiet) ProgressBar::set_enabled(false);

@@ -34,6 +34,14 @@ void add_device_options(CLI::App& cmd, CommonOptions& opts);
 void add_output_options(CLI::App& cmd, CommonOptions& opts);
 void apply_common(const CommonOptions& opts);
 
+// The FID Inception network's flags, shared by stats, fid and kid.
+struct InceptionOptions {
+  std::string weights;  // pt_inception-2015-12-05-6726825d.pth
+  int batch_size = 50;
+};
+// Adds --inception (required) and --batch-size.
+void add_inception_options(CLI::App& cmd, InceptionOptions& opts);
+
 // Prints `j` as one JSON document on stdout.
 void print_json(const nlohmann::json& j);
 

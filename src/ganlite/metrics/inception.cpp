@@ -298,4 +298,13 @@ torch::Tensor inception_features_of_files(FidInceptionV3& net, const std::vector
   return torch::cat(out, 0);
 }
 
+torch::Tensor inception_features_of_folder(FidInceptionV3& net, const std::filesystem::path& dir, int64_t batch_size,
+                                           const std::string& purpose, const std::string& label) {
+  const auto files = data::list_images(dir);
+  if (files.size() < 2) {
+    throw Error(dir.string() + ": " + purpose + " needs at least 2 images, found " + std::to_string(files.size()));
+  }
+  return inception_features_of_files(net, files, batch_size, label);
+}
+
 }  // namespace ganlite::metrics

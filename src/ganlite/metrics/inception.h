@@ -109,4 +109,9 @@ torch::Tensor inception_features(FidInceptionV3& net, const torch::Tensor& image
 torch::Tensor inception_features_of_files(FidInceptionV3& net, const std::vector<std::filesystem::path>& files,
                                           int64_t batch_size, const std::string& label = "");
 
+// Features of every image in `dir` (data::list_images order). A folder with fewer than 2 images
+// throws Error naming it and `purpose` ("FID", "KID", ...), since no statistics exist then.
+torch::Tensor inception_features_of_folder(FidInceptionV3& net, const std::filesystem::path& dir, int64_t batch_size,
+                                           const std::string& purpose, const std::string& label = "");
+
 }  // namespace ganlite::metrics
