@@ -15,6 +15,8 @@
 #include "ganlite/compress/distill_task.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/safetensors.h"
+#include "ganlite/nn/generator.h"
+#include "ganlite/nn/init.h"
 #include "ganlite/util/device.h"
 #include "ganlite/train/trainer.h"
 #include "ganlite/util/error.h"
@@ -33,6 +35,8 @@ struct DistillCliState {
   bool json = false;
   bool quiet = false;
   std::string method;
+  std::string student_arch;  // a fresh student instead of --student FILE
+  int student_ngf = 16;
   compress::DistillConfig distill;
   struct WeightFlag {
     std::string method;
@@ -69,6 +73,27 @@ void adopt_teacher_discriminator_width(DistillCliState& s) {
   const auto meta = io::read_safetensors_header(s.distill.dcd_restore_teacher_d).metadata;
   const auto it = meta.find("ndf");
   if (it != meta.end()) s.distill.teacher_ndf = std::stoi(it->second);
+}
+
+// --student-arch: GAN Compression's students are built from an architecture, not pruned. The
+// freshly initialised student is written into the run folder, so the run's config points at a
+// file that stays there for --resume.
+fs::path write_fresh_student(const DistillCliState& s, const train::TrainConfig& config, const fs::path& run_dir) {
+  require(s.distill.student.empty(), "--student FILE and --student-arch exclude each other");
+  const fs::path path = run_dir / "student_init.safetensors";
+  if (fs::exists(run_dir / "config.json")) {
+    throw UsageError("run folder '" + run_dir.string() + "' already holds a run; use --resume or a new --out");
+  }
+  nn::ArchConfig arch;
+  arch.arch = s.student_arch;
+  arch.ngf = s.student_ngf;
+  arch.validate();
+  torch::manual_seed(config.seed);
+  auto student = nn::make_generator(arch);
+  nn::init_weights(*student, config.init_type, config.init_gain);
+  fs::create_directories(run_dir);
+  io::save_generator(path, *student);
+  return path;
 }
 
 nlohmann::json scores_json(const train::ValidationResult& r) {
@@ -141,6 +166,7 @@ void run_distill(DistillCliState& s) {
     }
     if (!s.distill.restore_d.empty()) adopt_discriminator_settings(s, config);
     adopt_teacher_discriminator_width(s);
+    if (!s.student_arch.empty()) s.distill.student = write_fresh_student(s, config, run_dir).string();
     config = compress::make_distill_train_config(config, s.distill);
   }
 
@@ -180,6 +206,14 @@ void setup_distill(CLI::App& app) {
   opts.push_back(cmd->add_option("--method", s->method, "ka | mse | wkd | dcd, a sum such as dcd+wkd or ka+wkd, or none (GAN + recon only)"));
   opts.push_back(cmd->add_option("--teacher", d.teacher, "Teacher generator file (frozen)"));
   opts.push_back(cmd->add_option("--student", d.student, "Student generator file, e.g. the output of `ganlite prune`"));
+  opts.push_back(cmd->add_option("--student-arch", s->student_arch,
+                                 "Instead of --student FILE: a freshly initialised student of this architecture "
+                                 "(mobile_resnet | resnet | inception | unet; GAN Compression's students), written "
+                                 "to RUN_DIR/student_init.safetensors")
+                     ->check(one_of({"resnet", "unet", "mobile_resnet", "inception"})));
+  opts.push_back(cmd->add_option("--student-ngf", s->student_ngf, "Base width of the --student-arch student")
+                     ->capture_default_str()
+                     ->check(CLI::PositiveNumber));
   opts.push_back(cmd->add_option("--restore-d", d.restore_d,
                                  "Start D from this discriminator file (e.g. TEACHER_RUN/checkpoints/latest_net_D.safetensors); "
                                  "its ndf / norm / layers are adopted unless given; it must match the student's D "

@@ -226,8 +226,11 @@ TEST(DistillCli, CycleGanMobileStudentBothDirectionsAndMethodNone) {
   for (const std::string& run : {std::string("dcd+wkd AtoB"), std::string("none BtoA")}) {
     const std::string method = run.substr(0, run.find(' ')), direction = run.substr(run.find(' ') + 1);
     const auto out = dir / (method + direction);
+    // The second run builds its student from an architecture (--student-arch), as GAN Compression does.
+    const std::string student_flag = method == "none" ? "--student-arch mobile_resnet --student-ngf 4"
+                                                      : "--student '" + student.string() + "'";
     const auto r = run_cli("distill --method " + method + " --direction " + direction + " --teacher '" +
-                           teacher.string() + "' --student '" + student.string() + "' --task cyclegan --data '" +
+                           teacher.string() + "' " + student_flag + " --task cyclegan --data '" +
                            data.string() + "' --ndf 4 --load-size 32 --crop-size 32 --n-epochs 1 --n-epochs-decay 0"
                            " --sample-freq 0 --log-freq 1 --threads 1 --workers 1 --json --out '" + out.string() + "'");
     ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -235,7 +238,17 @@ TEST(DistillCli, CycleGanMobileStudentBothDirectionsAndMethodNone) {
     ASSERT_EQ(lines.size(), 4u) << run;
     EXPECT_EQ(lines[0].contains("G_dcd"), method == "dcd+wkd") << run;
     EXPECT_TRUE(lines[0].contains("G_recon")) << run;
+    if (method == "none") {
+      const auto fresh = ganlite::io::load_generator(out / "student_init.safetensors", torch::kCPU);
+      EXPECT_EQ(fresh->config().arch, "mobile_resnet");
+      EXPECT_EQ(fresh->config().ngf, 4);
+    }
   }
+  const auto both = run_cli("distill --method none --teacher '" + teacher.string() + "' --student '" +
+                            student.string() + "' --student-arch mobile_resnet --task cyclegan --data '" +
+                            data.string() + "' -q --out '" + (dir / "both").string() + "'");
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_NE(both.output.find("exclude each other"), std::string::npos) << both.output;
 }
 
 TEST(DistillCli, RefusesBadMethodsAndBatchOfOneForKa) {

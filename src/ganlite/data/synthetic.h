@@ -5,7 +5,8 @@
 //   edges2shapes   (paired, like edges2shoes)   train/ test/ of A|B side by side (2S x S):
 //                  A = dark edges on white, B = shapes shaded in a colour set by their kind.
 //   shapes2stripes (unpaired, like horse2zebra) trainA/ testA/ plain objects, trainB/ testB/
-//                  striped objects, testA_truth/ the true striped version of each testA image.
+//                  striped objects (each row of an object starts light at its left edge),
+//                  testA_truth/ the true striped version of each testA image.
 //   labels2scenes  (paired, like cityscapes)    train/ test/ of A|B (colour-coded label map |
 //                  textured rendering) and train_labels/ test_labels/ with class ids (1 channel).
 #pragma once
