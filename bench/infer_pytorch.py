@@ -13,10 +13,13 @@ Usage: /usr/bin/python3 bench/infer_pytorch.py --model G.safetensors [--model G2
 """
 import argparse
 import json
+import os
 import struct
 import subprocess
 import sys
+import tempfile
 import time
+import zlib
 
 try:
     import numpy as np
@@ -184,6 +187,62 @@ def time_model(model, x, runs, warmup, bf16):
     return float(np.median(times)), float(np.percentile(times, 90))
 
 
+def read_png_rgb(path):
+    """8-bit RGB / RGBA non-interlaced PNG (what ganlite translate writes) as an HxWx3 uint8 array."""
+    data = open(path, "rb").read()
+    pos, idat, width, height, ctype = 8, b"", 0, 0, 2
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, ctype = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and ctype in (2, 6), "only 8-bit RGB(A) PNG"
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    bpp = 3 if ctype == 2 else 4
+    raw, stride = zlib.decompress(idat), width * bpp
+    out, prev = np.zeros((height, stride), np.uint8), np.zeros(stride, np.int32)
+    for y in range(height):
+        f, row = raw[y * (stride + 1)], np.frombuffer(raw, np.uint8, stride, y * (stride + 1) + 1).astype(np.int32)
+        cur = np.zeros(stride, np.int32)
+        for x in range(stride):
+            a = cur[x - bpp] if x >= bpp else 0
+            b, c = prev[x], (prev[x - bpp] if x >= bpp else 0)
+            if f == 0:
+                pred = 0
+            elif f == 1:
+                pred = a
+            elif f == 2:
+                pred = b
+            elif f == 3:
+                pred = (a + b) // 2
+            else:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            cur[x] = (row[x] + pred) & 255
+        out[y], prev = cur, cur
+    return out.reshape(height, width, bpp)[:, :, :3]
+
+
+def check_same_outputs(binary, path, model, size=64):
+    """Runs `ganlite translate` and this script's model on one image; returns the max difference
+    of the 8-bit outputs (ganlite's files are 8-bit, so 1-2 levels is rounding)."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "in.ppm")
+        with open(src, "wb") as f:
+            f.write(b"P6 %d %d 255\n" % (size, size) + img.tobytes())
+        subprocess.run([binary, "translate", "--model", path, "--input", src, "--out", tmp, "-q"], check=True)
+        theirs = read_png_rgb(os.path.join(tmp, "in.png")).astype(np.int32)
+    x = torch.from_numpy(img).permute(2, 0, 1).float().div(127.5).sub(1).unsqueeze(0)
+    with torch.no_grad():
+        y = model(x)[0].permute(1, 2, 0).add(1).mul(127.5).round().clamp(0, 255).numpy().astype(np.int32)
+    return int(np.abs(theirs - y).max())
+
+
 def ganlite_bench(binary, path, args, precision):
     cmd = [binary, "bench", "--model", path, "--size", str(args.size), "--threads", str(args.threads),
            "--runs", str(args.runs), "--warmup", str(args.warmup), "--precision", precision, "--json"]
@@ -199,6 +258,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--ganlite", help="ganlite binary: also run `ganlite bench` and print ratios")
     ap.add_argument("--no-bf16", action="store_true", help="skip PyTorch's bf16 autocast timing")
+    ap.add_argument("--check", action="store_true", help="with --ganlite: check both compute the same image")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -213,6 +273,10 @@ def main():
         row["torch_fp32_median_ms"], row["torch_fp32_p90_ms"] = time_model(model, x, args.runs, args.warmup, False)
         if not args.no_bf16:
             row["torch_bf16_median_ms"], _ = time_model(model, x, args.runs, args.warmup, True)
+        if args.ganlite and args.check:
+            row["max_diff_8bit_vs_ganlite"] = check_same_outputs(args.ganlite, path, model)
+            if row["max_diff_8bit_vs_ganlite"] > 2:
+                raise SystemExit(f"{path}: PyTorch and ganlite outputs differ by {row['max_diff_8bit_vs_ganlite']} levels")
         if args.ganlite:
             for prec in ("fp32", "bf16"):
                 g = ganlite_bench(args.ganlite, path, args, prec)

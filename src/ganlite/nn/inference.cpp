@@ -70,6 +70,8 @@ torch::Tensor run_plan(const Plan& plan, torch::Tensor x) {
   return x;
 }
 
+std::vector<int64_t> to_vec(const torch::ExpandingArray<2>& a) { return {a->begin(), a->end()}; }
+
 enum class PadMode { zero, reflect, replicate };
 enum class Act { none, relu, leaky_relu, tanh };
 
@@ -183,8 +185,8 @@ class Compiler {
     }
   }
 
-  torch::Tensor prepare_weight(torch::Tensor w) const {
-    w = w.to(dtype_);
+  torch::Tensor prepare_weight(torch::Tensor w, torch::ScalarType dtype) const {
+    w = w.to(dtype);
     return channels_last_ ? w.contiguous(at::MemoryFormat::ChannelsLast) : w.contiguous();
   }
 
@@ -317,7 +319,7 @@ class Compiler {
       throw Error("inference: conv '" + name + "' uses a non-zero padding mode");
     }
     const bool transposed = o.transposed();
-    std::vector<int64_t> padding((*var::get<torch::ExpandingArray<2>>(o.padding())).vec());
+    std::vector<int64_t> padding = to_vec(var::get<torch::ExpandingArray<2>>(o.padding()));
     if (pre_pad > 0 && pad_mode == PadMode::zero) {  // a zero pad layer is the conv's own padding
       for (auto& p : padding) p += pre_pad;
       pre_pad = 0;
@@ -328,10 +330,15 @@ class Compiler {
     // Out channels: dim 0 of a conv weight, dim 1 of a transposed conv's (groups 1 there).
     if (transposed && o.groups() != 1) throw Error("inference: grouped transposed conv '" + name + "'");
     *next = parse_tail(layers, *next, &weight, &bias, transposed ? 1 : 0, &tail);
-    const auto w = prepare_weight(weight);
-    const auto b = bias.defined() ? bias.to(dtype_).contiguous() : torch::Tensor();
-    const std::vector<int64_t> stride(o.stride()->vec()), dilation(o.dilation()->vec()),
-        out_pad(o.output_padding()->vec());
+    // LibTorch 1.13's CPU bf16 conv_transpose2d misroutes to the forward conv and fails on the
+    // shapes, so transposed convs compute in fp32 there (two of a generator's ~20 convs).
+    const bool fp32_island = transposed && dtype_ == torch::kBFloat16;
+    const auto compute_dtype = fp32_island ? torch::kFloat : dtype_;
+    const auto w = prepare_weight(weight, compute_dtype);
+    const auto b = bias.defined() ? bias.to(compute_dtype).contiguous() : torch::Tensor();
+    const auto out_dtype = dtype_;
+    const std::vector<int64_t> stride = to_vec(o.stride()), dilation = to_vec(o.dilation()),
+                               out_pad = to_vec(o.output_padding());
     const int64_t groups = o.groups();
     std::ostringstream text;
     text << name << ": " << (transposed ? "convT " : "conv ") << w.size(2) << "x" << w.size(3) << " s" << stride[0]
@@ -339,11 +346,14 @@ class Compiler {
     if (groups > 1) text << " g" << groups;
     if (pre_pad > 0) text << " +" << pad_name(pad_mode) << pre_pad;
     text << tail.text;
-    Fn fn = [w, b, stride, padding, dilation, out_pad, groups, transposed, pre_pad, pad_mode,
-             tail](torch::Tensor x) {
+    if (fp32_island) text << " (fp32)";
+    Fn fn = [w, b, stride, padding, dilation, out_pad, groups, transposed, pre_pad, pad_mode, tail, fp32_island,
+             out_dtype](torch::Tensor x) {
       if (pre_pad > 0) x = pad_keep_format(x, pre_pad, pad_mode);
+      if (fp32_island) x = x.to(torch::kFloat);
       auto y = transposed ? at::conv_transpose2d(x, w, b, stride, padding, out_pad, groups, dilation)
                           : at::conv2d(x, w, b, stride, padding, dilation, groups);
+      if (fp32_island) y = y.to(out_dtype);
       return norm_act_(std::move(y), tail.norm, tail.act, tail.slope);
     };
     return {text.str(), std::move(fn)};
