@@ -162,8 +162,8 @@ def build(cfg, state):
             w["blocks"] = [[w["trunk"]] for _ in range(cfg["n_blocks"])]
         model = ResnetGenerator(cfg, w, bias)
     elif cfg["arch"] == "inception":
-        if not w.get("blocks"):
-            raise SystemExit("inception file without explicit widths: resolve them with ganlite first")
+        if not w.get("blocks"):  # ArchConfig::with_resolved_widths: trunk / 6 per branch
+            w["blocks"] = [[w["trunk"] // 6] * 6 for _ in range(cfg["n_blocks"])]
         model = InceptionGenerator(cfg, w, bias)
     else:
         raise SystemExit(f"arch {cfg['arch']} not supported by this script (resnet, inception)")

@@ -60,6 +60,11 @@ void run_bench(const BenchOptions& o) {
   if (o.verbose && !o.common.json) {
     for (const auto& line : runner.describe()) std::cerr << line << "\n";
   }
+  if (o.verbose && !o.common.json && !o.eager) {
+    const auto probe = torch::rand({o.batch_size, arch.input_nc, o.size, o.size}, torch::TensorOptions().device(device));
+    (void)runner.forward(probe);  // warm-up
+    for (const auto& [text, ms] : runner.profile_steps(probe)) std::fprintf(stderr, "%9.2f ms  %s\n", ms, text.c_str());
+  }
   torch::manual_seed(1);
   const auto input = torch::rand({o.batch_size, arch.input_nc, o.size, o.size}, torch::TensorOptions().device(device)) * 2 - 1;
   ProgressBar bar(o.warmup + o.runs, "bench");

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <chrono>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -521,6 +522,20 @@ const ArchConfig& InferenceRunner::config() const { return impl_->config; }
 const InferenceOptions& InferenceRunner::options() const { return impl_->options; }
 torch::Device InferenceRunner::device() const { return impl_->device; }
 size_t InferenceRunner::num_steps() const { return impl_->plan.size(); }
+
+std::vector<std::pair<std::string, double>> InferenceRunner::profile_steps(const torch::Tensor& x) const {
+  c10::InferenceMode guard;
+  auto y = x.to(impl_->device, impl_->dtype);
+  y = impl_->options.channels_last ? y.contiguous(at::MemoryFormat::ChannelsLast) : y.contiguous();
+  std::vector<std::pair<std::string, double>> times;
+  for (const auto& step : impl_->plan) {
+    const auto start = std::chrono::steady_clock::now();
+    y = step.fn(std::move(y));
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    times.emplace_back(step.text.substr(0, step.text.find('\n')), ms);
+  }
+  return times;
+}
 
 std::vector<std::string> InferenceRunner::describe() const {
   std::vector<std::string> lines;

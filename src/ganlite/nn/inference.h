@@ -59,6 +59,8 @@ class InferenceRunner {
   size_t num_steps() const;
   // One line per step ("conv 3x3 s1 64->64 +reflect1 +in+relu"), for logs and --verbose.
   std::vector<std::string> describe() const;
+  // Runs `x` once, timing each top-level step: (first line of its description, milliseconds).
+  std::vector<std::pair<std::string, double>> profile_steps(const torch::Tensor& x) const;
 
  private:
   struct Impl;
