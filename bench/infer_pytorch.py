@@ -232,10 +232,13 @@ def check_same_outputs(binary, path, model, size=64):
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as tmp:
-        src = os.path.join(tmp, "in.ppm")
+        src = os.path.join(tmp, "in.bmp")  # 24-bit BMP: bottom-up BGR rows (size * 3 is a multiple of 4)
+        pixels = img[::-1, :, ::-1].tobytes()
         with open(src, "wb") as f:
-            f.write(b"P6 %d %d 255\n" % (size, size) + img.tobytes())
-        subprocess.run([binary, "translate", "--model", path, "--input", src, "--out", tmp, "-q"], check=True)
+            f.write(b"BM" + struct.pack("<IHHI", 54 + len(pixels), 0, 0, 54) +
+                    struct.pack("<IiiHHIIiiII", 40, size, size, 1, 24, 0, len(pixels), 2835, 2835, 0, 0) + pixels)
+        subprocess.run([binary, "translate", "--model", path, "--input", src, "--out", tmp, "-q"], check=True,
+                       capture_output=True)
         theirs = read_png_rgb(os.path.join(tmp, "in.png")).astype(np.int32)
     x = torch.from_numpy(img).permute(2, 0, 1).float().div(127.5).sub(1).unsqueeze(0)
     with torch.no_grad():
