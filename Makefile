@@ -22,7 +22,7 @@ test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 demo: build
-	@bash scripts/demo.sh $(BUILD_DIR) $(DEMO_OUT)
+	@$(BUILD_DIR)/ganlite demo --out $(DEMO_OUT) --force
 
 bench: build
 	@bash bench/run_all.sh $(BUILD_DIR)

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "ganlite/nn/inference.h"
 #include "ganlite/torch_compat.h"
 #include "ganlite/train/translate.h"
 #include "ganlite/util/error.h"
@@ -60,19 +61,15 @@ LatencyResult measure_latency(const std::function<void()>& run_once, const torch
 LatencyResult measure_generator_latency(nn::GeneratorImpl& generator, int64_t size, int64_t batch,
                                         const torch::Device& device, const LatencyOptions& options) {
   require(size >= 1, "latency input size must be >= 1, got " + std::to_string(size));
-  const bool was_training = generator.is_training();
-  generator.eval();
-  LatencyResult r;
-  try {
-    c10::InferenceMode inference;
-    const auto input = torch::rand({batch, generator.config().input_nc, size, size},
-                                   torch::TensorOptions().device(device)) * 2 - 1;
-    r = measure_latency([&] { (void)train::translate_padded(generator, input); }, device, batch, options);
-  } catch (...) {
-    generator.train(was_training);
-    throw;
-  }
-  generator.train(was_training);
+  // What translate / eval run: the fast inference path in fp32 (eval semantics whatever the
+  // module's mode, which the runner leaves alone).
+  const nn::InferenceRunner runner(generator);
+  c10::InferenceMode inference;
+  const auto input = torch::rand({batch, generator.config().input_nc, size, size},
+                                 torch::TensorOptions().device(device)) * 2 - 1;
+  const auto forward = [&runner](const torch::Tensor& x) { return runner.forward(x); };
+  LatencyResult r = measure_latency([&] { (void)train::translate_padded(forward, input, train::size_multiple(generator.config())); },
+                                    device, batch, options);
   r.size = size;
   return r;
 }

@@ -42,9 +42,9 @@ double quantile(std::vector<double> values, double q);
 LatencyResult measure_latency(const std::function<void()>& run_once, const torch::Device& device, int64_t batch,
                               const LatencyOptions& options = {});
 
-// Latency of `generator` (on `device`) on a random batch x input_nc x size x size input under
-// InferenceMode in eval mode (its mode is restored), padded to the architecture's multiple as
-// translate does.
+// Latency of `generator` (on `device`) through the fast inference path (nn::InferenceRunner, fp32,
+// eval semantics; the module itself is untouched) on a random batch x input_nc x size x size
+// input, padded to the architecture's multiple as translate does.
 LatencyResult measure_generator_latency(nn::GeneratorImpl& generator, int64_t size, int64_t batch,
                                         const torch::Device& device, const LatencyOptions& options = {});
 

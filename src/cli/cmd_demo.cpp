@@ -1,0 +1,224 @@
+// `ganlite demo` (what `make demo` runs): the whole pipeline on built-in synthetic data, through
+// the library: dataset -> teacher (pix2pix) -> CAT one-step pruning to ~1/10 of the teacher's
+// MACs -> KA distillation -> evaluation report (MACs, fast-path latency, quality) -> ONNX export,
+// checked by running the .onnx in OpenCV DNN against the fast inference path.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "ganlite/compress/distill_config.h"
+#include "ganlite/compress/distill_task.h"
+#include "ganlite/compress/prune.h"
+#include "ganlite/data/synthetic.h"
+#include "ganlite/io/checkpoint.h"
+#include "ganlite/io/onnx_export.h"
+#include "ganlite/io/onnx_runner.h"
+#include "ganlite/metrics/image_quality.h"
+#include "ganlite/nn/inference.h"
+#include "ganlite/nn/profiler.h"
+#include "ganlite/report/evaluate.h"
+#include "ganlite/report/html_report.h"
+#include "ganlite/train/trainer.h"
+#include "ganlite/util/device.h"
+#include "ganlite/util/error.h"
+#include "ganlite/util/progress.h"
+
+namespace ganlite::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct DemoOptions {
+  CommonOptions common;
+  std::string out = "demo_out";
+  int64_t teacher_iters = 300;
+  int64_t student_iters = 200;
+  int size = 64;
+  int count = 200;       // training pairs
+  int test_count = 40;
+  int teacher_ngf = 16;
+  double mac_fraction = 0.1;  // student budget as a fraction of the teacher's MACs
+  int latency_runs = 10;
+  bool force = false;
+};
+
+void step(const DemoOptions& o, const std::string& text) {
+  if (!o.common.json && !o.common.quiet) std::cerr << "\n== " << text << std::endl;
+}
+
+train::TrainConfig base_config(const DemoOptions& o, const fs::path& data) {
+  train::TrainConfig c;
+  c.task = "pix2pix";
+  c.dataroot = data.string();
+  c.load_size = o.size + o.size / 8;
+  c.crop_size = o.size;
+  c.batch_size = 4;  // KA compares the images of a batch: it needs at least 2
+  c.n_epochs = 4;
+  c.n_epochs_decay = 4;
+  c.seed = 1;
+  c.threads = o.common.threads;
+  c.device = o.common.device;
+  c.sample_freq = 0;
+  c.workers = 1;
+  return c;
+}
+
+fs::path generator_file(const train::TrainResult& r, const std::string& what) {
+  if (r.generator_files.empty()) throw Error(what + " run wrote no generator file");
+  return r.generator_files.front();
+}
+
+void run_demo(const DemoOptions& o) {
+  apply_common(o.common);
+  const torch::Device device = parse_device(o.common.device);
+  require(o.teacher_iters >= 1, "--teacher-iters must be >= 1, got " + std::to_string(o.teacher_iters));
+  require(o.student_iters >= 1, "--student-iters must be >= 1, got " + std::to_string(o.student_iters));
+  require(o.size >= 16 && o.size % 4 == 0, "--size must be a multiple of 4 and >= 16, got " + std::to_string(o.size));
+  require(o.count >= 4, "--count must be >= 4 (one batch), got " + std::to_string(o.count));
+  require(o.test_count >= 1, "--test-count must be >= 1, got " + std::to_string(o.test_count));
+  require(o.mac_fraction > 0 && o.mac_fraction < 1, "--mac-fraction must be in (0, 1), got " + std::to_string(o.mac_fraction));
+  const fs::path out = o.out;
+  const fs::path data = out / "data", teacher_run = out / "teacher", student_run = out / "student",
+                 pruned = out / "student_pruned.safetensors", report_dir = out / "report", onnx_path = out / "student.onnx";
+  if (fs::exists(out) && !fs::is_empty(out)) {
+    require(o.force, "--out '" + o.out + "' is not empty; pass --force to replace the demo's outputs in it");
+    // Only what the demo itself writes, never the rest of the folder.
+    for (const auto& p : {data, teacher_run, student_run, pruned, report_dir, onnx_path}) fs::remove_all(p);
+  }
+  fs::create_directories(out);
+  const auto start = std::chrono::steady_clock::now();
+
+  step(o, "1/6 synthetic dataset: edges2shapes " + std::to_string(o.size) + "x" + std::to_string(o.size));
+  data::SyntheticOptions so;
+  so.kind = "edges2shapes";
+  so.count = o.count;
+  so.test_count = o.test_count;
+  so.size = o.size;
+  so.seed = 1;
+  so.threads = o.common.threads;
+  {
+    ProgressBar bar(o.count + o.test_count, "dataset");
+    data::make_synthetic_dataset(data, so, [&bar](int64_t done, int64_t) { bar.update(done); });
+  }
+
+  step(o, "2/6 teacher: ResNet ngf " + std::to_string(o.teacher_ngf) + " with BatchNorm, pix2pix losses");
+  train::TrainConfig tc = base_config(o, data);
+  tc.generator.arch = "resnet";
+  tc.generator.ngf = o.teacher_ngf;
+  tc.generator.norm = "batch";  // its scales drive the pruning
+  tc.max_iters = o.teacher_iters;
+  tc = tc.resolved();
+  tc.validate_config();
+  train::TrainerOptions topts;
+  topts.run_dir = teacher_run;
+  const fs::path teacher = generator_file(train::train(tc, topts), "teacher");
+
+  step(o, "3/6 CAT one-step pruning to " + std::to_string(o.mac_fraction) + " of the teacher's MACs");
+  auto teacher_g = io::load_generator(teacher, device);
+  teacher_g->eval();
+  compress::PruneOptions po;
+  po.input_size = o.size;
+  po.min_channels = 4;
+  const int64_t teacher_macs = compress::count_generator_macs(teacher_g->config(), o.size);
+  po.target_macs = static_cast<double>(teacher_macs) * o.mac_fraction;
+  const auto pr = compress::prune_to_mac_budget(*teacher_g, po);
+  io::save_generator(pruned, *pr.student, {{"pruned_from", teacher.string()}});
+
+  step(o, "4/6 KA distillation from the teacher");
+  train::TrainConfig sc = base_config(o, data);
+  sc.max_iters = o.student_iters;
+  compress::DistillConfig dc;
+  dc.methods = {"ka"};
+  dc.teacher = teacher.string();
+  dc.student = pruned.string();
+  sc = compress::make_distill_train_config(sc, dc);
+  train::TrainerOptions sopts;
+  sopts.run_dir = student_run;
+  sopts.task_factory = compress::distill_task_factory(true);
+  const fs::path student = generator_file(train::train(sc, sopts), "student");
+
+  step(o, "5/6 evaluation: MACs, parameters, fast-path latency, PSNR/SSIM, HTML report");
+  report::EvalOptions eo;
+  eo.data = data.string();
+  eo.latency_size = o.size;
+  eo.profile_size = 256;
+  eo.latency.runs = o.latency_runs;
+  eo.latency.warmup = 2;
+  const auto rep = report::evaluate_teacher_student(teacher, student, eo, device);
+  report::write_report(report_dir, rep);
+
+  step(o, "6/6 ONNX export of the student, checked with OpenCV DNN against the fast path");
+  nlohmann::json onnx_json = {{"available", io::onnx_export_available()}};
+  if (io::onnx_export_available()) {
+    auto student_g = io::load_generator(student, device);
+    student_g->eval();
+    io::OnnxExportOptions xo;
+    xo.dynamic_size = true;
+    xo.input_size = o.size;
+    const auto summary = io::export_onnx(*student_g, onnx_path, xo);
+    torch::manual_seed(2);
+    const auto x = torch::rand({1, 3, o.size, o.size}) * 2 - 1;
+    io::OnnxRunner onnx(onnx_path);
+    const auto onnx_out = onnx.run(x);
+    const auto fast_out = nn::InferenceRunner(*student_g).forward(x.to(device)).cpu();
+    const double diff = (onnx_out - fast_out).abs().max().item<double>();
+    if (diff > 1e-3) throw Error("ONNX output of '" + onnx_path.string() + "' differs from ganlite's by " + std::to_string(diff));
+    onnx_json = {{"available", true}, {"path", onnx_path.string()}, {"nodes", summary.nodes}, {"bytes", summary.bytes},
+                 {"max_abs_diff_vs_ganlite", diff}};
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  const auto& t = rep.teacher;
+  const auto& s = rep.student;
+  if (o.common.json) {
+    print_json({{"out", o.out},
+                {"report", (report_dir / "index.html").string()},
+                {"teacher", teacher.string()},
+                {"student", student.string()},
+                {"teacher_macs", t.macs},
+                {"student_macs", s.macs},
+                {"mac_ratio", static_cast<double>(t.macs) / static_cast<double>(std::max<int64_t>(s.macs, 1))},
+                {"teacher_latency_ms", t.latency.median_ms},
+                {"student_latency_ms", s.latency.median_ms},
+                {"teacher_psnr", t.psnr},
+                {"student_psnr", s.psnr},
+                {"student_psnr_vs_teacher", s.psnr_vs_teacher.value_or(0.0)},
+                {"onnx", onnx_json},
+                {"seconds", seconds}});
+    return;
+  }
+  std::cout << "\nteacher: " << nn::format_macs(t.macs) << " MACs, " << t.latency.median_ms << " ms, PSNR " << t.psnr
+            << " dB\nstudent: " << nn::format_macs(s.macs) << " MACs, " << s.latency.median_ms << " ms, PSNR " << s.psnr
+            << " dB (vs teacher " << s.psnr_vs_teacher.value_or(0.0) << " dB)\n";
+  if (onnx_json.contains("path")) std::cout << "ONNX: " << onnx_path.string() << " (matches ganlite within 1e-3)\n";
+  std::cout << "Done in " << format_duration(seconds) << ". Report: " << (report_dir / "index.html").string() << "\n";
+}
+
+void setup_demo(CLI::App& app) {
+  auto o = std::make_shared<DemoOptions>();
+  auto* cmd = app.add_subcommand("demo", "The whole pipeline on synthetic data: teacher, prune, KA distill, report, ONNX");
+  cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
+  cmd->add_option("--teacher-iters", o->teacher_iters, "Teacher training iterations")->capture_default_str();
+  cmd->add_option("--student-iters", o->student_iters, "Distillation iterations")->capture_default_str();
+  cmd->add_option("--size", o->size, "Image side in pixels (multiple of 4, >= 16)")->capture_default_str();
+  cmd->add_option("--count", o->count, "Training pairs in the synthetic dataset")->capture_default_str();
+  cmd->add_option("--test-count", o->test_count, "Test pairs")->capture_default_str();
+  cmd->add_option("--teacher-ngf", o->teacher_ngf, "Teacher base width")->capture_default_str();
+  cmd->add_option("--mac-fraction", o->mac_fraction, "Student MAC budget as a fraction of the teacher's")
+      ->capture_default_str();
+  cmd->add_option("--latency-runs", o->latency_runs, "Timed runs per latency figure in the report")->capture_default_str();
+  cmd->add_flag("--force", o->force, "Replace the demo's outputs in a non-empty --out");
+  add_device_options(*cmd, o->common);
+  add_output_options(*cmd, o->common);
+  cmd->callback([o] { run_demo(*o); });
+}
+
+}  // namespace
+
+GANLITE_COMMAND("demo", 5, setup_demo);
+
+}  // namespace ganlite::cli

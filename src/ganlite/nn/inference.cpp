@@ -1,0 +1,546 @@
+#include "ganlite/nn/inference.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include "ganlite/nn/inception_generator.h"
+#include "ganlite/nn/layers.h"
+#include "ganlite/nn/mobile_resnet_generator.h"
+#include "ganlite/nn/resnet_generator.h"
+#include "ganlite/nn/unet_generator.h"
+#include "ganlite/util/error.h"
+
+namespace ganlite::nn {
+
+const std::vector<std::string>& valid_precisions() {
+  static const std::vector<std::string> v{"fp32", "bf16"};
+  return v;
+}
+
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::fp32;
+  if (name == "bf16") return Precision::bf16;
+  throw_bad_choice("precision", name, valid_precisions());
+}
+
+std::string precision_name(Precision precision) { return precision == Precision::bf16 ? "bf16" : "fp32"; }
+
+bool bf16_is_fast(const torch::Device& device) {
+  if (!device.is_cpu()) return true;
+  static const bool fast = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("flags", 0) == 0) {
+        return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
+      }
+    }
+    return false;
+  }();
+  return fast;
+}
+
+namespace {
+
+// LibTorch 1.13 option variants are c10::variant; 2.x made them std::variant.
+#if TORCH_VERSION_MAJOR >= 2
+namespace var = std;
+#else
+namespace var = c10;
+#endif
+
+using Module = torch::nn::Module;
+using ModulePtr = std::shared_ptr<Module>;
+// Contract of every step: it never writes into its input (which may be the caller's tensor) and
+// returns either that input unchanged or a tensor it allocated, which later steps may modify.
+using Fn = std::function<torch::Tensor(torch::Tensor)>;
+
+struct Step {
+  std::string text;
+  Fn fn;
+};
+using Plan = std::vector<Step>;
+
+torch::Tensor run_plan(const Plan& plan, torch::Tensor x) {
+  for (const auto& step : plan) x = step.fn(std::move(x));
+  return x;
+}
+
+std::vector<int64_t> to_vec(const torch::ExpandingArray<2>& a) { return {a->begin(), a->end()}; }
+
+enum class PadMode { zero, reflect, replicate };
+enum class Act { none, relu, leaky_relu, tanh };
+
+const char* pad_name(PadMode m) { return m == PadMode::reflect ? "reflect" : m == PadMode::replicate ? "replicate" : "zero"; }
+
+// Reflection / replication padding written into a buffer of the input's memory format. LibTorch's
+// reflection_pad2d returns NCHW even for a channels-last input, which costs two reorders per conv.
+torch::Tensor pad_keep_format(const torch::Tensor& x, int64_t p, PadMode mode) {
+  if (p == 0) return x;
+  const int64_t h = x.size(2), w = x.size(3);
+  if (mode == PadMode::zero) return at::constant_pad_nd(x, {p, p, p, p}, 0.0).contiguous(x.suggest_memory_format());
+  if (mode == PadMode::reflect && (p >= h || p >= w)) {
+    throw Error("reflection padding " + std::to_string(p) + " needs an input larger than " + std::to_string(h) + "x" +
+                std::to_string(w));
+  }
+  const bool reflect = mode == PadMode::reflect;
+  auto out = at::empty({x.size(0), x.size(1), h + 2 * p, w + 2 * p},
+                       x.options().memory_format(x.suggest_memory_format()));
+  out.narrow(2, p, h).narrow(3, p, w).copy_(x);
+  for (int64_t i = 1; i <= p; ++i) {
+    out.select(2, p - i).narrow(2, p, w).copy_(x.select(2, reflect ? i : 0));
+    out.select(2, p + h - 1 + i).narrow(2, p, w).copy_(x.select(2, reflect ? h - 1 - i : h - 1));
+  }
+  for (int64_t i = 1; i <= p; ++i) {
+    out.select(3, p - i).copy_(out.select(3, reflect ? p + i : p));
+    out.select(3, p + w - 1 + i).copy_(out.select(3, reflect ? p + w - 1 - i : p + w - 1));
+  }
+  return out;
+}
+
+torch::Tensor apply_act_(torch::Tensor x, Act act, double slope) {
+  switch (act) {
+    case Act::relu: return x.relu_();
+    case Act::leaky_relu: return at::leaky_relu_(x, slope);
+    case Act::tanh: return x.tanh_();
+    case Act::none: break;
+  }
+  return x;
+}
+
+// A per-channel normalisation after a conv: instance norm (statistics per image) or a fixed
+// affine map (a BatchNorm that could not be folded).
+struct NormSpec {
+  enum class Kind { none, instance, affine } kind = Kind::none;
+  double eps = 1e-5;
+  torch::Tensor gamma, beta;  // float [C], optional for instance
+  torch::Tensor scale, shift; // affine: [1, C, 1, 1] in the compute dtype
+};
+
+// InstanceNorm (+ activation) in place on a tensor the caller owns: statistics over an NHWC view
+// (a reduction over the outer H*W axis vectorises over C), then one scale-shift pass.
+torch::Tensor instance_norm_act_(torch::Tensor x, const NormSpec& n, Act act, double slope) {
+  const int64_t batch = x.size(0), c = x.size(1);
+  torch::Tensor var, mean;
+  if (x.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    auto v = x.permute({0, 2, 3, 1}).reshape({batch, -1, c});
+    std::tie(var, mean) = at::var_mean(v, {1}, /*unbiased=*/false, /*keepdim=*/false);
+  } else {
+    std::tie(var, mean) = at::var_mean(x, {2, 3}, /*unbiased=*/false, /*keepdim=*/false);
+  }
+  var = var.to(torch::kFloat);
+  mean = mean.to(torch::kFloat);
+  auto scale = at::rsqrt(var + n.eps);
+  if (n.gamma.defined()) scale = scale * n.gamma;
+  auto shift = -mean * scale;
+  if (n.beta.defined()) shift = shift + n.beta;
+  x.mul_(scale.to(x.scalar_type()).view({batch, c, 1, 1})).add_(shift.to(x.scalar_type()).view({batch, c, 1, 1}));
+  return apply_act_(std::move(x), act, slope);
+}
+
+torch::Tensor norm_act_(torch::Tensor x, const NormSpec& n, Act act, double slope) {
+  if (n.kind == NormSpec::Kind::instance) return instance_norm_act_(std::move(x), n, act, slope);
+  if (n.kind == NormSpec::Kind::affine) x.mul_(n.scale).add_(n.shift);
+  return apply_act_(std::move(x), act, slope);
+}
+
+std::string act_text(Act act) {
+  switch (act) {
+    case Act::relu: return "+relu";
+    case Act::leaky_relu: return "+lrelu";
+    case Act::tanh: return "+tanh";
+    case Act::none: break;
+  }
+  return "";
+}
+
+class Compiler {
+ public:
+  Compiler(torch::ScalarType dtype, bool channels_last) : dtype_(dtype), channels_last_(channels_last) {}
+
+  Plan compile_children(const ModulePtr& m, const std::string& prefix) {
+    std::vector<std::pair<std::string, ModulePtr>> layers;
+    for (const auto& item : m->named_children()) flatten(item.value(), join(prefix, item.key()), layers);
+    return compile(layers);
+  }
+
+ private:
+  using Layers = std::vector<std::pair<std::string, ModulePtr>>;
+
+  static std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "." + b; }
+
+  // Nested Sequentials (CAT's ConvBNReLU, SeparableConv2d's `conv`) are inlined, so a conv and the
+  // norm / activation after it meet in one list whatever the nesting.
+  void flatten(const ModulePtr& m, const std::string& name, Layers& out) {
+    if (std::dynamic_pointer_cast<torch::nn::SequentialImpl>(m)) {
+      for (const auto& item : m->named_children()) flatten(item.value(), join(name, item.key()), out);
+    } else if (auto sep = std::dynamic_pointer_cast<SeparableConv2dImpl>(m)) {
+      flatten(sep->conv.ptr(), join(name, "conv"), out);
+    } else {
+      out.emplace_back(name, m);
+    }
+  }
+
+  torch::Tensor prepare_weight(torch::Tensor w, torch::ScalarType dtype) const {
+    w = w.to(dtype);
+    return channels_last_ ? w.contiguous(at::MemoryFormat::ChannelsLast) : w.contiguous();
+  }
+
+  static bool is_skippable(const ModulePtr& m) {
+    return std::dynamic_pointer_cast<torch::nn::DropoutImpl>(m) || std::dynamic_pointer_cast<torch::nn::IdentityImpl>(m);
+  }
+
+  // A pad layer's (amount, mode), or amount -1 when `m` is no pad layer.
+  static std::pair<int64_t, PadMode> pad_of(const ModulePtr& m, const std::string& name) {
+    auto symmetric = [&name](const torch::ExpandingArray<4>& p) {
+      const auto* v = p->data();
+      if (v[0] != v[1] || v[0] != v[2] || v[0] != v[3]) throw Error("inference: asymmetric padding in '" + name + "'");
+      return v[0];
+    };
+    if (auto r = std::dynamic_pointer_cast<torch::nn::ReflectionPad2dImpl>(m)) {
+      return {symmetric(r->options.padding()), PadMode::reflect};
+    }
+    if (auto r = std::dynamic_pointer_cast<torch::nn::ReplicationPad2dImpl>(m)) {
+      return {symmetric(r->options.padding()), PadMode::replicate};
+    }
+    if (auto c = std::dynamic_pointer_cast<torch::nn::ConstantPad2dImpl>(m)) {
+      if (c->options.value() != 0.0) throw Error("inference: non-zero constant padding in '" + name + "'");
+      return {symmetric(c->options.padding()), PadMode::zero};
+    }
+    return {-1, PadMode::zero};
+  }
+
+  static std::pair<Act, double> act_of(const ModulePtr& m) {
+    if (std::dynamic_pointer_cast<torch::nn::ReLUImpl>(m)) return {Act::relu, 0.0};
+    if (auto l = std::dynamic_pointer_cast<torch::nn::LeakyReLUImpl>(m)) return {Act::leaky_relu, l->options.negative_slope()};
+    if (std::dynamic_pointer_cast<torch::nn::TanhImpl>(m)) return {Act::tanh, 0.0};
+    return {Act::none, 0.0};
+  }
+
+  // BatchNorm (or InstanceNorm tracking running stats) in eval: y = x * scale + shift.
+  static bool running_affine(const ModulePtr& m, torch::Tensor* scale, torch::Tensor* shift) {
+    torch::Tensor mean, var, gamma, beta;
+    double eps = 0;
+    if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
+      if (!bn->options.track_running_stats()) return false;
+      mean = bn->running_mean, var = bn->running_var, gamma = bn->weight, beta = bn->bias, eps = bn->options.eps();
+    } else if (auto in = std::dynamic_pointer_cast<torch::nn::InstanceNorm2dImpl>(m)) {
+      if (!in->options.track_running_stats()) return false;
+      mean = in->running_mean, var = in->running_var, gamma = in->weight, beta = in->bias, eps = in->options.eps();
+    } else {
+      return false;
+    }
+    auto s = at::rsqrt(var.to(torch::kDouble) + eps);
+    if (gamma.defined()) s = s * gamma.to(torch::kDouble);
+    auto b = -mean.to(torch::kDouble) * s;
+    if (beta.defined()) b = b + beta.to(torch::kDouble);
+    *scale = s;
+    *shift = b;
+    return true;
+  }
+
+  static bool instance_norm(const ModulePtr& m, NormSpec* spec) {
+    auto in = std::dynamic_pointer_cast<torch::nn::InstanceNorm2dImpl>(m);
+    if (!in || in->options.track_running_stats()) return false;
+    spec->kind = NormSpec::Kind::instance;
+    spec->eps = in->options.eps();
+    if (in->options.affine()) {
+      spec->gamma = in->weight.detach().to(torch::kFloat).clone();
+      spec->beta = in->bias.detach().to(torch::kFloat).clone();
+    }
+    return true;
+  }
+
+  // Parses the norm and activation following index i (if any) into spec / act; returns the
+  // index after them. `conv` (when given) gets a running-stats norm folded into its weights.
+  struct Tail {
+    NormSpec norm;
+    Act act = Act::none;
+    double slope = 0;
+    std::string text;
+  };
+  size_t parse_tail(const Layers& layers, size_t i, torch::Tensor* fold_weight, torch::Tensor* fold_bias,
+                    int64_t out_dim, Tail* tail) {
+    torch::Tensor scale, shift;
+    if (i < layers.size() && running_affine(layers[i].second, &scale, &shift)) {
+      if (fold_weight) {
+        std::vector<int64_t> shape(static_cast<size_t>(fold_weight->dim()), 1);
+        shape[static_cast<size_t>(out_dim)] = -1;
+        *fold_weight = fold_weight->to(torch::kDouble) * scale.view(shape);
+        *fold_bias = (fold_bias->defined() ? fold_bias->to(torch::kDouble) * scale : torch::zeros_like(scale)) + shift;
+        tail->text += " +bn(folded)";
+      } else {
+        tail->norm.kind = NormSpec::Kind::affine;
+        tail->norm.scale = scale.to(dtype_).view({1, -1, 1, 1});
+        tail->norm.shift = shift.to(dtype_).view({1, -1, 1, 1});
+        tail->text += " +bn";
+      }
+      ++i;
+    } else if (i < layers.size() && instance_norm(layers[i].second, &tail->norm)) {
+      // The norm subtracts the per-channel mean, so a bias before it changes nothing.
+      if (fold_bias) *fold_bias = torch::Tensor();
+      tail->text += tail->norm.gamma.defined() ? " +in(affine)" : " +in";
+      ++i;
+    } else if (i < layers.size() && is_identity_norm(layers[i].second)) {
+      ++i;
+    }
+    while (i < layers.size() && is_skippable(layers[i].second)) ++i;
+    if (i < layers.size()) {
+      const auto [act, slope] = act_of(layers[i].second);
+      if (act != Act::none) {
+        tail->act = act;
+        tail->slope = slope;
+        tail->text += act_text(act);
+        ++i;
+      }
+    }
+    return i;
+  }
+
+  static bool is_identity_norm(const ModulePtr& m) { return std::dynamic_pointer_cast<torch::nn::IdentityImpl>(m) != nullptr; }
+
+  Step conv_step(const ModulePtr& m, const std::string& name, int64_t pre_pad, PadMode pad_mode, const Layers& layers,
+                 size_t* next) {
+    torch::nn::detail::ConvNdOptions<2> o(1, 1, 1);
+    torch::Tensor weight, bias;
+    if (auto c = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(m)) {
+      o = c->options, weight = c->weight, bias = c->bias;
+    } else if (auto t = std::dynamic_pointer_cast<torch::nn::ConvTranspose2dImpl>(m)) {
+      o = t->options, weight = t->weight, bias = t->bias;
+    }
+    if (!var::holds_alternative<torch::ExpandingArray<2>>(o.padding())) {
+      throw Error("inference: conv '" + name + "' uses 'same'/'valid' padding");
+    }
+    if (!var::holds_alternative<torch::enumtype::kZeros>(o.padding_mode())) {
+      throw Error("inference: conv '" + name + "' uses a non-zero padding mode");
+    }
+    const bool transposed = o.transposed();
+    std::vector<int64_t> padding = to_vec(var::get<torch::ExpandingArray<2>>(o.padding()));
+    if (pre_pad > 0 && pad_mode == PadMode::zero) {  // a zero pad layer is the conv's own padding
+      for (auto& p : padding) p += pre_pad;
+      pre_pad = 0;
+    }
+    weight = weight.detach().clone();
+    bias = bias.defined() ? bias.detach().clone() : torch::Tensor();
+    Tail tail;
+    // Out channels: dim 0 of a conv weight, dim 1 of a transposed conv's (groups 1 there).
+    if (transposed && o.groups() != 1) throw Error("inference: grouped transposed conv '" + name + "'");
+    *next = parse_tail(layers, *next, &weight, &bias, transposed ? 1 : 0, &tail);
+    // LibTorch 1.13's CPU bf16 conv_transpose2d misroutes to the forward conv and fails on the
+    // shapes, so transposed convs compute in fp32 there (two of a generator's ~20 convs).
+    const bool fp32_island = transposed && dtype_ == torch::kBFloat16;
+    const auto compute_dtype = fp32_island ? torch::kFloat : dtype_;
+    const auto w = prepare_weight(weight, compute_dtype);
+    const auto b = bias.defined() ? bias.to(compute_dtype).contiguous() : torch::Tensor();
+    const auto out_dtype = dtype_;
+    const std::vector<int64_t> stride = to_vec(o.stride()), dilation = to_vec(o.dilation()),
+                               out_pad = to_vec(o.output_padding());
+    const int64_t groups = o.groups();
+    std::ostringstream text;
+    text << name << ": " << (transposed ? "convT " : "conv ") << w.size(2) << "x" << w.size(3) << " s" << stride[0]
+         << " " << (transposed ? w.size(0) : w.size(1) * groups) << "->" << (transposed ? w.size(1) * groups : w.size(0));
+    if (groups > 1) text << " g" << groups;
+    if (pre_pad > 0) text << " +" << pad_name(pad_mode) << pre_pad;
+    text << tail.text;
+    if (fp32_island) text << " (fp32)";
+    Fn fn = [w, b, stride, padding, dilation, out_pad, groups, transposed, pre_pad, pad_mode, tail, fp32_island,
+             out_dtype](torch::Tensor x) {
+      if (pre_pad > 0) x = pad_keep_format(x, pre_pad, pad_mode);
+      if (fp32_island) x = x.to(torch::kFloat);
+      auto y = transposed ? at::conv_transpose2d(x, w, b, stride, padding, out_pad, groups, dilation)
+                          : at::conv2d(x, w, b, stride, padding, dilation, groups);
+      if (fp32_island) y = y.to(out_dtype);
+      return norm_act_(std::move(y), tail.norm, tail.act, tail.slope);
+    };
+    return {text.str(), std::move(fn)};
+  }
+
+  Plan compile(const Layers& layers) {
+    Plan plan;
+    size_t i = 0;
+    while (i < layers.size()) {
+      const auto& [name, m] = layers[i];
+      if (is_skippable(m)) {
+        ++i;
+        continue;
+      }
+      const auto [pad, pad_mode] = pad_of(m, name);
+      if (pad >= 0) {
+        size_t j = i + 1;
+        if (j < layers.size() && std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(layers[j].second)) {
+          size_t next = j + 1;
+          plan.push_back(conv_step(layers[j].second, layers[j].first, pad, pad_mode, layers, &next));
+          i = next;
+        } else if (pad > 0) {
+          plan.push_back({name + ": " + pad_name(pad_mode) + " pad " + std::to_string(pad),
+                          [pad = pad, mode = pad_mode](torch::Tensor x) { return pad_keep_format(x, pad, mode); }});
+          ++i;
+        } else {
+          ++i;
+        }
+        continue;
+      }
+      if (std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(m) || std::dynamic_pointer_cast<torch::nn::ConvTranspose2dImpl>(m)) {
+        size_t next = i + 1;
+        plan.push_back(conv_step(m, name, 0, PadMode::zero, layers, &next));
+        i = next;
+        continue;
+      }
+      Tail tail;
+      const size_t after = parse_tail(layers, i, nullptr, nullptr, 0, &tail);
+      if (after > i) {  // a norm and/or activation on its own
+        plan.push_back({name + ":" + tail.text, [tail](torch::Tensor x) {
+                          return norm_act_(x.clone(), tail.norm, tail.act, tail.slope);
+                        }});
+        i = after;
+        continue;
+      }
+      plan.push_back(block_step(m, name));
+      ++i;
+    }
+    return plan;
+  }
+
+  static std::string indent(const Plan& plan) {
+    std::string s;
+    for (const auto& step : plan) s += "\n    " + step.text;
+    return s;
+  }
+
+  // Residual and multi-branch blocks: their inner layers compile to sub-plans.
+  Step block_step(const ModulePtr& m, const std::string& name) {
+    if (auto r = std::dynamic_pointer_cast<ResnetBlockImpl>(m)) return residual(compile_children(r->conv_block.ptr(), join(name, "conv_block")), name);
+    if (auto r = std::dynamic_pointer_cast<MobileResnetBlockImpl>(m)) {
+      return residual(compile_children(r->conv_block.ptr(), join(name, "conv_block")), name);
+    }
+    if (auto b = std::dynamic_pointer_cast<InvertedResidualChannelsImpl>(m)) return inception_block(*b, name);
+    if (auto u = std::dynamic_pointer_cast<UnetSkipConnectionBlockImpl>(m)) return unet_block(*u, name);
+    throw Error("inference: unsupported layer '" + name + "' (" + m->name() + ")");
+  }
+
+  Step residual(Plan body, const std::string& name) {
+    auto shared = std::make_shared<Plan>(std::move(body));
+    return {name + ": residual" + indent(*shared), [shared](torch::Tensor x) {
+              auto y = run_plan(*shared, x);
+              return y.is_same(x) ? y + x : y.add_(x);
+            }};
+  }
+
+  Step inception_block(InvertedResidualChannelsImpl& b, const std::string& name) {
+    auto branches = std::make_shared<std::vector<Plan>>();
+    std::string text = name + ": inception block";
+    for (const auto& item : b.res_ops->named_children()) {
+      branches->push_back(compile_children(item.value(), join(name, "res_ops." + item.key())));
+      text += indent(branches->back());
+    }
+    for (const auto& item : b.dw_ops->named_children()) {
+      branches->push_back(compile_children(item.value(), join(name, "dw_ops." + item.key())));
+      text += indent(branches->back());
+    }
+    Tail tail;
+    Layers pw{{join(name, "pw_bn"), b.pw_bn.ptr()}};
+    parse_tail(pw, 0, nullptr, nullptr, 0, &tail);
+    text += "\n    " + join(name, "pw_bn") + ":" + tail.text;
+    return {text, [branches, tail](torch::Tensor x) {
+              if (branches->empty()) return x;
+              torch::Tensor sum;
+              for (const auto& plan : *branches) {
+                auto y = run_plan(plan, x);
+                if (!sum.defined()) {
+                  sum = y.is_same(x) ? y.clone() : y;
+                } else {
+                  sum.add_(y);
+                }
+              }
+              return norm_act_(std::move(sum), tail.norm, tail.act, tail.slope).add_(x);
+            }};
+  }
+
+  // middle / innermost: cat([LeakyReLU(x), rest(LeakyReLU(x))]); outermost: the layers in line.
+  Step unet_block(UnetSkipConnectionBlockImpl& u, const std::string& name) {
+    Layers layers;
+    for (const auto& item : u.model->named_children()) flatten(item.value(), join(name, "model." + item.key()), layers);
+    if (!layers.empty() && act_of(layers.front().second).first == Act::leaky_relu) {
+      const double slope = act_of(layers.front().second).second;
+      auto rest = std::make_shared<Plan>(compile(Layers(layers.begin() + 1, layers.end())));
+      return {name + ": skip block (lrelu, cat)" + indent(*rest), [rest, slope](torch::Tensor x) {
+                auto l = at::leaky_relu(x, slope);
+                return at::cat({l, run_plan(*rest, l)}, 1);
+              }};
+    }
+    auto body = std::make_shared<Plan>(compile(layers));
+    return {name + ": outer block" + indent(*body), [body](torch::Tensor x) { return run_plan(*body, x); }};
+  }
+
+  torch::ScalarType dtype_;
+  bool channels_last_;
+};
+
+}  // namespace
+
+struct InferenceRunner::Impl {
+  ArchConfig config;
+  InferenceOptions options;
+  torch::Device device{torch::kCPU};
+  torch::ScalarType dtype = torch::kFloat;
+  Plan plan;
+};
+
+InferenceRunner::InferenceRunner(GeneratorImpl& generator, InferenceOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->config = generator.config();
+  impl_->options = options;
+  const auto params = generator.parameters();
+  if (!params.empty()) impl_->device = params.front().device();
+  impl_->dtype = options.precision == Precision::bf16 ? torch::kBFloat16 : torch::kFloat;
+  torch::NoGradGuard no_grad;
+  Compiler compiler(impl_->dtype, options.channels_last);
+  // Every generator's forward runs its registered children in order (resnet: model; inception:
+  // down_sampling, features, up_sampling; unet: the outermost skip block).
+  impl_->plan = compiler.compile_children(generator.shared_from_this(), "");
+}
+
+InferenceRunner::~InferenceRunner() = default;
+InferenceRunner::InferenceRunner(InferenceRunner&&) noexcept = default;
+InferenceRunner& InferenceRunner::operator=(InferenceRunner&&) noexcept = default;
+
+torch::Tensor InferenceRunner::forward(const torch::Tensor& x) const {
+  require(x.dim() == 4 && x.size(1) == impl_->config.input_nc,
+          "inference input must be [N, " + std::to_string(impl_->config.input_nc) + ", H, W]");
+  c10::InferenceMode guard;
+  auto in = x.to(impl_->device, impl_->dtype);
+  in = impl_->options.channels_last ? in.contiguous(at::MemoryFormat::ChannelsLast) : in.contiguous();
+  auto y = run_plan(impl_->plan, in);
+  return y.to(torch::kFloat).contiguous();
+}
+
+const ArchConfig& InferenceRunner::config() const { return impl_->config; }
+const InferenceOptions& InferenceRunner::options() const { return impl_->options; }
+torch::Device InferenceRunner::device() const { return impl_->device; }
+size_t InferenceRunner::num_steps() const { return impl_->plan.size(); }
+
+std::vector<std::pair<std::string, double>> InferenceRunner::profile_steps(const torch::Tensor& x) const {
+  c10::InferenceMode guard;
+  auto y = x.to(impl_->device, impl_->dtype);
+  y = impl_->options.channels_last ? y.contiguous(at::MemoryFormat::ChannelsLast) : y.contiguous();
+  std::vector<std::pair<std::string, double>> times;
+  for (const auto& step : impl_->plan) {
+    const auto start = std::chrono::steady_clock::now();
+    y = step.fn(std::move(y));
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    times.emplace_back(step.text.substr(0, step.text.find('\n')), ms);
+  }
+  return times;
+}
+
+std::vector<std::string> InferenceRunner::describe() const {
+  std::vector<std::string> lines;
+  for (const auto& step : impl_->plan) lines.push_back(step.text);
+  return lines;
+}
+
+}  // namespace ganlite::nn
