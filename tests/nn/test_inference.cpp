@@ -104,6 +104,8 @@ INSTANTIATE_TEST_SUITE_P(Archs, InferenceMatches,
                                            Case{"mobile_resnet", "instance", "reflect"},
                                            Case{"mobile_resnet", "batch", "zero"},
                                            Case{"inception", "batch", "reflect"},
+                                           Case{"inception", "batch", "zero"},
+                                           Case{"inception", "none", "replicate"},
                                            Case{"inception", "instance", "zero"},
                                            Case{"inception", "instance_affine", "replicate"},
                                            Case{"unet", "batch", "reflect"}, Case{"unet", "instance", "reflect"}),
@@ -118,6 +120,12 @@ TEST(Inference, PrunedInceptionWithAbsentBranches) {
   const auto x = torch::rand({1, 3, 24, 24}) * 2 - 1;
   InferenceRunner runner(*g);
   EXPECT_LT((runner.forward(x) - reference(*g, x)).abs().max().item<double>(), 1e-4);
+  // Every BatchNorm block takes the fused route (branch convs merged; the empty one passes x on).
+  int fused = 0;
+  for (const auto& line : runner.describe()) fused += line.find("inception block (fused") != std::string::npos;
+  EXPECT_EQ(fused, 3);
+  InferenceRunner bf16(*g, InferenceOptions{Precision::bf16, true});
+  EXPECT_GT(psnr(bf16.forward(x), reference(*g, x)), 40.0);
 }
 
 TEST(Inference, FoldsBatchNormAndFusesActivations) {

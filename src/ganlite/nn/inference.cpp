@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <sstream>
 
 #include "ganlite/nn/inception_generator.h"
@@ -431,7 +432,176 @@ class Compiler {
             }};
   }
 
+  // --- CAT inception block with foldable norms (BatchNorm in eval, or none) ---------------
+  // Its up to 15 small convs become at most 7 (the student's branches are 8-16 channels wide,
+  // so per-call costs, not MACs, dominate there): every 1x1 that reads the block input is one
+  // conv; the depthwise convs are one 5x5 depthwise conv (3x3 / 1x1 kernels embedded at the
+  // centre: reflect, replicate and zero pads agree at distance 1, so this is exact) that passes
+  // the res_k1 channels through; every 1x1 that writes the block output is one conv over the
+  // concatenated channels; pw_bn is folded into all the output convs.
+  struct FoldedConv {
+    torch::Tensor w, b;  // float64 until prepared; b always defined
+  };
+
+  static ModulePtr child(const ModulePtr& m, size_t i) { return m->children().at(i); }
+
+  // conv weight / bias with the eval-mode norm `norm` folded in; false when `norm` is neither a
+  // running-statistics norm nor absent (an InstanceNorm: statistics per image).
+  static bool fold_conv_norm(const ModulePtr& conv_m, const ModulePtr& norm, FoldedConv* out) {
+    auto conv = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(conv_m);
+    if (!conv) return false;
+    auto w = conv->weight.detach().to(torch::kDouble);
+    auto b = conv->bias.defined() ? conv->bias.detach().to(torch::kDouble) : torch::zeros({w.size(0)}, w.options());
+    torch::Tensor scale, shift;
+    if (norm && running_affine(norm, &scale, &shift)) {
+      w = w * scale.view({-1, 1, 1, 1});
+      b = b * scale + shift;
+    } else if (norm && !is_identity_norm(norm)) {
+      return false;
+    }
+    *out = {w, b};
+    return true;
+  }
+
+  std::optional<Step> fused_inception_block(InvertedResidualChannelsImpl& blk, const std::string& name) {
+    torch::Tensor pw_scale, pw_shift;
+    if (!running_affine(blk.pw_bn.ptr(), &pw_scale, &pw_shift)) {
+      if (!is_identity_norm(blk.pw_bn.ptr())) return std::nullopt;
+    }
+    PadMode mode = PadMode::zero;
+    std::vector<FoldedConv> dw_convs, dw_out, res1_out;
+    FoldedConv res1_in;
+    bool has_res1 = false;
+    struct Res {
+      int64_t k;
+      FoldedConv in, out;
+    };
+    std::vector<Res> res;
+    for (const auto& branch : blk.res_ops->children()) {
+      // [pad, [conv, norm, relu], dropout, pad, conv]
+      const auto cbr = child(branch, 1);
+      FoldedConv in, out;
+      if (!fold_conv_norm(child(cbr, 0), child(cbr, 1), &in) || !fold_conv_norm(child(branch, 4), nullptr, &out)) {
+        return std::nullopt;
+      }
+      const auto [pad, pad_mode] = pad_of(child(branch, 0), name);
+      if (pad > 0) mode = pad_mode;
+      const int64_t k = in.w.size(2);
+      if (k == 1) {
+        res1_in = in;
+        res1_out.push_back(out);
+        has_res1 = true;
+      } else {
+        res.push_back({k, in, out});
+      }
+    }
+    std::vector<FoldedConv> stage1;  // the 1x1 convs on the block input: [dw mids..., res_k1 mid]
+    for (const auto& branch : blk.dw_ops->children()) {
+      // [[conv1x1, norm, relu], pad, [dwconv, norm, relu], dropout, conv1x1]
+      FoldedConv in, dw, out;
+      if (!fold_conv_norm(child(child(branch, 0), 0), child(child(branch, 0), 1), &in) ||
+          !fold_conv_norm(child(child(branch, 2), 0), child(child(branch, 2), 1), &dw) ||
+          !fold_conv_norm(child(branch, 4), nullptr, &out)) {
+        return std::nullopt;
+      }
+      const auto [pad, pad_mode] = pad_of(child(branch, 1), name);
+      if (pad > 0) mode = pad_mode;
+      stage1.push_back(in);
+      dw_convs.push_back(dw);
+      dw_out.push_back(out);
+    }
+    if (has_res1) stage1.push_back(res1_in);
+
+    const bool has_pw = !stage1.empty();
+    // Output convs with pw_bn folded: out = (sum_i conv_i(h_i)) * scale + shift; each conv keeps
+    // its own scaled bias and the first one also carries the shift.
+    bool shift_added = false;
+    auto fold_pw = [&](FoldedConv c) {
+      if (pw_scale.defined()) {
+        c.w = c.w * pw_scale.view({-1, 1, 1, 1});
+        c.b = c.b * pw_scale;
+        if (!shift_added) c.b = c.b + pw_shift;
+        shift_added = true;
+      }
+      return c;
+    };
+    auto prepare = [this](const FoldedConv& c) {
+      return std::make_pair(prepare_weight(c.w, dtype_), c.b.to(dtype_).contiguous());
+    };
+    std::ostringstream text;
+    text << name << ": inception block (fused, " << pad_name(mode) << " pads)";
+    torch::Tensor w1, b1, w2, b2, w3, b3;
+    int64_t k2 = 1, groups2 = 0;
+    if (has_pw) {
+      std::vector<torch::Tensor> ws, bs;
+      for (const auto& c : stage1) ws.push_back(c.w), bs.push_back(c.b);
+      std::tie(w1, b1) = prepare({at::cat(ws, 0), at::cat(bs, 0)});
+      const int64_t channels = w1.size(0);
+      text << "\n    1x1 " << w1.size(1) << "->" << channels << " +bn(folded)+relu";
+      if (!dw_convs.empty()) {
+        for (const auto& c : dw_convs) k2 = std::max(k2, c.w.size(2));
+        auto w = torch::zeros({channels, 1, k2, k2}, torch::kDouble);
+        auto b = torch::zeros({channels}, torch::kDouble);
+        int64_t at_ch = 0;
+        for (const auto& c : dw_convs) {
+          const int64_t n = c.w.size(0), k = c.w.size(2), off = (k2 - k) / 2;
+          w.narrow(0, at_ch, n).narrow(2, off, k).narrow(3, off, k).copy_(c.w);
+          b.narrow(0, at_ch, n).copy_(c.b);
+          at_ch += n;
+        }
+        // res_k1's channels pass through (they are already >= 0, so the ReLU keeps them).
+        for (int64_t ch = at_ch; ch < channels; ++ch) w[ch][0][k2 / 2][k2 / 2] = 1.0;
+        std::tie(w2, b2) = prepare({w, b});
+        groups2 = channels;
+        text << "\n    depthwise " << k2 << "x" << k2 << " " << channels << " +bn(folded)+relu";
+      }
+      std::vector<torch::Tensor> ws3;
+      torch::Tensor bias3;
+      for (const auto* group : {&dw_out, &res1_out}) {
+        for (const auto& c : *group) {
+          ws3.push_back(c.w);
+          bias3 = bias3.defined() ? bias3 + c.b : c.b;
+        }
+      }
+      std::tie(w3, b3) = prepare(fold_pw({at::cat(ws3, 1), bias3}));
+      text << "\n    1x1 " << w3.size(1) << "->" << w3.size(0) << " +pw_bn(folded)";
+    }
+    struct ResPrepared {
+      int64_t k;
+      torch::Tensor w_in, b_in, w_out, b_out;
+    };
+    std::vector<ResPrepared> res_prepared;
+    for (auto& r : res) {
+      ResPrepared p{r.k, {}, {}, {}, {}};
+      std::tie(p.w_in, p.b_in) = prepare(r.in);
+      std::tie(p.w_out, p.b_out) = prepare(fold_pw(r.out));
+      text << "\n    res " << r.k << "x" << r.k << " " << p.w_in.size(1) << "->" << p.w_in.size(0) << "->"
+           << p.w_out.size(0) << " +bn(folded)+relu";
+      res_prepared.push_back(std::move(p));
+    }
+    Fn fn = [w1, b1, w2, b2, w3, b3, k2, groups2, mode, res_prepared](torch::Tensor x) {
+      torch::Tensor sum;
+      if (w1.defined()) {
+        auto h = at::conv2d(x, w1, b1).relu_();
+        if (w2.defined()) {
+          if (k2 > 1) h = pad_keep_format(h, k2 / 2, mode);
+          h = at::conv2d(h, w2, b2, std::vector<int64_t>{1, 1}, std::vector<int64_t>{0, 0}, std::vector<int64_t>{1, 1}, groups2).relu_();
+        }
+        sum = at::conv2d(h, w3, b3);
+      }
+      for (const auto& r : res_prepared) {
+        auto h = at::conv2d(pad_keep_format(x, r.k / 2, mode), r.w_in, r.b_in).relu_();
+        auto y = at::conv2d(pad_keep_format(h, r.k / 2, mode), r.w_out, r.b_out);
+        sum = sum.defined() ? sum.add_(y) : y;
+      }
+      if (!sum.defined()) return x;
+      return sum.add_(x);
+    };
+    return Step{text.str(), std::move(fn)};
+  }
+
   Step inception_block(InvertedResidualChannelsImpl& b, const std::string& name) {
+    if (auto fused = fused_inception_block(b, name)) return *fused;
     auto branches = std::make_shared<std::vector<Plan>>();
     std::string text = name + ": inception block";
     for (const auto& item : b.res_ops->named_children()) {
