@@ -27,12 +27,13 @@ mkdir -p "$WORK"
 run_one() {
   local task=$1 method=$2 seed=$3 data teacher
   if [ "$task" = pix2pix ]; then data=$DATA_E2S teacher=$TEACHER_E2S; else data=$DATA_S2S teacher=$TEACHER_S2S; fi
-  local out=$WORK/${task}_${method/+/_}_s$seed
+  local out=$WORK/${task}_${method/+/_}_s$seed extra=()
+  [[ $method == *dcd* ]] && extra=(--teacher-ndf 64)   # the teacher D that DCD trains online
   [ -f "$out/checkpoints/latest_net_G.safetensors" ] && return 0
   rm -rf "$out"
   "$GANLITE" distill --task "$task" --method "$method" --teacher "$teacher" \
     --student-arch mobile_resnet --student-ngf 8 --data "$data" --batch-size 4 --load-size 72 --crop-size 64 \
-    --ndf 32 --teacher-ndf 64 --n-epochs "$EPOCHS" --n-epochs-decay $((EPOCHS / 2)) --seed "$seed" \
+    --ndf 32 "${extra[@]}" --n-epochs "$EPOCHS" --n-epochs-decay $((EPOCHS / 2)) --seed "$seed" \
     --save-latest-freq 0 --save-epoch-freq 0 --sample-freq 0 --log-freq 25 --threads "$THREADS" --workers 1 \
     --json --out "$out" > "$out.json" 2> "$out.log"
 }
