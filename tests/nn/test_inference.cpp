@@ -138,6 +138,16 @@ TEST(Inference, FoldsBatchNormAndFusesActivations) {
   EXPECT_NE(lines.back().find("+tanh"), std::string::npos) << lines.back();
 }
 
+TEST(Inference, Bf16UpSamplingRunsAsSubPixelConvs) {
+  // LibTorch 1.13's CPU bf16 conv_transpose2d fails, so the 3x3 stride-2 up-sampling convs are
+  // rewritten; the Bf16Above40dB cases check the rewrite's numbers, this that it is used.
+  auto g = make_trained_like(config("resnet", "instance"));
+  InferenceRunner runner(*g, InferenceOptions{Precision::bf16, true});
+  int sub_pixel = 0;
+  for (const auto& line : runner.describe()) sub_pixel += line.find("pixel shuffle") != std::string::npos;
+  EXPECT_EQ(sub_pixel, 2);
+}
+
 TEST(Inference, SnapshotsWeightsAndAcceptsTrainMode) {
   auto g = make_trained_like(config("resnet", "instance"));
   const auto x = torch::rand({1, 3, 16, 16}) * 2 - 1;

@@ -332,8 +332,17 @@ class Compiler {
     // Out channels: dim 0 of a conv weight, dim 1 of a transposed conv's (groups 1 there).
     if (transposed && o.groups() != 1) throw Error("inference: grouped transposed conv '" + name + "'");
     *next = parse_tail(layers, *next, &weight, &bias, transposed ? 1 : 0, &tail);
+    const std::vector<int64_t> stride_v = to_vec(o.stride()), dilation_v = to_vec(o.dilation()),
+                               out_pad_v = to_vec(o.output_padding());
     // LibTorch 1.13's CPU bf16 conv_transpose2d misroutes to the forward conv and fails on the
-    // shapes, so transposed convs compute in fp32 there (two of a generator's ~20 convs).
+    // shapes. The generators' up-sampling (3x3, stride 2, padding 1, output padding 1) is
+    // rewritten as a 2x2 stride-1 conv to 4x the channels and a pixel shuffle, which stays in
+    // bf16; any other transposed conv computes in fp32.
+    const bool sub_pixel = transposed && dtype_ == torch::kBFloat16 && o.groups() == 1 && weight.size(2) == 3 &&
+                           weight.size(3) == 3 && stride_v == std::vector<int64_t>{2, 2} &&
+                           padding == std::vector<int64_t>{1, 1} && out_pad_v == std::vector<int64_t>{1, 1} &&
+                           dilation_v == std::vector<int64_t>{1, 1} && pre_pad == 0;
+    if (sub_pixel) return sub_pixel_step(weight, bias, name, tail);
     const bool fp32_island = transposed && dtype_ == torch::kBFloat16;
     const auto compute_dtype = fp32_island ? torch::kFloat : dtype_;
     const auto w = prepare_weight(weight, compute_dtype);
@@ -356,6 +365,43 @@ class Compiler {
       auto y = transposed ? at::conv_transpose2d(x, w, b, stride, padding, out_pad, groups, dilation)
                           : at::conv2d(x, w, b, stride, padding, dilation, groups);
       if (fp32_island) y = y.to(out_dtype);
+      return norm_act_(std::move(y), tail.norm, tail.act, tail.slope);
+    };
+    return {text.str(), std::move(fn)};
+  }
+
+  // y[2m + a] of a 3-tap, stride-2 transposed conv (padding 1) reads x[m] through tap 1 when
+  // a = 0, and x[m] through tap 2 plus x[m + 1] through tap 0 when a = 1: per output phase
+  // (a, b) a 2x2 conv over x padded by one zero row / column at the bottom / right.
+  Step sub_pixel_step(const torch::Tensor& weight_t, const torch::Tensor& bias, const std::string& name,
+                      const Tail& tail) {
+    const int64_t cin = weight_t.size(0), cout = weight_t.size(1);
+    const auto wt = weight_t.to(torch::kDouble);
+    auto w = torch::zeros({cout, 2, 2, cin, 2, 2}, torch::kDouble);  // [co, a, b, ci, di, dj]
+    const int64_t taps[2][2] = {{1, -1}, {2, 0}};                     // [phase][offset] -> kernel tap
+    for (int a = 0; a < 2; ++a) {
+      for (int di = 0; di < 2; ++di) {
+        if (taps[a][di] < 0) continue;
+        for (int b = 0; b < 2; ++b) {
+          for (int dj = 0; dj < 2; ++dj) {
+            if (taps[b][dj] < 0) continue;
+            // wt[:, :, kh, kw] is [ci, co]
+            w.select(1, a).select(1, b).select(2, di).select(2, dj).copy_(wt.select(2, taps[a][di]).select(2, taps[b][dj]).t());
+          }
+        }
+      }
+    }
+    const auto wc = prepare_weight(w.reshape({cout * 4, cin, 2, 2}), dtype_);
+    const auto bc = bias.defined()
+                        ? bias.to(torch::kDouble).view({cout, 1}).expand({cout, 4}).reshape({-1}).to(dtype_).contiguous()
+                        : torch::Tensor();
+    const bool channels_last = channels_last_;
+    std::ostringstream text;
+    text << name << ": convT 3x3 s2 " << cin << "->" << cout << " as conv 2x2 + pixel shuffle" << tail.text;
+    Fn fn = [wc, bc, tail, channels_last](torch::Tensor x) {
+      auto y = at::conv2d(at::constant_pad_nd(x, {0, 1, 0, 1}, 0.0), wc, bc);
+      y = at::pixel_shuffle(y, 2);
+      y = channels_last ? y.contiguous(at::MemoryFormat::ChannelsLast) : y.contiguous();
       return norm_act_(std::move(y), tail.norm, tail.act, tail.slope);
     };
     return {text.str(), std::move(fn)};
