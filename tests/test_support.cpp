@@ -2,7 +2,11 @@
 
 #include <sys/wait.h>
 
+#include <nlohmann/json.hpp>
+
 #include <array>
+#include <chrono>
+#include <thread>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -69,6 +73,33 @@ std::string read_text_file(const fs::path& path) {
 void write_text_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
+}
+
+int spawn_cli(const std::string& args, const fs::path& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const std::string cmd = std::string("exec '") + GANLITE_CLI_PATH + "' " + args + " > '" + log.string() + "' 2>&1";
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+bool wait_for_file(int pid, const fs::path& path, int* status) {
+  for (int i = 0; i < 40000; ++i) {
+    if (fs::exists(path)) return true;
+    if (::waitpid(pid, status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(250));
+  }
+  return false;
+}
+
+std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(read_text_file(path));
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
+  return lines;
 }
 
 }  // namespace ganlite::testing

@@ -1,7 +1,10 @@
 // Helpers shared by the tests: temporary folders, running the CLI, optional tools.
 #pragma once
+#include <nlohmann/json_fwd.hpp>
+
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace ganlite::testing {
 
@@ -33,6 +36,14 @@ CommandResult run_cli(const std::string& args);
 std::string system_python();
 // True when `system_python()` can import the module.
 bool python_has_module(const std::string& module);
+
+// Starts `ganlite <args>` in the background with its output in `log`; returns its pid.
+int spawn_cli(const std::string& args, const std::filesystem::path& log);
+// Polls for up to ~10 s until `path` exists; false when the process `pid` ended first (its wait
+// status then in *status) or time ran out.
+bool wait_for_file(int pid, const std::filesystem::path& path, int* status);
+// The JSON objects of a .jsonl file, one per line.
+std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path);
 
 std::string read_text_file(const std::filesystem::path& path);
 void write_text_file(const std::filesystem::path& path, const std::string& text);

@@ -75,20 +75,7 @@ void run_profile(const ProfileOptions& opts) {
 void setup_profile(CLI::App& app) {
   auto opts = std::make_shared<ProfileOptions>();
   auto* cmd = app.add_subcommand("profile", "Count a generator's MACs and parameters (batch 1, papers' convention)");
-  cmd->add_option("--arch", opts->arch.arch, "Generator architecture")
-      ->check(one_of(nn::valid_archs()))
-      ->capture_default_str();
-  cmd->add_option("--ngf", opts->arch.ngf, "Base width")->capture_default_str();
-  cmd->add_option("--n-blocks", opts->arch.n_blocks, "Residual blocks (resnet, mobile_resnet, inception)")
-      ->capture_default_str();
-  cmd->add_option("--num-downs", opts->arch.num_downs, "U-Net down stages (8 = unet_256, 7 = unet_128)")
-      ->capture_default_str();
-  cmd->add_option("--norm", opts->arch.norm, "Normalisation")->check(one_of(nn::valid_norms()))->capture_default_str();
-  cmd->add_option("--padding", opts->arch.padding, "Padding inside the blocks")
-      ->check(one_of(nn::valid_paddings()))
-      ->capture_default_str();
-  cmd->add_option("--input-nc", opts->arch.input_nc, "Input channels")->capture_default_str();
-  cmd->add_option("--output-nc", opts->arch.output_nc, "Output channels")->capture_default_str();
+  add_arch_options(*cmd, opts->arch, "Generator architecture");
   cmd->add_option("--model", opts->model, "A generator file (.safetensors); its architecture and widths are used")
       ->check(CLI::ExistingFile);
   cmd->add_option("--input-size", opts->input_size, "Square input side in pixels")->capture_default_str();

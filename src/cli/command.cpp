@@ -30,6 +30,23 @@ void add_output_options(CLI::App& cmd, CommonOptions& opts) {
   cmd.add_flag("-q,--quiet", opts.quiet, "No progress bars");
 }
 
+void add_arch_options(CLI::App& cmd, nn::ArchConfig& arch, const std::string& arch_help) {
+  cmd.add_option("--arch", arch.arch, arch_help)
+      ->check(one_of(nn::valid_archs()))
+      ->capture_default_str();
+  cmd.add_option("--ngf", arch.ngf, "Base width")->capture_default_str();
+  cmd.add_option("--n-blocks", arch.n_blocks, "Residual blocks (resnet, mobile_resnet, inception)")
+      ->capture_default_str();
+  cmd.add_option("--num-downs", arch.num_downs, "U-Net down stages (8 = unet_256, 7 = unet_128)")
+      ->capture_default_str();
+  cmd.add_option("--norm", arch.norm, "Normalisation")->check(one_of(nn::valid_norms()))->capture_default_str();
+  cmd.add_option("--padding", arch.padding, "Padding inside the blocks")
+      ->check(one_of(nn::valid_paddings()))
+      ->capture_default_str();
+  cmd.add_option("--input-nc", arch.input_nc, "Input channels")->capture_default_str();
+  cmd.add_option("--output-nc", arch.output_nc, "Output channels")->capture_default_str();
+}
+
 void add_inception_options(CLI::App& cmd, InceptionOptions& opts) {
   cmd.add_option("--inception", opts.weights, "FID Inception weights (pt_inception-2015-12-05-6726825d.pth)")
       ->required();

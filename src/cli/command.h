@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "ganlite/nn/arch_config.h"
+
 namespace ganlite::cli {
 
 using CommandSetup = std::function<void(CLI::App& app)>;
@@ -33,6 +35,10 @@ void add_device_options(CLI::App& cmd, CommonOptions& opts);
 // Adds --json (machine-readable result on stdout; progress bars go quiet) and --quiet.
 void add_output_options(CLI::App& cmd, CommonOptions& opts);
 void apply_common(const CommonOptions& opts);
+
+// A generator architecture given by flags (--arch --ngf --n-blocks --num-downs --norm --padding
+// --input-nc --output-nc), as profile and bench take it.
+void add_arch_options(CLI::App& cmd, nn::ArchConfig& arch, const std::string& arch_help);
 
 // The FID Inception network's flags, shared by stats, fid and kid.
 struct InceptionOptions {

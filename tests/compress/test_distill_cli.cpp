@@ -18,7 +18,10 @@
 #include "test_support.h"
 
 namespace fs = std::filesystem;
+using ganlite::testing::read_jsonl;
 using ganlite::testing::run_cli;
+using ganlite::testing::spawn_cli;
+using ganlite::testing::wait_for_file;
 using ganlite::testing::TempDir;
 
 namespace {
@@ -62,34 +65,6 @@ std::string distill_args(const fs::path& out, const std::string& method = "ka+ms
          (method == "ka+mse" ? " --lambda-mse 0.5" : "");
 }
 
-std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
-  std::vector<nlohmann::json> lines;
-  std::istringstream in(ganlite::testing::read_text_file(path));
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
-
-pid_t spawn_cli(const std::string& args, const fs::path& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const std::string cmd = std::string("exec '") + GANLITE_CLI_PATH + "' " + args + " > '" + log.string() + "' 2>&1";
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
-}
-
-bool wait_for_checkpoint(pid_t pid, const fs::path& run, int* status) {
-  const auto ckpt = ganlite::train::latest_checkpoint_path(run);
-  for (int i = 0; i < 40000; ++i) {
-    if (fs::exists(ckpt)) return true;
-    if (::waitpid(pid, status, WNOHANG) == pid) return false;
-    std::this_thread::sleep_for(std::chrono::microseconds(250));
-  }
-  return false;
-}
-
 }  // namespace
 
 TEST(DistillCli, RunLogsNamedTermsAndResumesBitIdenticallyAfterSigkill) {
@@ -111,7 +86,7 @@ TEST(DistillCli, RunLogsNamedTermsAndResumesBitIdenticallyAfterSigkill) {
 
   int status = 0;
   const pid_t pid = spawn_cli(distill_args(dir / "killed"), dir / "killed.log");
-  ASSERT_TRUE(wait_for_checkpoint(pid, dir / "killed", &status)) << "the run ended before its first checkpoint";
+  ASSERT_TRUE(wait_for_file(pid, ganlite::train::latest_checkpoint_path(dir / "killed"), &status)) << "the run ended before its first checkpoint";
   ::kill(pid, SIGKILL);
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
@@ -173,7 +148,7 @@ TEST(DistillCli, DcdWithNarrowStudentDLogsItsTermsAndResumesBitIdenticallyAfterS
 
   int status = 0;
   const pid_t pid = spawn_cli(distill_args(dir / "killed", "dcd+wkd") + extra, dir / "killed.log");
-  ASSERT_TRUE(wait_for_checkpoint(pid, dir / "killed", &status)) << "the run ended before its first checkpoint";
+  ASSERT_TRUE(wait_for_file(pid, ganlite::train::latest_checkpoint_path(dir / "killed"), &status)) << "the run ended before its first checkpoint";
   ::kill(pid, SIGKILL);
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";

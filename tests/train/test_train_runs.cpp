@@ -20,7 +20,10 @@
 #include "test_support.h"
 
 namespace fs = std::filesystem;
+using ganlite::testing::read_jsonl;
 using ganlite::testing::run_cli;
+using ganlite::testing::spawn_cli;
+using ganlite::testing::wait_for_file;
 using ganlite::testing::TempDir;
 
 namespace {
@@ -69,36 +72,6 @@ void expect_same_state(const fs::path& run_a, const fs::path& run_b) {
   EXPECT_EQ(a.metadata.at("global_step"), b.metadata.at("global_step"));
 }
 
-// Starts `ganlite <args>` in the background (output to `log`); returns its pid.
-pid_t spawn_cli(const std::string& args, const fs::path& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const std::string cmd = std::string("exec '") + GANLITE_CLI_PATH + "' " + args + " > '" + log.string() + "' 2>&1";
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// Polls until the run's latest checkpoint exists (or the process ends).
-bool wait_for_checkpoint(pid_t pid, const fs::path& run, int* status) {
-  const auto ckpt = ganlite::train::latest_checkpoint_path(run);
-  for (int i = 0; i < 20000; ++i) {
-    if (fs::exists(ckpt)) return true;
-    if (::waitpid(pid, status, WNOHANG) == pid) return false;
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
-  }
-  return false;
-}
-
-std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
-  std::vector<nlohmann::json> lines;
-  std::istringstream in(ganlite::testing::read_text_file(path));
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
-
 }  // namespace
 
 TEST(TrainRun, ResumeAfterSigkillIsBitIdenticalToAnUninterruptedRun) {
@@ -109,7 +82,7 @@ TEST(TrainRun, ResumeAfterSigkillIsBitIdenticalToAnUninterruptedRun) {
 
   int status = 0;
   const pid_t pid = spawn_cli(tiny_args(dir / "killed", epochs), dir / "killed.log");
-  ASSERT_TRUE(wait_for_checkpoint(pid, dir / "killed", &status)) << "the run ended before its first checkpoint";
+  ASSERT_TRUE(wait_for_file(pid, ganlite::train::latest_checkpoint_path(dir / "killed"), &status)) << "the run ended before its first checkpoint";
   ::kill(pid, SIGKILL);
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
@@ -140,7 +113,7 @@ TEST(TrainRun, SigtermSavesACheckpointAndExitsNonZero) {
   TempDir dir;
   int status = 0;
   const pid_t pid = spawn_cli(tiny_args(dir / "run", 50), dir / "run.log");
-  ASSERT_TRUE(wait_for_checkpoint(pid, dir / "run", &status));
+  ASSERT_TRUE(wait_for_file(pid, ganlite::train::latest_checkpoint_path(dir / "run"), &status));
   ::kill(pid, SIGTERM);
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));

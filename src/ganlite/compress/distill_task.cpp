@@ -30,17 +30,6 @@ nn::ArchConfig arch_of_generator_file(const std::string& path) {
   }
 }
 
-// The DiscriminatorConfig train::build_discriminator makes from `config`.
-nn::DiscriminatorConfig discriminator_config_of(const train::TrainConfig& config, int input_nc) {
-  nn::DiscriminatorConfig d;
-  d.arch = config.netD == "pixel" ? "pixel" : "n_layers";
-  d.input_nc = input_nc;
-  d.ndf = config.ndf;
-  d.n_layers = config.netD == "basic" ? 3 : config.n_layers_D;
-  d.norm = config.norm_D;
-  return d;
-}
-
 io::Metadata discriminator_file_metadata(const std::string& path, const std::string& flag) {
   const auto meta = io::read_safetensors_header(path).metadata;
   const auto kind = meta.find(io::kMetaKind);
@@ -116,7 +105,7 @@ DistillTask::DistillTask(const train::TrainConfig& config, const torch::Device& 
     const auto meta = discriminator_file_metadata(distill_.restore_d, "--restore-d");
     if (distill_.prune_d_ratio > 0) {
       // The trained D at its own width, then narrowed to the student's.
-      auto source = discriminator_config_of(config_, d_input_nc);
+      auto source = train::discriminator_config_of(config_, d_input_nc);
       const auto ndf = meta.find("ndf");
       if (ndf == meta.end()) throw Error("--restore-d " + distill_.restore_d + ": no 'ndf' in its metadata to prune from");
       source.ndf = std::stoi(ndf->second);

@@ -19,14 +19,18 @@ nn::Generator build_generator(const TrainConfig& config, int input_nc, int outpu
   return generator;
 }
 
-nn::Discriminator build_discriminator(const TrainConfig& config, int input_nc, const torch::Device& device) {
+nn::DiscriminatorConfig discriminator_config_of(const TrainConfig& config, int input_nc) {
   nn::DiscriminatorConfig d;
   d.arch = config.netD == "pixel" ? "pixel" : "n_layers";
   d.input_nc = input_nc;
   d.ndf = config.ndf;
   d.n_layers = config.netD == "basic" ? 3 : config.n_layers_D;
   d.norm = config.norm_D;
-  auto discriminator = nn::make_discriminator(d);
+  return d;
+}
+
+nn::Discriminator build_discriminator(const TrainConfig& config, int input_nc, const torch::Device& device) {
+  auto discriminator = nn::make_discriminator(discriminator_config_of(config, input_nc));
   if (config.init_type != "normal" || config.init_gain != 0.02) {
     nn::init_weights(*discriminator, config.init_type, config.init_gain);
   }

@@ -15,7 +15,9 @@ namespace ganlite::train {
 
 // The configured generator (input_nc -> output_nc), initialised with init_type / init_gain.
 nn::Generator build_generator(const TrainConfig& config, int input_nc, int output_nc, const torch::Device& device);
-// netD basic / n_layers (PatchGAN with n_layers_D) or pixel, with ndf and norm_D, initialised.
+// The architecture of netD basic / n_layers (PatchGAN with n_layers_D) or pixel, ndf, norm_D.
+nn::DiscriminatorConfig discriminator_config_of(const TrainConfig& config, int input_nc);
+// That discriminator, initialised with init_type / init_gain.
 nn::Discriminator build_discriminator(const TrainConfig& config, int input_nc, const torch::Device& device);
 
 // File metadata describing build_discriminator(config, input_nc): kind, arch, input_nc, ndf, n_layers, norm.
