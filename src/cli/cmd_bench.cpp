@@ -1,6 +1,7 @@
 // `ganlite bench`: latency of the fast inference path (nn::InferenceRunner) for a generator file
 // or an architecture: warm-up, timed runs, median / p90, images/s and achieved GFLOP/s
 // (2 x MACs per image / time, MACs by the papers' counting rule).
+#include <cmath>
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -91,6 +92,13 @@ void run_bench(const BenchOptions& o) {
   const double gflops = 2.0 * static_cast<double>(macs) * static_cast<double>(o.batch_size) / (r.median_ms * 1e6);
   const int threads = at::get_num_threads();
   const bool bf16_native = nn::bf16_is_fast(device);
+  // bf16's error against the fp32 module on the timed input (outputs in [-1, 1]: peak-to-peak 2).
+  double psnr_vs_fp32 = -1;
+  if (precision == nn::Precision::bf16 && !o.eager) {
+    c10::InferenceMode guard;
+    const double mse = (runner.forward(input) - generator->forward(input).to(torch::kFloat)).pow(2).mean().item<double>();
+    psnr_vs_fp32 = 10.0 * std::log10(4.0 / std::max(mse, 1e-20));
+  }
 
   if (o.common.json) {
     nlohmann::json j{{"arch", arch.arch},
@@ -112,6 +120,7 @@ void run_bench(const BenchOptions& o) {
                      {"runs", o.runs},
                      {"warmup", o.warmup}};
     if (!o.model.empty()) j["model"] = o.model;
+    if (psnr_vs_fp32 >= 0) j["psnr_vs_fp32"] = psnr_vs_fp32;
     print_json(j);
     return;
   }
@@ -125,6 +134,7 @@ void run_bench(const BenchOptions& o) {
     const double peak = precision == nn::Precision::bf16 ? 770.0 : 190.0;
     std::printf("(%.0f%% of the ~%.0f GFLOP/s %s conv peak of two AVX-512/AMX cores)\n", 100.0 * gflops / peak, peak,
                 o.precision.c_str());
+    if (psnr_vs_fp32 >= 0) std::printf("bf16 output vs the fp32 module: PSNR %.1f dB (peak-to-peak 2)\n", psnr_vs_fp32);
     if (precision == nn::Precision::bf16 && !bf16_native) {
       std::printf("note: this CPU has no native bf16 (avx512_bf16 / amx_bf16); bf16 is emulated and slow\n");
     }

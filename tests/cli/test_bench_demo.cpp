@@ -36,6 +36,9 @@ TEST(BenchCli, Bf16AndEagerPaths) {
   auto p = run_cli("bench --arch inception --ngf 8 --n-blocks 3 --size 16 --runs 1 --warmup 0 --precision bf16 --json");
   ASSERT_EQ(p.exit_code, 0) << p.output;
   EXPECT_EQ(last_json(p.output).at("precision"), "bf16");
+  // The accuracy itself is tested on trained-like weights in test_nn (Bf16Above40dB); here the
+  // figure must be reported.
+  EXPECT_GT(last_json(p.output).at("psnr_vs_fp32").get<double>(), 40.0);
   auto e = run_cli("bench --arch unet --ngf 8 --num-downs 5 --size 32 --runs 1 --warmup 0 --eager --json");
   ASSERT_EQ(e.exit_code, 0) << e.output;
   EXPECT_EQ(last_json(e.output).at("path"), "eager");
