@@ -160,7 +160,9 @@ torch::Tensor FidInceptionV3Impl::forward(const torch::Tensor& input) {
                               .mode(torch::kBilinear)
                               .align_corners(false));
   }
-  x = 2 * x - 1;
+  // Channels-last from here (after the NCHW resize, so every caller resizes alike) lets oneDNN
+  // run the convs without per-layer reorders (1.45x measured): the same fp32 arithmetic.
+  x = (2 * x - 1).contiguous(at::MemoryFormat::ChannelsLast);
   x = max_pool_3x3_s2(Conv2d_2b_3x3(Conv2d_2a_3x3(Conv2d_1a_3x3(x))));
   x = max_pool_3x3_s2(Conv2d_4a_3x3(Conv2d_3b_1x1(x)));
   x = Mixed_6e(Mixed_6d(Mixed_6c(Mixed_6b(Mixed_6a(Mixed_5d(Mixed_5c(Mixed_5b(x))))))));
@@ -228,7 +230,7 @@ FidInceptionV3 load_fid_inception(const std::filesystem::path& path, const torch
 namespace {
 
 torch::Tensor run_batch(FidInceptionV3& net, const torch::Tensor& unit_images) {
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode guard;
   return net->forward(unit_images).to(torch::kCPU, torch::kFloat64);
 }
 
