@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 DEMO_OUT ?= demo_out
 CMAKE_ARGS ?=
 
-.PHONY: all setup configure build test demo bench clean
+.PHONY: all setup configure build cli test demo bench clean
 
 all: build
 
@@ -18,10 +18,14 @@ configure: setup
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# Only the executable, so that `make demo` does not wait for the tests and benches to compile.
+cli: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target ganlite_cli
+
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
-demo: build
+demo: cli
 	@$(BUILD_DIR)/ganlite demo --out $(DEMO_OUT) --force
 
 bench: build
