@@ -65,6 +65,34 @@ std::string distill_args(const fs::path& out, const std::string& method = "ka+ms
          (method == "ka+mse" ? " --lambda-mse 0.5" : "");
 }
 
+// Starts `ganlite <args>` writing into `run`, SIGKILLs it once its first checkpoint exists.
+void run_and_sigkill_after_first_checkpoint(const std::string& args, const fs::path& run) {
+  int status = 0;
+  const pid_t pid = spawn_cli(args, run.string() + ".log");
+  ASSERT_TRUE(wait_for_file(pid, ganlite::train::latest_checkpoint_path(run), &status))
+      << "the run ended before its first checkpoint";
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
+}
+
+// Every tensor of `full`'s latest checkpoint but the RNG states equals `resumed`'s; returns
+// `resumed`'s tensors and how many were compared per prefix ("G", "D", "opt_G", ...); both
+// hold the same number of tensors.
+void expect_same_checkpoints(const fs::path& full, const fs::path& resumed, std::map<std::string, torch::Tensor>* tb,
+                             std::map<std::string, int>* compared) {
+  const auto a = ganlite::io::load_safetensors(ganlite::train::latest_checkpoint_path(full));
+  const auto b = ganlite::io::load_safetensors(ganlite::train::latest_checkpoint_path(resumed));
+  tb->insert(b.tensors.begin(), b.tensors.end());
+  for (const auto& [key, t] : a.tensors) {
+    if (key.rfind("rng.", 0) == 0) continue;
+    ASSERT_TRUE(tb->count(key)) << key;
+    EXPECT_TRUE(torch::equal(t, tb->at(key))) << key;
+    ++(*compared)[key.substr(0, key.find('.'))];
+  }
+  EXPECT_EQ(a.tensors.size(), b.tensors.size());
+}
+
 }  // namespace
 
 TEST(DistillCli, RunLogsNamedTermsAndResumesBitIdenticallyAfterSigkill) {
@@ -84,12 +112,7 @@ TEST(DistillCli, RunLogsNamedTermsAndResumesBitIdenticallyAfterSigkill) {
   EXPECT_TRUE(fs::exists(dir / "full" / "checkpoints" / "latest_net_D.safetensors"));
   EXPECT_EQ(read_jsonl(dir / "full" / "val.jsonl").size(), 4u);
 
-  int status = 0;
-  const pid_t pid = spawn_cli(distill_args(dir / "killed"), dir / "killed.log");
-  ASSERT_TRUE(wait_for_file(pid, ganlite::train::latest_checkpoint_path(dir / "killed"), &status)) << "the run ended before its first checkpoint";
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
+  ASSERT_NO_FATAL_FAILURE(run_and_sigkill_after_first_checkpoint(distill_args(dir / "killed"), dir / "killed"));
 
   // Only session flags may change on resume.
   EXPECT_EQ(run_cli("distill --resume '" + (dir / "killed").string() + "' --method ka -q").exit_code, 2);
@@ -97,21 +120,13 @@ TEST(DistillCli, RunLogsNamedTermsAndResumesBitIdenticallyAfterSigkill) {
   const auto resumed = run_cli("distill --resume '" + (dir / "killed").string() + "' --threads 1 -q");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
 
-  const auto a = ganlite::io::load_safetensors(ganlite::train::latest_checkpoint_path(dir / "full"));
-  const auto b = ganlite::io::load_safetensors(ganlite::train::latest_checkpoint_path(dir / "killed"));
-  std::map<std::string, torch::Tensor> tb(b.tensors.begin(), b.tensors.end());
+  std::map<std::string, torch::Tensor> tb;
   std::map<std::string, int> compared;
-  for (const auto& [key, t] : a.tensors) {
-    if (key.rfind("rng.", 0) == 0) continue;
-    ASSERT_TRUE(tb.count(key)) << key;
-    EXPECT_TRUE(torch::equal(t, tb[key])) << key;
-    ++compared[key.substr(0, key.find('.'))];
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_same_checkpoints(dir / "full", dir / "killed", &tb, &compared));
   EXPECT_GT(compared["G"], 5);
   EXPECT_GT(compared["D"], 3);
   EXPECT_EQ(compared["A_mse"], 8);  // 4 adaptors, weight and bias
   EXPECT_GT(compared["opt_G"], 5);
-  EXPECT_EQ(a.tensors.size(), b.tensors.size());
   auto la = read_jsonl(dir / "full" / "metrics.jsonl");
   auto lb = read_jsonl(dir / "killed" / "metrics.jsonl");
   ASSERT_EQ(la.size(), lb.size());
@@ -146,27 +161,14 @@ TEST(DistillCli, DcdWithNarrowStudentDLogsItsTermsAndResumesBitIdenticallyAfterS
   }
   EXPECT_EQ(ganlite::io::read_safetensors_header(dir / "full" / "checkpoints" / "latest_net_D.safetensors").metadata.at("ndf"), "2");
 
-  int status = 0;
-  const pid_t pid = spawn_cli(distill_args(dir / "killed", "dcd+wkd") + extra, dir / "killed.log");
-  ASSERT_TRUE(wait_for_file(pid, ganlite::train::latest_checkpoint_path(dir / "killed"), &status)) << "the run ended before its first checkpoint";
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
+  ASSERT_NO_FATAL_FAILURE(run_and_sigkill_after_first_checkpoint(distill_args(dir / "killed", "dcd+wkd") + extra, dir / "killed"));
   EXPECT_EQ(run_cli("distill --resume '" + (dir / "killed").string() + "' --student-ndf 4 -q").exit_code, 2);
   const auto resumed = run_cli("distill --resume '" + (dir / "killed").string() + "' --threads 1 -q");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
 
-  const auto a = ganlite::io::load_safetensors(ganlite::train::latest_checkpoint_path(dir / "full"));
-  const auto b = ganlite::io::load_safetensors(ganlite::train::latest_checkpoint_path(dir / "killed"));
-  std::map<std::string, torch::Tensor> tb(b.tensors.begin(), b.tensors.end());
+  std::map<std::string, torch::Tensor> tb;
   std::map<std::string, int> compared;
-  for (const auto& [key, t] : a.tensors) {
-    if (key.rfind("rng.", 0) == 0) continue;
-    ASSERT_TRUE(tb.count(key)) << key;
-    EXPECT_TRUE(torch::equal(t, tb[key])) << key;
-    ++compared[key.substr(0, key.find('.'))];
-  }
-  EXPECT_EQ(a.tensors.size(), b.tensors.size());
+  ASSERT_NO_FATAL_FAILURE(expect_same_checkpoints(dir / "full", dir / "killed", &tb, &compared));
   EXPECT_GT(compared["D_teacher"], 3);
   EXPECT_GT(compared["opt_D_teacher"], 3);
   EXPECT_GT(compared["A_dcd"], 8);          // 4 adapters: conv weight, BatchNorm weight, bias, stats
