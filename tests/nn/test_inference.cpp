@@ -138,14 +138,41 @@ TEST(Inference, FoldsBatchNormAndFusesActivations) {
   EXPECT_NE(lines.back().find("+tanh"), std::string::npos) << lines.back();
 }
 
-TEST(Inference, Bf16UpSamplingRunsAsSubPixelConvs) {
-  // LibTorch 1.13's CPU bf16 conv_transpose2d fails, so the 3x3 stride-2 up-sampling convs are
-  // rewritten; the Bf16Above40dB cases check the rewrite's numbers, this that it is used.
-  auto g = make_trained_like(config("resnet", "instance"));
-  InferenceRunner runner(*g, InferenceOptions{Precision::bf16, true});
-  int sub_pixel = 0;
-  for (const auto& line : runner.describe()) sub_pixel += line.find("pixel shuffle") != std::string::npos;
-  EXPECT_EQ(sub_pixel, 2);
+TEST(Inference, RewritesUpSamplingAndThinOutputConvs) {
+  // The 3x3 stride-2 up-sampling convs run as sub-pixel convs (LibTorch 1.13's CPU
+  // conv_transpose2d is a slow BLAS path in fp32 and fails in bf16) and the last 7x7 conv to RGB
+  // as a space-to-depth conv; the InferenceMatches cases check the rewrites' numbers, this that
+  // they are used.
+  for (const auto precision : {Precision::fp32, Precision::bf16}) {
+    for (const std::string arch : {"resnet", "inception"}) {
+      auto g = make_trained_like(config(arch, "instance"));
+      InferenceRunner runner(*g, InferenceOptions{precision, true});
+      int sub_pixel = 0, space_to_depth = 0;
+      for (const auto& line : runner.describe()) {
+        sub_pixel += line.find("as conv 2x2 + pixel shuffle") != std::string::npos;
+        space_to_depth += line.find("as space-to-depth conv 4x4") != std::string::npos;
+      }
+      EXPECT_EQ(sub_pixel, 2) << arch;
+      EXPECT_EQ(space_to_depth, 1) << arch;
+    }
+  }
+}
+
+TEST(Inference, MergesInceptionResBranches) {
+  auto c = config("inception", "batch").with_resolved_widths();
+  auto g = make_trained_like(c);
+  InferenceRunner runner(*g);
+  const auto lines = runner.describe();
+  const auto& block = lines.at(3);  // stem, 2 down-sampling convs, then the first block
+  ASSERT_NE(block.find("inception block (fused"), std::string::npos) << block;
+  // One res conv pair at 5x5 whose middle width is the 3x3 and 5x5 branches' together.
+  const auto& w = c.widths.blocks.at(0);  // {res_k1, res_k3, res_k5, dw_k1, dw_k3, dw_k5}
+  ASSERT_GT(w[1], 0);
+  ASSERT_GT(w[2], 0);
+  const int64_t dim = c.ngf * 4;
+  const std::string merged = "res 5x5 " + std::to_string(dim) + "->" + std::to_string(w[1] + w[2]) + "->";
+  EXPECT_NE(block.find(merged), std::string::npos) << block;
+  EXPECT_EQ(block.find("res 3x3"), std::string::npos) << block;
 }
 
 TEST(Inference, SnapshotsWeightsAndAcceptsTrainMode) {

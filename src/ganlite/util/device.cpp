@@ -1,5 +1,6 @@
 #include "ganlite/util/device.h"
 
+#include <dlfcn.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -34,11 +35,17 @@ std::vector<std::string> available_devices() {
   return devices;
 }
 
+void single_threaded_blas() {
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
+}
+
 void set_threads(int threads) {
   require(threads >= 0, "--threads must be >= 0, got " + std::to_string(threads));
   // Debian's OpenMP build starts with one thread whatever the core count, so 0 means "all cores".
   if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
+  single_threaded_blas();
 }
 
 }  // namespace ganlite

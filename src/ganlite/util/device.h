@@ -14,7 +14,15 @@ torch::Device parse_device(const std::string& name);
 // Names of the devices usable here, "cpu" first.
 std::vector<std::string> available_devices();
 
-// Sets LibTorch's intra-op threads; 0 means one per core.
+// Sets LibTorch's intra-op threads; 0 means one per core. Also makes BLAS single-threaded.
 void set_threads(int threads);
+
+// OpenBLAS's pthread build (Debian's libopenblas0-pthread) keeps worker threads of its own that
+// spin on sched_yield after every call. LibTorch sends small convs (batch 1, at most 20480 input
+// values: a 64x64 student's trunk) and matrix products there, so next to LibTorch's OpenMP
+// threads they oversubscribe the cores: the demo student's median went from 2.3 to 58 ms with
+// the other core busy. With this, BLAS calls run on the calling thread. A no-op for other BLAS
+// libraries (looked up at run time; MKL builds have no such symbol).
+void single_threaded_blas();
 
 }  // namespace ganlite
