@@ -173,6 +173,16 @@ TEST(Inference, MergesInceptionResBranches) {
   const std::string merged = "res 5x5 " + std::to_string(dim) + "->" + std::to_string(w[1] + w[2]) + "->";
   EXPECT_NE(block.find(merged), std::string::npos) << block;
   EXPECT_EQ(block.find("res 3x3"), std::string::npos) << block;
+
+  // Branches of a full vector (16 channels) or more stay apart: merged they cost more than they save.
+  c.widths.blocks.at(0) = {0, 16, 16, 0, 0, 8};
+  auto wide = make_trained_like(c);
+  InferenceRunner wide_runner(*wide);
+  const auto wide_block = wide_runner.describe().at(3);
+  EXPECT_NE(wide_block.find("res 3x3 " + std::to_string(dim) + "->16->"), std::string::npos) << wide_block;
+  EXPECT_NE(wide_block.find("res 5x5 " + std::to_string(dim) + "->16->"), std::string::npos) << wide_block;
+  const auto x = torch::rand({1, 3, 16, 16}) * 2 - 1;
+  EXPECT_LT((wide_runner.forward(x) - reference(*wide, x)).abs().max().item<double>(), 1e-4);
 }
 
 TEST(Inference, SnapshotsWeightsAndAcceptsTrainMode) {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -548,12 +549,12 @@ class Compiler {
   }
 
   // --- CAT inception block with foldable norms (BatchNorm in eval, or none) ---------------
-  // Its up to 15 small convs become 5 (the student's branches are 8-16 channels wide, so per-call
-  // costs, not MACs, dominate there): every 1x1 that reads the block input is one conv; the
+  // Its up to 15 small convs become 7, or 5 with thin res branches (the student's branches are
+  // 8-16 channels wide, so per-call costs, not MACs, dominate there): every 1x1 that reads the block input is one conv; the
   // depthwise convs are one 5x5 depthwise conv (3x3 / 1x1 kernels embedded at the centre:
   // reflect, replicate and zero pads agree at distance 1, so this is exact) that passes the
   // res_k1 channels through; every 1x1 that writes the block output is one conv over the
-  // concatenated channels; the k x k res branches are one conv pair; pw_bn is folded into all
+  // concatenated channels; thin k x k res branches are one conv pair; pw_bn is folded into all
   // the output convs.
   struct FoldedConv {
     torch::Tensor w, b;  // float64 until prepared; b always defined
@@ -611,10 +612,13 @@ class Compiler {
         res.push_back({k, in, out});
       }
     }
-    // The k x k res branches (3x3 and 5x5 in CAT) run as one conv pair at the largest k with each
+    // Thin k x k res branches (3x3 and 5x5 in CAT) run as one conv pair at the largest k with each
     // branch's kernels centred: pad rings at distance d agree whatever the pad width, so this is
-    // exact, and it halves the convs and pads on tensors of only 8-16 channels.
-    if (res.size() > 1) {
+    // exact. It pays only for branches narrower than one 16-lane vector, whose empty lanes and
+    // per-call costs outweigh the 3x3 branch's extra MACs at 5x5 (the pruned student: 1.7x
+    // faster blocks); the ngf-64 teacher's 42-wide branches ran 1.4x slower merged.
+    const bool thin_res = std::all_of(res.begin(), res.end(), [](const Res& r) { return r.in.w.size(0) < 16; });
+    if (res.size() > 1 && thin_res) {
       int64_t k = 0, mid = 0;
       for (const auto& r : res) k = std::max(k, r.k), mid += r.in.w.size(0);
       const auto opts = res.front().in.w.options();
