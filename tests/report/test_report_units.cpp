@@ -178,6 +178,26 @@ TEST(Latency, CallsWarmupPlusRunsAndTimesThem) {
   EXPECT_THROW(metrics::measure_latency([] {}, torch::kCPU, 0, o), ganlite::UsageError);
 }
 
+TEST(Latency, InterleavesRoundsAndKeepsResultsApart) {
+  std::string calls;
+  metrics::LatencyOptions o;
+  o.warmup = 1;
+  o.runs = 3;
+  const auto r = metrics::measure_latency_interleaved(
+      {[&] { calls += 'a'; },
+       [&] {
+         calls += 'b';
+         std::this_thread::sleep_for(std::chrono::milliseconds(4));
+       }},
+      torch::kCPU, 1, o);
+  EXPECT_EQ(calls, "abababab");
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].samples_ms.size(), 3u);
+  EXPECT_EQ(r[1].samples_ms.size(), 3u);
+  EXPECT_GE(r[1].min_ms, 4.0);
+  EXPECT_LT(r[0].median_ms, r[1].median_ms);
+}
+
 TEST(Latency, GeneratorAtAnySizeRestoresMode) {
   auto g = ganlite::nn::make_generator(ganlite::testing::tiny_arch());
   g->train();

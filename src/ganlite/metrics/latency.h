@@ -42,10 +42,23 @@ double quantile(std::vector<double> values, double q);
 LatencyResult measure_latency(const std::function<void()>& run_once, const torch::Device& device, int64_t batch,
                               const LatencyOptions& options = {});
 
+// Several callables timed in interleaved rounds (one timed run of each per round, after
+// options.warmup untimed rounds), so that a transient slowdown of the machine falls on all of them
+// alike instead of on whichever was being timed: what a teacher-to-student speed ratio needs.
+// One result per callable, in order; the same errors as measure_latency.
+std::vector<LatencyResult> measure_latency_interleaved(const std::vector<std::function<void()>>& run_once,
+                                                       const torch::Device& device, int64_t batch,
+                                                       const LatencyOptions& options = {});
+
 // Latency of `generator` (on `device`) through the fast inference path (nn::InferenceRunner, fp32,
 // eval semantics; the module itself is untouched) on a random batch x input_nc x size x size
 // input, padded to the architecture's multiple as translate does.
 LatencyResult measure_generator_latency(nn::GeneratorImpl& generator, int64_t size, int64_t batch,
                                         const torch::Device& device, const LatencyOptions& options = {});
+
+// measure_generator_latency for several generators in interleaved rounds (see above).
+std::vector<LatencyResult> measure_generator_latencies(const std::vector<nn::GeneratorImpl*>& generators, int64_t size,
+                                                       int64_t batch, const torch::Device& device,
+                                                       const LatencyOptions& options = {});
 
 }  // namespace ganlite::metrics

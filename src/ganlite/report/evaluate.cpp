@@ -358,18 +358,16 @@ EvalReport evaluate_teacher_student(const fs::path& teacher_path, const fs::path
   }
 
   {
-    ProgressBar bar(4, "latency");
-    const auto step = [&] {
-      bar.advance();
-    };
-    report.teacher.latency = metrics::measure_generator_latency(*teacher, report.size, 1, device, o.latency);
-    step();
-    report.student.latency = metrics::measure_generator_latency(*student, report.size, 1, device, o.latency);
-    step();
-    report.teacher.latency_at_size = metrics::measure_generator_latency(*teacher, o.latency_size, 1, device, o.latency);
-    step();
-    report.student.latency_at_size = metrics::measure_generator_latency(*student, o.latency_size, 1, device, o.latency);
-    step();
+    // Teacher and student in interleaved rounds, at each size, so their ratio is fair.
+    ProgressBar bar(2, "latency");
+    auto at_size = metrics::measure_generator_latencies({teacher.get(), student.get()}, report.size, 1, device, o.latency);
+    report.teacher.latency = at_size[0];
+    report.student.latency = at_size[1];
+    bar.advance();
+    at_size = metrics::measure_generator_latencies({teacher.get(), student.get()}, o.latency_size, 1, device, o.latency);
+    report.teacher.latency_at_size = at_size[0];
+    report.student.latency_at_size = at_size[1];
+    bar.advance();
     bar.finish();
   }
 
