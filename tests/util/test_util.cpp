@@ -1,8 +1,11 @@
+#include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <filesystem>
 
 #include "ganlite/util/atomic_file.h"
+#include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/progress.h"
 #include "test_support.h"
@@ -61,4 +64,14 @@ TEST(Progress, FormatsDurations) {
   EXPECT_EQ(ganlite::format_duration(185), "3m05s");
   EXPECT_EQ(ganlite::format_duration(3720), "1h02m");
   EXPECT_EQ(ganlite::format_duration(-1), "?");
+}
+
+TEST(Threads, SetsLibTorchThreadsAndMakesOpenBlasSingleThreaded) {
+  ganlite::set_threads(2);
+  EXPECT_EQ(torch::get_num_threads(), 2);
+  using GetThreads = int (*)();
+  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (!get) GTEST_SKIP() << "BLAS here is not OpenBLAS";
+  EXPECT_EQ(get(), 1);
+  EXPECT_THROW(ganlite::set_threads(-1), ganlite::UsageError);
 }
