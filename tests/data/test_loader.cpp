@@ -160,6 +160,20 @@ TEST(Loader, DestructorMidEpochDoesNotHang) {
   EXPECT_LT(seconds, 3.0);
 }
 
+TEST(Loader, WorkersLeaveTheThreadCountAlone) {
+  // A thread that starts its first ATen parallel op after the workers ran (as the trainer's main
+  // thread can) must still get the configured count: workers once set ATen's process-wide
+  // default to 1, and training ran on one thread.
+  torch::set_num_threads(2);
+  {
+    data::DataLoader loader(std::make_shared<FakeDataset>(8), options(2, true, 1, 2));
+    EXPECT_EQ(run_epoch(loader, 0).batches, 4);
+  }
+  int threads_seen = 0;
+  std::thread([&] { threads_seen = torch::get_num_threads(); }).join();
+  EXPECT_EQ(threads_seen, 2);
+}
+
 TEST(Loader, BadOptions) {
   auto ds = std::make_shared<FakeDataset>(4);
   EXPECT_THROW(data::DataLoader(ds, options(0, true, 0)), ganlite::UsageError);

@@ -81,10 +81,10 @@ struct DataLoader::State {
   }
 
   void worker_loop() {
-    // One OpenMP thread per worker (as PyTorch's DataLoader workers do): a worker's tensor ops
-    // would otherwise start their own OpenMP teams, whose spinning threads steal the cores from
-    // the main thread's parallel regions (timings there turned bimodal, 2 ms vs 80 ms).
-    at::set_num_threads(1);
+    // No at::set_num_threads(1) here: it sets ATen's process-wide default, which the main thread
+    // adopts at its first parallel op if that comes later, and training then ran on one thread
+    // (1.75x slower). The latency stalls that line was meant to fix came from OpenBLAS's threads
+    // (util/device.h).
     std::unique_lock<std::mutex> lock(mutex);
     while (true) {
       changed.wait(lock, [&] {
