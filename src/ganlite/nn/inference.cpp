@@ -337,9 +337,9 @@ class Compiler {
                                out_pad_v = to_vec(o.output_padding());
     // The generators' up-sampling (3x3, stride 2, padding 1, output padding 1) is rewritten as a
     // 2x2 stride-1 conv to 4x the channels and a pixel shuffle: LibTorch 1.13's CPU
-    // conv_transpose2d runs as a BLAS gemm plus col2im (3x slower than the oneDNN conv here, and
-    // OpenBLAS's spinning threads then stall the next OpenMP region) and in bf16 it misroutes to
-    // the forward conv and fails. Any other transposed conv computes in fp32.
+    // conv_transpose2d runs as a BLAS gemm plus col2im (1.4-1.8x slower than this oneDNN conv
+    // here) and in bf16 it misroutes to the forward conv and fails. Any other transposed conv
+    // computes in fp32.
     const bool sub_pixel = transposed && o.groups() == 1 && weight.size(2) == 3 &&
                            weight.size(3) == 3 && stride_v == std::vector<int64_t>{2, 2} &&
                            padding == std::vector<int64_t>{1, 1} && out_pad_v == std::vector<int64_t>{1, 1} &&
@@ -550,12 +550,12 @@ class Compiler {
 
   // --- CAT inception block with foldable norms (BatchNorm in eval, or none) ---------------
   // Its up to 15 small convs become 7, or 5 with thin res branches (the student's branches are
-  // 8-16 channels wide, so per-call costs, not MACs, dominate there): every 1x1 that reads the block input is one conv; the
-  // depthwise convs are one 5x5 depthwise conv (3x3 / 1x1 kernels embedded at the centre:
-  // reflect, replicate and zero pads agree at distance 1, so this is exact) that passes the
-  // res_k1 channels through; every 1x1 that writes the block output is one conv over the
-  // concatenated channels; thin k x k res branches are one conv pair; pw_bn is folded into all
-  // the output convs.
+  // 8-16 channels wide, so per-call costs, not MACs, dominate there): every 1x1 that reads the
+  // block input is one conv; the depthwise convs are one 5x5 depthwise conv (3x3 / 1x1 kernels
+  // embedded at the centre: reflect, replicate and zero pads agree at distance 1, so this is
+  // exact) that passes the res_k1 channels through; every 1x1 that writes the block output is one
+  // conv over the concatenated channels; thin k x k res branches are one conv pair; pw_bn is
+  // folded into all the output convs.
   struct FoldedConv {
     torch::Tensor w, b;  // float64 until prepared; b always defined
   };
