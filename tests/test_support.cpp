@@ -1,19 +1,22 @@
 #include "test_support.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
-
-#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <array>
-#include <chrono>
-#include <thread>
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <stdexcept>
-#include <unistd.h>
+#include <thread>
+
+#include "ganlite/train/trainer.h"
 
 namespace ganlite::testing {
 
@@ -100,6 +103,27 @@ std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
   std::string line;
   while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
   return lines;
+}
+
+void run_and_sigkill_after_first_checkpoint(const std::string& args, const fs::path& run) {
+  int status = 0;
+  const pid_t pid = spawn_cli(args, run.string() + ".log");
+  ASSERT_TRUE(wait_for_file(pid, train::latest_checkpoint_path(run), &status))
+      << "the run ended before its first checkpoint";
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
+}
+
+void expect_same_metrics_log(const fs::path& run_a, const fs::path& run_b) {
+  auto a = read_jsonl(run_a / "metrics.jsonl");
+  auto b = read_jsonl(run_b / "metrics.jsonl");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i].erase("wall_seconds");
+    b[i].erase("wall_seconds");
+    EXPECT_EQ(a[i], b[i]) << "line " << i;
+  }
 }
 
 }  // namespace ganlite::testing

@@ -45,6 +45,14 @@ bool wait_for_file(int pid, const std::filesystem::path& path, int* status);
 // The JSON objects of a .jsonl file, one per line.
 std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path);
 
+// Starts `ganlite <args>` writing into the run folder `run` and SIGKILLs it once its first
+// checkpoint exists (gtest failures when it ends before that or finishes before the kill; call
+// under ASSERT_NO_FATAL_FAILURE).
+void run_and_sigkill_after_first_checkpoint(const std::string& args, const std::filesystem::path& run);
+// Two runs' metrics.jsonl read as the same log, line by line, wall times aside (gtest failures
+// otherwise).
+void expect_same_metrics_log(const std::filesystem::path& run_a, const std::filesystem::path& run_b);
+
 std::string read_text_file(const std::filesystem::path& path);
 void write_text_file(const std::filesystem::path& path, const std::string& text);
 

@@ -1,15 +1,10 @@
 // `ganlite distill` end to end on a tiny edges2shapes set: named loss terms in the logs, the
 // distill section in config.json, bit-identical resume after SIGKILL, refusals.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/safetensors.h"
@@ -18,10 +13,10 @@
 #include "test_support.h"
 
 namespace fs = std::filesystem;
+using ganlite::testing::expect_same_metrics_log;
 using ganlite::testing::read_jsonl;
+using ganlite::testing::run_and_sigkill_after_first_checkpoint;
 using ganlite::testing::run_cli;
-using ganlite::testing::spawn_cli;
-using ganlite::testing::wait_for_file;
 using ganlite::testing::TempDir;
 
 namespace {
@@ -63,17 +58,6 @@ std::string distill_args(const fs::path& out, const std::string& method = "ka+ms
          " --ndf 4 --load-size 32 --crop-size 32 --n-epochs 2 --n-epochs-decay 2 --save-latest-freq 2"
          " --sample-freq 0 --log-freq 1 --threads 1 --workers 1 --seed 3 -q --out '" + out.string() + "'" +
          (method == "ka+mse" ? " --lambda-mse 0.5" : "");
-}
-
-// Starts `ganlite <args>` writing into `run`, SIGKILLs it once its first checkpoint exists.
-void run_and_sigkill_after_first_checkpoint(const std::string& args, const fs::path& run) {
-  int status = 0;
-  const pid_t pid = spawn_cli(args, run.string() + ".log");
-  ASSERT_TRUE(wait_for_file(pid, ganlite::train::latest_checkpoint_path(run), &status))
-      << "the run ended before its first checkpoint";
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
 }
 
 // Every tensor of `full`'s latest checkpoint but the RNG states equals `resumed`'s; returns
@@ -127,14 +111,7 @@ TEST(DistillCli, RunLogsNamedTermsAndResumesBitIdenticallyAfterSigkill) {
   EXPECT_GT(compared["D"], 3);
   EXPECT_EQ(compared["A_mse"], 8);  // 4 adaptors, weight and bias
   EXPECT_GT(compared["opt_G"], 5);
-  auto la = read_jsonl(dir / "full" / "metrics.jsonl");
-  auto lb = read_jsonl(dir / "killed" / "metrics.jsonl");
-  ASSERT_EQ(la.size(), lb.size());
-  for (size_t i = 0; i < la.size(); ++i) {
-    la[i].erase("wall_seconds");
-    lb[i].erase("wall_seconds");
-    EXPECT_EQ(la[i], lb[i]) << "line " << i;
-  }
+  expect_same_metrics_log(dir / "full", dir / "killed");
   // The frozen teacher in the checkpoint is the teacher file, bit for bit.
   const auto teacher = ganlite::io::load_safetensors(fixture().teacher);
   for (const auto& [key, t] : teacher.tensors) EXPECT_TRUE(torch::equal(t, tb.at("T." + key))) << key;
@@ -173,14 +150,7 @@ TEST(DistillCli, DcdWithNarrowStudentDLogsItsTermsAndResumesBitIdenticallyAfterS
   EXPECT_GT(compared["opt_D_teacher"], 3);
   EXPECT_GT(compared["A_dcd"], 8);          // 4 adapters: conv weight, BatchNorm weight, bias, stats
   EXPECT_GT(compared["A_dcd_teacher"], 8);  // psi_T, with its BatchNorm running stats
-  auto la = read_jsonl(dir / "full" / "metrics.jsonl");
-  auto lb = read_jsonl(dir / "killed" / "metrics.jsonl");
-  ASSERT_EQ(la.size(), lb.size());
-  for (size_t i = 0; i < la.size(); ++i) {
-    la[i].erase("wall_seconds");
-    lb[i].erase("wall_seconds");
-    EXPECT_EQ(la[i], lb[i]) << "line " << i;
-  }
+  expect_same_metrics_log(dir / "full", dir / "killed");
 }
 
 TEST(DistillCli, CycleGanMobileStudentBothDirectionsAndMethodNone) {

@@ -20,7 +20,9 @@
 #include "test_support.h"
 
 namespace fs = std::filesystem;
+using ganlite::testing::expect_same_metrics_log;
 using ganlite::testing::read_jsonl;
+using ganlite::testing::run_and_sigkill_after_first_checkpoint;
 using ganlite::testing::run_cli;
 using ganlite::testing::spawn_cli;
 using ganlite::testing::wait_for_file;
@@ -80,12 +82,7 @@ TEST(TrainRun, ResumeAfterSigkillIsBitIdenticalToAnUninterruptedRun) {
   const auto full = run_cli(tiny_args(dir / "full", epochs));
   ASSERT_EQ(full.exit_code, 0) << full.output;
 
-  int status = 0;
-  const pid_t pid = spawn_cli(tiny_args(dir / "killed", epochs), dir / "killed.log");
-  ASSERT_TRUE(wait_for_file(pid, ganlite::train::latest_checkpoint_path(dir / "killed"), &status)) << "the run ended before its first checkpoint";
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
+  ASSERT_NO_FATAL_FAILURE(run_and_sigkill_after_first_checkpoint(tiny_args(dir / "killed", epochs), dir / "killed"));
   const auto at_kill = std::stoll(load_ckpt(dir / "killed").metadata.at("global_step"));
   EXPECT_LT(at_kill, 48);
 
@@ -94,15 +91,8 @@ TEST(TrainRun, ResumeAfterSigkillIsBitIdenticalToAnUninterruptedRun) {
   expect_same_state(dir / "full", dir / "killed");
 
   // The logs read as if the run had never stopped (wall times aside).
-  auto a = read_jsonl(dir / "full" / "metrics.jsonl");
-  auto b = read_jsonl(dir / "killed" / "metrics.jsonl");
-  ASSERT_EQ(a.size(), 48u);
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    a[i].erase("wall_seconds");
-    b[i].erase("wall_seconds");
-    EXPECT_EQ(a[i], b[i]) << "line " << i;
-  }
+  ASSERT_EQ(read_jsonl(dir / "full" / "metrics.jsonl").size(), 48u);
+  expect_same_metrics_log(dir / "full", dir / "killed");
   EXPECT_EQ(read_jsonl(dir / "full" / "val.jsonl").size(), read_jsonl(dir / "killed" / "val.jsonl").size());
   EXPECT_TRUE(fs::exists(dir / "killed" / "checkpoints" / "latest_net_G.safetensors"));
   EXPECT_TRUE(fs::exists(dir / "killed" / "checkpoints" / "latest_net_D.safetensors"));
