@@ -75,6 +75,21 @@ torch::Tensor run_plan(const Plan& plan, torch::Tensor x) {
 
 std::vector<int64_t> to_vec(const torch::ExpandingArray<2>& a) { return {a->begin(), a->end()}; }
 
+// The k x k window at the centre of a [.., .., K, K] kernel (K >= k, same parity): where a smaller
+// kernel sits when it is merged into a larger one.
+torch::Tensor centre(const torch::Tensor& kernel, int64_t k) {
+  const int64_t off = (kernel.size(2) - k) / 2;
+  return kernel.narrow(2, off, k).narrow(3, off, k);
+}
+
+// A conv bias for the 4 output phases (a, b) of a conv followed by pixel_shuffle(2): each
+// channel's bias repeated for its 4 phase channels, in pixel_shuffle's order (c * 4 + a * 2 + b).
+torch::Tensor phase_bias(const torch::Tensor& bias, torch::ScalarType dtype) {
+  if (!bias.defined()) return {};
+  const int64_t c = bias.size(0);
+  return bias.to(torch::kDouble).view({c, 1}).expand({c, 4}).reshape({-1}).to(dtype).contiguous();
+}
+
 enum class PadMode { zero, reflect, replicate };
 enum class Act { none, relu, leaky_relu, tanh };
 
@@ -398,9 +413,7 @@ class Compiler {
       }
     }
     const auto wc = prepare_weight(w.reshape({cout * 4, cin, 2, 2}), dtype_);
-    const auto bc = bias.defined()
-                        ? bias.to(torch::kDouble).view({cout, 1}).expand({cout, 4}).reshape({-1}).to(dtype_).contiguous()
-                        : torch::Tensor();
+    const auto bc = phase_bias(bias, dtype_);
     const bool channels_last = channels_last_;
     std::ostringstream text;
     text << name << ": convT 3x3 s2 " << cin << "->" << cout << " as conv 2x2 + pixel shuffle" << tail.text;
@@ -441,9 +454,7 @@ class Compiler {
       }
     }
     const auto ws = prepare_weight(w.reshape({cout * 4, cin * 4, taps, taps}), dtype_);
-    const auto bs = bias.defined()
-                        ? bias.to(torch::kDouble).view({cout, 1}).expand({cout, 4}).reshape({-1}).to(dtype_).contiguous()
-                        : torch::Tensor();
+    const auto bs = phase_bias(bias, dtype_);
     const auto wdirect = prepare_weight(weight, dtype_);
     const auto bdirect = bias.defined() ? bias.to(dtype_).contiguous() : torch::Tensor();
     const bool channels_last = channels_last_;
@@ -456,15 +467,15 @@ class Compiler {
       if (padding[0] > 0 || padding[1] > 0) {
         x = at::constant_pad_nd(x, {padding[1], padding[1], padding[0], padding[0]}, 0.0).contiguous(x.suggest_memory_format());
       }
-      const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+      const int64_t n = x.size(0), c = x.size(1), h = x.size(2), width = x.size(3);
       torch::Tensor y;
-      if (h % 2 == 0 && wd % 2 == 0) {
+      if (h % 2 == 0 && width % 2 == 0) {
         // NHWC [n, h, w, c] -> [n, h/2, w/2, (p, q, c)]: contiguous runs of 2c values.
         auto folded = x.permute({0, 2, 3, 1})
-                          .reshape({n, h / 2, 2, wd / 2, 2 * c})
+                          .reshape({n, h / 2, 2, width / 2, 2 * c})
                           .permute({0, 1, 3, 2, 4})
                           .contiguous()
-                          .view({n, h / 2, wd / 2, 4 * c})
+                          .view({n, h / 2, width / 2, 4 * c})
                           .permute({0, 3, 1, 2});
         if (!channels_last) folded = folded.contiguous();
         y = at::pixel_shuffle(at::conv2d(folded, ws, bs), 2);
@@ -627,10 +638,10 @@ class Compiler {
                      torch::zeros({res.front().out.w.size(0)}, opts)};
       int64_t at_ch = 0;
       for (const auto& r : res) {
-        const int64_t n = r.in.w.size(0), off = (k - r.k) / 2;
-        in.w.narrow(0, at_ch, n).narrow(2, off, r.k).narrow(3, off, r.k).copy_(r.in.w);
+        const int64_t n = r.in.w.size(0);
+        centre(in.w.narrow(0, at_ch, n), r.k).copy_(r.in.w);
         in.b.narrow(0, at_ch, n).copy_(r.in.b);
-        out.w.narrow(1, at_ch, n).narrow(2, off, r.k).narrow(3, off, r.k).copy_(r.out.w);
+        centre(out.w.narrow(1, at_ch, n), r.k).copy_(r.out.w);
         out.b += r.out.b;
         at_ch += n;
       }
@@ -685,8 +696,8 @@ class Compiler {
         auto b = torch::zeros({channels}, torch::kDouble);
         int64_t at_ch = 0;
         for (const auto& c : dw_convs) {
-          const int64_t n = c.w.size(0), k = c.w.size(2), off = (k2 - k) / 2;
-          w.narrow(0, at_ch, n).narrow(2, off, k).narrow(3, off, k).copy_(c.w);
+          const int64_t n = c.w.size(0);
+          centre(w.narrow(0, at_ch, n), c.w.size(2)).copy_(c.w);
           b.narrow(0, at_ch, n).copy_(c.b);
           at_ch += n;
         }

@@ -7,10 +7,13 @@
 //     merged into the conv's own padding;
 //   - weights converted once to channels-last (and to bf16 for Precision::bf16), so LibTorch's
 //     oneDNN kernels run without per-call reorders; Dropout / Identity dropped;
-//   - CAT inception blocks with foldable norms as at most 7 merged convs (all 1x1s on the
-//     input, one 5x5 depthwise, all 1x1s to the output with pw_bn folded, the 3x3 / 5x5 pairs);
-//   - in bf16, the 3x3 stride-2 transposed convs as a 2x2 conv plus pixel shuffle (LibTorch
-//     1.13's CPU bf16 conv_transpose2d fails);
+//   - CAT inception blocks with foldable norms as 7 merged convs (all 1x1s on the input, one
+//     5x5 depthwise, all 1x1s to the output with pw_bn folded, the 3x3 / 5x5 pairs), 5 when the
+//     3x3 / 5x5 branches are thinner than 16 channels (one merged pair);
+//   - the 3x3 stride-2 transposed convs as a 2x2 conv plus pixel shuffle (LibTorch 1.13's CPU
+//     conv_transpose2d is a slower BLAS path in fp32 and fails in bf16);
+//   - stride-1 k x k convs to at most 4 channels (the last conv to RGB) as a space-to-depth
+//     conv plus pixel shuffle;
 //   - everything under c10::InferenceMode (no autograd bookkeeping).
 // The runner's output matches the eval-mode module's: fp32 to ~1e-5, bf16 above 40 dB PSNR.
 #pragma once
