@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 DEMO_OUT ?= demo_out
 CMAKE_ARGS ?=
 
-.PHONY: all setup configure build cli test demo bench clean
+.PHONY: all setup configure build cli test test-avx2 demo bench clean
 
 all: build
 
@@ -24,6 +24,11 @@ cli: configure
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# The suite as on a CPU with AVX2 only: oneDNN and OpenBLAS kept to AVX2 kernels (README.md).
+test-avx2: build
+	@cd $(BUILD_DIR) && ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell \
+		ctest --output-on-failure -j $(JOBS) --timeout 900
 
 demo: cli
 	@$(BUILD_DIR)/ganlite demo --out $(DEMO_OUT) --force

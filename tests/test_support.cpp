@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "ganlite/train/trainer.h"
+#include "ganlite/util/atomic_file.h"
 
 namespace ganlite::testing {
 
@@ -115,15 +116,38 @@ void run_and_sigkill_after_first_checkpoint(const std::string& args, const fs::p
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the run finished before it could be killed";
 }
 
+std::vector<int64_t> logged_steps(const fs::path& run) {
+  std::vector<int64_t> steps;
+  for (const auto& line : read_jsonl(run / "metrics.jsonl")) steps.push_back(line.at("step").get<int64_t>());
+  return steps;
+}
+
 void expect_same_metrics_log(const fs::path& run_a, const fs::path& run_b) {
   auto a = read_jsonl(run_a / "metrics.jsonl");
   auto b = read_jsonl(run_b / "metrics.jsonl");
   ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
   for (size_t i = 0; i < a.size(); ++i) {
+    if (i > 0) {
+      EXPECT_GT(b[i].at("step").get<int64_t>(), b[i - 1].at("step").get<int64_t>()) << "line " << i;
+    }
     a[i].erase("wall_seconds");
     b[i].erase("wall_seconds");
     EXPECT_EQ(a[i], b[i]) << "line " << i;
   }
+}
+
+void run_cli_killed_while_writing(const std::string& file_spec, const std::string& args) {
+  const auto r = run_command("GANLITE_TEST_ABORT_IN_WRITE='" + file_spec + "' '" + GANLITE_CLI_PATH + "' " + args);
+  ASSERT_EQ(r.exit_code, 128 + SIGKILL) << "not killed while writing " << file_spec << ":\n" << r.output;
+}
+
+std::vector<fs::path> temporaries_under(const fs::path& dir) {
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (is_atomic_write_temporary(entry.path().filename().string())) found.push_back(entry.path());
+  }
+  return found;
 }
 
 }  // namespace ganlite::testing

@@ -2,6 +2,7 @@
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -49,9 +50,18 @@ std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path);
 // checkpoint exists (gtest failures when it ends before that or finishes before the kill; call
 // under ASSERT_NO_FATAL_FAILURE).
 void run_and_sigkill_after_first_checkpoint(const std::string& args, const std::filesystem::path& run);
-// Two runs' metrics.jsonl read as the same log, line by line, wall times aside (gtest failures
-// otherwise).
+// Two runs' metrics.jsonl read as the same log, line by line, wall times aside, each with its
+// steps strictly increasing (each logged step once; gtest failures otherwise).
 void expect_same_metrics_log(const std::filesystem::path& run_a, const std::filesystem::path& run_b);
+// The "step" of every line of RUN/metrics.jsonl, in order.
+std::vector<int64_t> logged_steps(const std::filesystem::path& run);
+
+// Runs `ganlite <args>` with GANLITE_TEST_ABORT_IN_WRITE=`file_spec` (NAME or NAME@K, see
+// util/atomic_file.h): it SIGKILLs itself in the middle of writing that file. A gtest failure
+// unless it died so (call under ASSERT_NO_FATAL_FAILURE).
+void run_cli_killed_while_writing(const std::string& file_spec, const std::string& args);
+// The write_file_atomic temporaries anywhere under `dir`.
+std::vector<std::filesystem::path> temporaries_under(const std::filesystem::path& dir);
 
 std::string read_text_file(const std::filesystem::path& path);
 void write_text_file(const std::filesystem::path& path, const std::string& text);

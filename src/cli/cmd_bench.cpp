@@ -1,15 +1,19 @@
 // `ganlite bench`: latency of the fast inference path (nn::InferenceRunner) for a generator file
 // or an architecture: warm-up, timed runs, median / p90, images/s and achieved GFLOP/s
-// (2 x MACs per image / time, MACs by the papers' counting rule).
+// (2 x MACs per image / time, MACs by the papers' counting rule), on a CPU also as a fraction of
+// the conv peak measured on this machine (metrics/conv_peak.h, cached per CPU model and threads).
 #include <cmath>
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "command.h"
 #include "ganlite/io/checkpoint.h"
+#include "ganlite/metrics/conv_peak.h"
 #include "ganlite/metrics/latency.h"
 #include "ganlite/nn/arch_config.h"
 #include "ganlite/nn/inference.h"
@@ -33,7 +37,49 @@ struct BenchOptions {
   int warmup = 3;
   bool eager = false;  // time the plain module forward instead (for comparison)
   bool verbose = false;
+  bool no_cache = false;   // measure the conv peak without reading or writing the cache
+  bool remeasure = false;  // measure the conv peak again and replace the cached figure
 };
+
+// The measured conv peak of this CPU (cached unless --no-cache); nullopt off the CPU.
+std::optional<metrics::ConvPeakLookup> cpu_conv_peak(const BenchOptions& o, const torch::Device& device,
+                                                     std::filesystem::path& cache) {
+  if (!device.is_cpu()) return std::nullopt;
+  cache = o.no_cache ? std::filesystem::path() : metrics::default_conv_peak_cache();
+  const bool measuring =
+      o.remeasure || cache.empty() || !metrics::read_cached_conv_peak(cache, metrics::current_conv_peak_key());
+  if (measuring && !o.common.json && !o.common.quiet) {
+    std::cerr << "measuring the conv peak of this CPU (fp32" << (metrics::native_bf16_convs() ? ", bf16" : "")
+              << "; a fraction of a second each)" << std::endl;
+  }
+  return metrics::conv_peak(cache, o.remeasure);
+}
+
+// The peak of the precision timed; nullopt for bf16 without native support.
+std::optional<double> peak_for(const metrics::ConvPeak& peak, nn::Precision precision) {
+  return precision == nn::Precision::bf16 ? peak.bf16_gflops : std::optional<double>(peak.fp32_gflops);
+}
+
+// The CPU, its measured peaks, and the achieved GFLOP/s as a fraction of the peak of the
+// precision timed (or why there is none).
+void print_peak_lines(const metrics::ConvPeakLookup& lookup, const std::filesystem::path& cache, double gflops,
+                      nn::Precision precision) {
+  const auto& p = lookup.peak;
+  std::printf("CPU: %s; conv peak measured on it with %d thread(s): fp32 %.0f GFLOP/s, bf16 ", p.key.cpu_model.c_str(),
+              p.key.threads, p.fp32_gflops);
+  if (p.bf16_gflops) {
+    std::printf("%.0f GFLOP/s\n", *p.bf16_gflops);
+  } else {
+    std::printf("unavailable (no native bf16: avx512_bf16 / AMX, or a oneDNN ISA limit)\n");
+  }
+  if (lookup.from_cache) std::printf("(peak cached in %s; --remeasure measures again)\n", cache.c_str());
+  if (const auto peak = peak_for(p, precision)) {
+    std::printf("%.0f%% of the measured %s conv peak\n", 100.0 * gflops / *peak,
+                precision == nn::Precision::bf16 ? "bf16" : "fp32");
+  } else {
+    std::printf("no bf16 conv peak to compare with: bf16 is emulated here, and slow\n");
+  }
+}
 
 void run_bench(const BenchOptions& o) {
   apply_common(o.common);
@@ -42,6 +88,12 @@ void run_bench(const BenchOptions& o) {
   require(o.batch_size >= 1, "--batch-size must be >= 1, got " + std::to_string(o.batch_size));
   const torch::Device device = parse_device(o.common.device);
   const nn::Precision precision = nn::parse_precision(o.precision);
+  if (precision == nn::Precision::bf16 && device.is_cpu()) {
+    const std::string limit = metrics::onednn_isa_limit();
+    require(metrics::onednn_isa_allows_bf16(limit),
+            "--precision bf16: oneDNN cannot run bf16 convolutions under the ISA limit '" + limit +
+                "' (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA below AVX512_CORE); unset it or use fp32");
+  }
   nn::Generator generator;
   if (!o.model.empty()) {
     generator = io::load_generator(o.model, device);
@@ -91,7 +143,9 @@ void run_bench(const BenchOptions& o) {
   r.size = o.size;
   const double gflops = 2.0 * static_cast<double>(macs) * static_cast<double>(o.batch_size) / (r.median_ms * 1e6);
   const int threads = at::get_num_threads();
-  const bool bf16_native = nn::bf16_is_fast(device);
+  const bool bf16_native = device.is_cpu() ? metrics::native_bf16_convs() : nn::bf16_is_fast(device);
+  std::filesystem::path peak_cache;
+  const auto peak = cpu_conv_peak(o, device, peak_cache);
   // bf16's error against the fp32 module on the timed input (outputs in [-1, 1]: peak-to-peak 2).
   double psnr_vs_fp32 = -1;
   if (precision == nn::Precision::bf16 && !o.eager) {
@@ -109,6 +163,7 @@ void run_bench(const BenchOptions& o) {
                      {"path", o.eager ? "eager" : "fast"},
                      {"threads", threads},
                      {"device", device.str()},
+                     {"cpu_model", metrics::cpu_model_name()},
                      {"macs", macs},
                      {"median_ms", r.median_ms},
                      {"p90_ms", r.p90_ms},
@@ -121,6 +176,15 @@ void run_bench(const BenchOptions& o) {
                      {"warmup", o.warmup}};
     if (!o.model.empty()) j["model"] = o.model;
     if (psnr_vs_fp32 >= 0) j["psnr_vs_fp32"] = psnr_vs_fp32;
+    if (peak) {
+      const auto& p = peak->peak;
+      const auto of = peak_for(p, precision);
+      j["peak_fp32_gflops"] = p.fp32_gflops;
+      j["peak_bf16_gflops"] = p.bf16_gflops ? nlohmann::json(*p.bf16_gflops) : nlohmann::json();
+      j["fraction_of_peak"] = of ? nlohmann::json(gflops / *of) : nlohmann::json();
+      j["peak_from_cache"] = peak->from_cache;
+      j["peak_cache"] = peak_cache.string();
+    }
     print_json(j);
     return;
   }
@@ -129,16 +193,8 @@ void run_bench(const BenchOptions& o) {
               o.size, o.size, o.batch_size, o.precision.c_str(), threads, o.eager ? "eager" : "fast");
   std::printf("median %.2f ms   p90 %.2f ms   %.2f images/s   %.1f GFLOP/s\n", r.median_ms, r.p90_ms,
               r.images_per_second, gflops);
-  if (device.is_cpu()) {
-    // Rough conv peaks of this project's reference machine (2 cores, AVX-512 / AMX), for scale.
-    const double peak = precision == nn::Precision::bf16 ? 770.0 : 190.0;
-    std::printf("(%.0f%% of the ~%.0f GFLOP/s %s conv peak of two AVX-512/AMX cores)\n", 100.0 * gflops / peak, peak,
-                o.precision.c_str());
-    if (psnr_vs_fp32 >= 0) std::printf("bf16 output vs the fp32 module: PSNR %.1f dB (peak-to-peak 2)\n", psnr_vs_fp32);
-    if (precision == nn::Precision::bf16 && !bf16_native) {
-      std::printf("note: this CPU has no native bf16 (avx512_bf16 / amx_bf16); bf16 is emulated and slow\n");
-    }
-  }
+  if (peak) print_peak_lines(*peak, peak_cache, gflops, precision);
+  if (psnr_vs_fp32 >= 0) std::printf("bf16 output vs the fp32 module: PSNR %.1f dB (peak-to-peak 2)\n", psnr_vs_fp32);
 }
 
 void setup_bench(CLI::App& app) {
@@ -156,6 +212,12 @@ void setup_bench(CLI::App& app) {
   cmd->add_option("--warmup", opts->warmup, "Untimed warm-up runs")->capture_default_str();
   cmd->add_flag("--eager", opts->eager, "Time the plain module forward (InferenceMode, NCHW) instead of the fast path");
   cmd->add_flag("--verbose", opts->verbose, "List the fused steps of the inference plan on stderr");
+  cmd->add_flag("--remeasure", opts->remeasure,
+                "Measure the CPU's conv peak again and replace the cached figure "
+                "($XDG_CACHE_HOME/ganlite/conv_peak.json or ~/.cache/ganlite/conv_peak.json)");
+  auto* no_cache =
+      cmd->add_flag("--no-cache", opts->no_cache, "Measure the CPU's conv peak without reading or writing the cache");
+  no_cache->excludes("--remeasure");
   add_device_options(*cmd, opts->common);
   add_output_options(*cmd, opts->common);
   cmd->callback([opts] { run_bench(*opts); });

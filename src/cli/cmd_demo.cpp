@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -117,7 +118,7 @@ void run_demo(const DemoOptions& o) {
   topts.run_dir = teacher_run;
   const fs::path teacher = generator_file(train::train(tc, topts), "teacher");
 
-  step(o, "3/6 CAT one-step pruning to " + std::to_string(o.mac_fraction) + " of the teacher's MACs");
+  step(o, "3/6 CAT one-step pruning to " + report::format_fraction(o.mac_fraction) + " of the teacher's MACs");
   auto teacher_g = io::load_generator(teacher, device);
   teacher_g->eval();
   compress::PruneOptions po;
@@ -138,7 +139,7 @@ void run_demo(const DemoOptions& o) {
   sc = compress::make_distill_train_config(sc, dc);
   train::TrainerOptions sopts;
   sopts.run_dir = student_run;
-  sopts.task_factory = compress::distill_task_factory(true);
+  sopts.task_factory = compress::distill_task_factory();
   const fs::path student = generator_file(train::train(sc, sopts), "student");
 
   step(o, "5/6 evaluation: MACs, parameters, fast-path latency, PSNR/SSIM, HTML report");
@@ -191,9 +192,9 @@ void run_demo(const DemoOptions& o) {
                 {"seconds", seconds}});
     return;
   }
-  std::cout << "\nteacher: " << nn::format_macs(t.macs) << " MACs, " << t.latency.median_ms << " ms, PSNR " << t.psnr
-            << " dB\nstudent: " << nn::format_macs(s.macs) << " MACs, " << s.latency.median_ms << " ms, PSNR " << s.psnr
-            << " dB (vs teacher " << s.psnr_vs_teacher.value_or(0.0) << " dB)\n";
+  std::printf("\nteacher: %s MACs, %.2f ms, PSNR %.2f dB\nstudent: %s MACs, %.2f ms, PSNR %.2f dB (vs teacher %.2f dB)\n",
+              nn::format_macs(t.macs).c_str(), t.latency.median_ms, t.psnr, nn::format_macs(s.macs).c_str(),
+              s.latency.median_ms, s.psnr, s.psnr_vs_teacher.value_or(0.0));
   if (onnx_json.contains("path")) std::cout << "ONNX: " << onnx_path.string() << " (matches ganlite within 1e-3)\n";
   std::cout << "Done in " << format_duration(seconds) << ". Report: " << (report_dir / "index.html").string() << "\n";
 }

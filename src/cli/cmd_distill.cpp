@@ -18,6 +18,7 @@
 #include "ganlite/nn/generator.h"
 #include "ganlite/nn/init.h"
 #include "ganlite/util/device.h"
+#include "ganlite/train/run_folder.h"
 #include "ganlite/train/trainer.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/progress.h"
@@ -56,10 +57,13 @@ void adopt_discriminator_settings(const DistillCliState& s, train::TrainConfig& 
     const auto it = meta.find(key);
     if (it != meta.end() && !train_flag_given(s.flags, flag)) set(it->second);
   };
-  take("ndf", "--ndf", [&](const std::string& v) { config.ndf = std::stoi(v); });
+  const fs::path file = s.distill.restore_d;
+  take("ndf", "--ndf", [&](const std::string&) {
+    config.ndf = static_cast<int>(io::metadata_integer(meta, "ndf", file, 1, train::kMaxNdf));
+  });
   take("norm", "--norm-D", [&](const std::string& v) { config.norm_D = v; });
-  take("n_layers", "--n-layers-D", [&](const std::string& v) {
-    config.n_layers_D = std::stoi(v);
+  take("n_layers", "--n-layers-D", [&](const std::string&) {
+    config.n_layers_D = static_cast<int>(io::metadata_integer(meta, "n_layers", file, 1, train::kMaxLayersD));
     if (config.n_layers_D != 3 && config.netD == "basic") config.netD = "n_layers";
   });
   take("arch", "--netD", [&](const std::string& v) {
@@ -72,16 +76,20 @@ void adopt_teacher_discriminator_width(DistillCliState& s) {
   if (s.distill.dcd_restore_teacher_d.empty() || s.teacher_ndf_option->count() > 0) return;
   const auto meta = io::read_safetensors_header(s.distill.dcd_restore_teacher_d).metadata;
   const auto it = meta.find("ndf");
-  if (it != meta.end()) s.distill.teacher_ndf = std::stoi(it->second);
+  if (it != meta.end()) {
+    s.distill.teacher_ndf =
+        static_cast<int>(io::metadata_integer(meta, "ndf", s.distill.dcd_restore_teacher_d, 1, train::kMaxNdf));
+  }
 }
 
 // --student-arch: GAN Compression's students are built from an architecture, not pruned. The
 // freshly initialised student is written into the run folder, so the run's config points at a
-// file that stays there for --resume.
+// file that stays there for --resume. A run that never saved a checkpoint may start again in the
+// folder: the same seed writes the same file.
 fs::path write_fresh_student(const DistillCliState& s, const train::TrainConfig& config, const fs::path& run_dir) {
   require(s.distill.student.empty(), "--student FILE and --student-arch exclude each other");
   const fs::path path = run_dir / "student_init.safetensors";
-  if (fs::exists(run_dir / "config.json")) {
+  if (train::run_folder_has_saved_state(run_dir)) {
     throw UsageError("run folder '" + run_dir.string() + "' already holds a run; use --resume or a new --out");
   }
   nn::ArchConfig arch;
@@ -151,6 +159,7 @@ void run_distill(DistillCliState& s) {
     if (config.distill.empty()) {
       throw UsageError("'" + stored.string() + "' is not a distillation run; resume it with `ganlite train --resume`");
     }
+    compress::DistillConfig::from_json_string(config.distill, stored.string());  // a bad section names the file
     apply_train_flags(s.flags, config, true);
     config = config.resolved();
     config.validate_config();
@@ -173,7 +182,7 @@ void run_distill(DistillCliState& s) {
   train::TrainerOptions options;
   options.run_dir = run_dir;
   options.resume = resume;
-  options.task_factory = compress::distill_task_factory(!resume);
+  options.task_factory = compress::distill_task_factory();
   const auto result = train::train(config, options);
 
   nlohmann::json summary = train_summary(result, config, run_dir);

@@ -1,7 +1,11 @@
 #include "command.h"
 
+#include <c10/util/Exception.h>
+
+#include <cctype>
 #include <cmath>
 #include <iostream>
+#include <new>
 #include <nlohmann/json.hpp>
 
 #include "ganlite/util/device.h"
@@ -73,6 +77,21 @@ CLI::Validator one_of(const std::vector<std::string>& valid) {
         return "'" + value + "' is not valid (valid: " + list + ")";
       },
       "{" + list + "}");
+}
+
+std::string user_message(const std::exception& e) {
+  std::string text;
+  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&e)) {
+    text = torch_error->what_without_backtrace();
+  } else if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
+    text = "out of memory (std::bad_alloc)";
+  } else {
+    text = e.what();
+  }
+  const auto backtrace = text.find("Exception raised from");
+  if (backtrace != std::string::npos) text.resize(backtrace);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return text.empty() ? "unexpected failure (an exception without a message)" : text;
 }
 
 double parse_si_count(const std::string& text) {

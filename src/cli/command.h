@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json_fwd.hpp>
 
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -53,6 +54,11 @@ void print_json(const nlohmann::json& j);
 
 // CLI11 validator for a choice list that names the valid values in its error.
 CLI::Validator one_of(const std::vector<std::string>& valid);
+
+// An exception's message for the user: never LibTorch's backtrace (c10::Error::what() appends
+// "Exception raised from ... frame #0 ..."; a message that wrapped one is cut there too), never
+// empty.
+std::string user_message(const std::exception& e);
 
 // Parses "2.6G", "500M", "1.5e9", "12k" into a count.
 double parse_si_count(const std::string& text);

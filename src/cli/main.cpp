@@ -22,10 +22,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const ganlite::UsageError& e) {
-    std::cerr << "ganlite: error: " << e.what() << "\n";
+    std::cerr << "ganlite: error: " << ganlite::cli::user_message(e) << "\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "ganlite: error: " << e.what() << "\n";
+    std::cerr << "ganlite: error: " << ganlite::cli::user_message(e) << "\n";
+    return 1;
+  } catch (...) {
+    std::cerr << "ganlite: error: unexpected failure (an exception of unknown type)\n";
     return 1;
   }
   return 0;

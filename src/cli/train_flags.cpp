@@ -29,14 +29,13 @@ void add_switch(CLI::App* cmd, TrainFlags& s, const std::string& flags, const st
   s.overrides.push_back({option, std::move(set), false});
 }
 
+// Checked against the file's tensors before anything is built (io::read_generator_arch).
 nn::ArchConfig arch_of_generator_file(const std::string& path) {
-  const auto meta = io::read_safetensors_header(path).metadata;
-  const auto it = meta.find(io::kMetaArch);
-  if (it == meta.end()) {
-    throw UsageError("--arch-from " + path + ": not a ganlite generator file (no '" + std::string(io::kMetaArch) +
-                     "' metadata)");
+  try {
+    return io::read_generator_arch(path);
+  } catch (const Error& e) {
+    throw Error(std::string("--arch-from: ") + e.what());
   }
-  return nn::ArchConfig::from_json_string(it->second);
 }
 
 #define GANLITE_FIELD(type, member) [](TrainConfig& c, const type& v) { c.member = v; }
@@ -52,7 +51,10 @@ void add_train_flags(CLI::App* cmd, TrainFlags& st, const TrainFlagGroups& group
     add_override<int>(cmd, st, "--ngf", "Generator base width (default 64)", GANLITE_FIELD(int, generator.ngf));
     add_override<int>(cmd, st, "--n-blocks", "Residual blocks (default 9)", GANLITE_FIELD(int, generator.n_blocks));
     add_override<int>(cmd, st, "--num-downs", "UNet depth (8 = unet_256, 7 = unet_128)", GANLITE_FIELD(int, generator.num_downs));
-    add_override<std::string>(cmd, st, "--norm", "Generator norm: instance | instance_affine | batch | none", GANLITE_FIELD(std::string, generator.norm));
+    add_override<std::string>(cmd, st, "--norm",
+                              "Generator norm: instance | instance_affine | batch | none (default: inception as CAT, "
+                              "batch for pix2pix and instance_affine for cyclegan; other archs instance)",
+                              GANLITE_FIELD(std::string, generator.norm));
     add_override<std::string>(cmd, st, "--padding", "reflect | replicate | zero", GANLITE_FIELD(std::string, generator.padding));
     add_override<double>(cmd, st, "--dropout", "Generator dropout", GANLITE_FIELD(double, generator.dropout));
     add_override<std::string>(cmd, st, "--arch-from",
@@ -63,7 +65,10 @@ void add_train_flags(CLI::App* cmd, TrainFlags& st, const TrainFlagGroups& group
   add_override<int>(cmd, st, "--ndf", "Discriminator width (default: 128 pix2pix, 64 cyclegan)", GANLITE_FIELD(int, ndf));
   add_override<std::string>(cmd, st, "--netD", "basic | n_layers | pixel", GANLITE_FIELD(std::string, netD));
   add_override<int>(cmd, st, "--n-layers-D", "PatchGAN layers for --netD n_layers", GANLITE_FIELD(int, n_layers_D));
-  add_override<std::string>(cmd, st, "--norm-D", "Discriminator norm", GANLITE_FIELD(std::string, norm_D));
+  add_override<std::string>(cmd, st, "--norm-D",
+                            "Discriminator norm (default: with an inception generator its norm made affine, as CAT's "
+                            "--norm_affine_D; otherwise instance)",
+                            GANLITE_FIELD(std::string, norm_D));
   add_override<std::string>(cmd, st, "--gan-mode", "auto | lsgan | vanilla | hinge", GANLITE_FIELD(std::string, gan_mode));
   add_override<std::string>(cmd, st, "--init-type", "normal | xavier | kaiming | orthogonal", GANLITE_FIELD(std::string, init_type));
   add_override<double>(cmd, st, "--init-gain", "Init scale (default 0.02)", GANLITE_FIELD(double, init_gain));

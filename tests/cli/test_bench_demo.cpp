@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "ganlite/metrics/conv_peak.h"
 #include "test_support.h"
 
 namespace {
@@ -17,8 +18,17 @@ nlohmann::json last_json(const std::string& output) {
   return nlohmann::json::parse(output.substr(start));
 }
 
+// `ganlite bench` with its conv peak cache in `cache_home` (never the user's ~/.cache).
+ganlite::testing::CommandResult bench(const std::string& args, const std::filesystem::path& cache_home) {
+  return ganlite::testing::run_command("XDG_CACHE_HOME='" + cache_home.string() + "' '" + GANLITE_CLI_PATH +
+                                       "' bench " + args);
+}
+
+const char* kTinyResnet = "--arch resnet --ngf 8 --n-blocks 2 --size 32 --runs 3 --warmup 1 --threads 1";
+
 TEST(BenchCli, ArchJsonHasTheFigures) {
-  auto r = run_cli("bench --arch resnet --ngf 8 --n-blocks 2 --size 32 --runs 3 --warmup 1 --threads 1 --json");
+  TempDir cache;
+  auto r = bench(std::string(kTinyResnet) + " --json", cache.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = last_json(r.output);
   EXPECT_GT(j.at("median_ms").get<double>(), 0.0);
@@ -30,24 +40,85 @@ TEST(BenchCli, ArchJsonHasTheFigures) {
   // GFLOP/s is 2 x MACs / median time.
   EXPECT_NEAR(j.at("gflops").get<double>(),
               2.0 * j.at("macs").get<double>() / (j.at("median_ms").get<double>() * 1e6), 1e-6);
+  // The CPU and its conv peak measured here, and the achieved fraction of it.
+  EXPECT_FALSE(j.at("cpu_model").get<std::string>().empty());
+  const double peak = j.at("peak_fp32_gflops").get<double>();
+  EXPECT_GT(peak, 0.0);
+  EXPECT_NEAR(j.at("fraction_of_peak").get<double>(), j.at("gflops").get<double>() / peak, 1e-12 * peak);
+  EXPECT_EQ(j.at("peak_bf16_gflops").is_null(), !ganlite::metrics::native_bf16_convs());
+  EXPECT_FALSE(j.at("peak_from_cache").get<bool>());
+}
+
+TEST(BenchCli, ConvPeakIsCachedPerCpuAndThreads) {
+  TempDir cache;
+  const auto file = cache / "ganlite" / "conv_peak.json";
+  auto first = bench(std::string(kTinyResnet) + " --json", cache.path());
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  ASSERT_TRUE(std::filesystem::exists(file));
+  const auto a = last_json(first.output);
+  EXPECT_EQ(a.at("peak_cache"), file.string());
+  auto second = bench(std::string(kTinyResnet) + " --json", cache.path());
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  const auto b = last_json(second.output);
+  EXPECT_TRUE(b.at("peak_from_cache").get<bool>());
+  EXPECT_EQ(b.at("peak_fp32_gflops"), a.at("peak_fp32_gflops"));
+  EXPECT_EQ(b.at("peak_bf16_gflops"), a.at("peak_bf16_gflops"));
+  const auto doc = nlohmann::json::parse(ganlite::testing::read_text_file(file));
+  ASSERT_EQ(doc.at("entries").size(), 1u);
+  EXPECT_EQ(doc["entries"][0]["threads"], 1);
+  EXPECT_EQ(doc["entries"][0]["cpu_model"], a.at("cpu_model"));
+  // --remeasure measures again; --no-cache neither reads nor writes the file.
+  auto again = bench(std::string(kTinyResnet) + " --json --remeasure", cache.path());
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_FALSE(last_json(again.output).at("peak_from_cache").get<bool>());
+  TempDir other;
+  auto none = bench(std::string(kTinyResnet) + " --json --no-cache", other.path());
+  ASSERT_EQ(none.exit_code, 0) << none.output;
+  EXPECT_FALSE(last_json(none.output).at("peak_from_cache").get<bool>());
+  EXPECT_FALSE(std::filesystem::exists(other / "ganlite"));
+  EXPECT_EQ(bench(std::string(kTinyResnet) + " --no-cache --remeasure", other.path()).exit_code, 2);
+
+  // The text names the CPU and the measured peak, not another machine's constant.
+  auto text = bench(kTinyResnet, cache.path());
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find("CPU: " + a.at("cpu_model").get<std::string>()), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("% of the measured fp32 conv peak"), std::string::npos) << text.output;
+  EXPECT_EQ(text.output.find("AVX-512/AMX cores"), std::string::npos) << text.output;
+
+  // A broken cache file is an error naming it; --remeasure replaces it.
+  ganlite::testing::write_text_file(file, "{oops");
+  auto broken = bench(kTinyResnet, cache.path());
+  EXPECT_EQ(broken.exit_code, 1) << broken.output;
+  EXPECT_NE(broken.output.find(file.string()), std::string::npos) << broken.output;
+  EXPECT_EQ(bench(std::string(kTinyResnet) + " --remeasure", cache.path()).exit_code, 0);
+  EXPECT_TRUE(nlohmann::json::parse(ganlite::testing::read_text_file(file)).contains("entries"));
 }
 
 TEST(BenchCli, Bf16AndEagerPaths) {
-  auto p = run_cli("bench --arch inception --ngf 8 --n-blocks 3 --size 16 --runs 1 --warmup 0 --precision bf16 --json");
+  TempDir cache;
+  auto e = bench("--arch unet --ngf 8 --num-downs 5 --size 32 --runs 1 --warmup 0 --eager --json", cache.path());
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  EXPECT_EQ(last_json(e.output).at("path"), "eager");
+
+  auto p = bench("--arch inception --ngf 8 --n-blocks 3 --size 16 --runs 1 --warmup 0 --precision bf16 --json",
+                 cache.path());
+  if (!ganlite::metrics::onednn_isa_allows_bf16(ganlite::metrics::onednn_isa_limit())) {
+    // Under ONEDNN_MAX_CPU_ISA=AVX2 (the suite's second run) oneDNN has no bf16 convs: refused, named.
+    EXPECT_EQ(p.exit_code, 2) << p.output;
+    EXPECT_NE(p.output.find("ONEDNN_MAX_CPU_ISA"), std::string::npos) << p.output;
+    return;
+  }
   ASSERT_EQ(p.exit_code, 0) << p.output;
   EXPECT_EQ(last_json(p.output).at("precision"), "bf16");
   // The accuracy itself is tested on trained-like weights in test_nn (Bf16Above40dB); here the
   // figure must be reported.
   EXPECT_GT(last_json(p.output).at("psnr_vs_fp32").get<double>(), 40.0);
-  auto e = run_cli("bench --arch unet --ngf 8 --num-downs 5 --size 32 --runs 1 --warmup 0 --eager --json");
-  ASSERT_EQ(e.exit_code, 0) << e.output;
-  EXPECT_EQ(last_json(e.output).at("path"), "eager");
 }
 
 TEST(BenchCli, BadInputsAreUsageErrors) {
   EXPECT_EQ(run_cli("bench --arch resnet --precision fp8").exit_code, 2);
   EXPECT_EQ(run_cli("bench --arch resnet --ngf 8 --size 30 --runs 1").exit_code, 2);  // not a multiple of 4
-  EXPECT_EQ(run_cli("bench --arch resnet --ngf 8 --size 32 --runs 0").exit_code, 2);
+  EXPECT_EQ(run_cli("bench --arch resnet --ngf 8 --size 32 --runs 0 --no-cache").exit_code, 2);
   auto r = run_cli("bench --arch nope");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("inception"), std::string::npos) << r.output;  // names the valid values
@@ -62,6 +133,12 @@ TEST(DemoCli, TinyPipelineWritesReportAndOnnx) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto j = last_json(r.output);
   EXPECT_TRUE(std::filesystem::exists(out / "report" / "index.html"));
+  // The demo times latency at its image size, the evaluation size: one latency row, not two.
+  const auto html = ganlite::testing::read_text_file(out / "report" / "index.html");
+  const std::string row = "Latency @ 32, median";
+  size_t rows = 0;
+  for (size_t at = html.find(row); at != std::string::npos; at = html.find(row, at + 1)) ++rows;
+  EXPECT_EQ(rows, 1u);
   EXPECT_TRUE(std::filesystem::exists(out / "student_pruned.safetensors"));
   EXPECT_LT(j.at("student_macs").get<int64_t>(), j.at("teacher_macs").get<int64_t>() / 5);
   EXPECT_GT(j.at("student_latency_ms").get<double>(), 0.0);

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "ganlite/compress/distill_config.h"
 #include "ganlite/compress/distill_task.h"
@@ -14,6 +17,7 @@
 #include "ganlite/util/error.h"
 #include "distill_fixtures.h"
 #include "test_support.h"
+#include "tolerance.h"
 
 namespace fs = std::filesystem;
 using namespace ganlite;
@@ -66,17 +70,78 @@ TEST(DistillMethods, PaperDefaultsAndExplicitWeights) {
   EXPECT_EQ(k.weights.at("ka"), 0.25);
   EXPECT_EQ(k.weights.at("mse"), 0.5);
   EXPECT_EQ(k.weights.at("wkd"), 0.4);
-  // The JSON round trip keeps everything (resume rebuilds the task from it).
-  const auto back = compress::DistillConfig::from_json_string(k.to_json_string());
-  EXPECT_EQ(back.methods, k.methods);
-  EXPECT_EQ(back.weights, k.weights);
-  EXPECT_EQ(back.lambda_recon, k.lambda_recon);
 
   compress::DistillConfig w;
   w.methods = {"ka"};
   w.weights = {{"mse", 1.0}};
   w.teacher = w.student = "x";
   EXPECT_NE(usage_error_of([&] { w.validate(4); }).find("'mse'"), std::string::npos);
+}
+
+// Every field set away from its default, written, read back (resume rebuilds the task from it),
+// compared field by field and found under its own key: a field left out, read from another key
+// or misspelt fails.
+TEST(DistillMethods, JsonRoundTripKeepsEveryFieldUnderItsOwnKey) {
+  const compress::DistillConfig defaults;
+  compress::DistillConfig c;
+  c.methods = {"dcd", "wkd"};
+  c.weights = {{"dcd", 0.75}, {"wkd", 0.3}};
+  c.teacher = "runs/t/latest_net_G.safetensors";
+  c.student = "student.safetensors";
+  c.restore_d = "runs/t/latest_net_D.safetensors";
+  c.lambda_recon = 20.0;
+  c.lambda_gan = 2.0;
+  c.lambda_distill = 0.125;
+  c.wkd_levels = 3;
+  c.wkd_distance = "mse";
+  c.teacher_ndf = 48;
+  c.dcd_restore_teacher_d = "runs/t/teacher_D.safetensors";
+  c.lambda_dcd_gan = 0.6;
+  c.vgg_weights = "vgg16.pth";
+  c.lambda_vgg_feature = 0.7;
+  c.lambda_vgg_style = 0.8;
+  c.student_ndf = 24;
+  c.prune_d_ratio = 0.25;
+
+  const nlohmann::json j = c.to_json();
+  std::set<std::string> keys;
+  for (const auto& item : j.items()) keys.insert(item.key());
+  const std::set<std::string> expected_keys{
+      "methods", "weights", "teacher", "student", "restore_d", "lambda_recon", "lambda_gan", "lambda_distill",
+      "wkd_levels", "wkd_distance", "teacher_ndf", "dcd_restore_teacher_d", "lambda_dcd_gan", "vgg_weights",
+      "lambda_vgg_feature", "lambda_vgg_style", "student_ndf", "prune_d_ratio"};
+  EXPECT_EQ(keys, expected_keys);
+
+  const auto back = compress::DistillConfig::from_json_string(c.to_json_string(), "mem.json");
+  size_t checked = 0;
+  auto field = [&](const char* key, auto member) {
+    SCOPED_TRACE(key);
+    EXPECT_NE(c.*member, defaults.*member) << "the test must set a non-default value";
+    EXPECT_EQ(j.at(key), nlohmann::json(c.*member));
+    EXPECT_EQ(back.*member, c.*member);
+    ++checked;
+  };
+  using D = compress::DistillConfig;
+  field("methods", &D::methods);
+  field("weights", &D::weights);
+  field("teacher", &D::teacher);
+  field("student", &D::student);
+  field("restore_d", &D::restore_d);
+  field("lambda_recon", &D::lambda_recon);
+  field("lambda_gan", &D::lambda_gan);
+  field("lambda_distill", &D::lambda_distill);
+  field("wkd_levels", &D::wkd_levels);
+  field("wkd_distance", &D::wkd_distance);
+  field("teacher_ndf", &D::teacher_ndf);
+  field("dcd_restore_teacher_d", &D::dcd_restore_teacher_d);
+  field("lambda_dcd_gan", &D::lambda_dcd_gan);
+  field("vgg_weights", &D::vgg_weights);
+  field("lambda_vgg_feature", &D::lambda_vgg_feature);
+  field("lambda_vgg_style", &D::lambda_vgg_style);
+  field("student_ndf", &D::student_ndf);
+  field("prune_d_ratio", &D::prune_d_ratio);
+  EXPECT_EQ(checked, expected_keys.size());
+  EXPECT_EQ(back.to_json_string(), c.to_json_string());
 }
 
 TEST(DistillTask, BatchOfOneIsRefusedForKaWithTheReason) {
@@ -132,18 +197,57 @@ TEST(DistillTask, GradientsReachStudentAndAdaptorsButNeverTheTeacher) {
   EXPECT_EQ(module_names, (std::vector<std::string>{"G", "D", "T", "A_mse"}));
 }
 
-TEST(DistillTask, KaTermAlone_RaisesTheAlignmentOnAFixedBatch) {
+// KA by its definition (CAT, methods.md 3.2), in double precision and without the library:
+// <G_s, G_t>_F / (|G_s|_F |G_t|_F), G = X X^T of the batch's flattened features.
+double kernel_alignment_by_definition(const torch::Tensor& s, const torch::Tensor& t) {
+  const auto xs = s.detach().to(torch::kFloat64).reshape({s.size(0), -1});
+  const auto xt = t.detach().to(torch::kFloat64).reshape({t.size(0), -1});
+  const auto gs = xs.mm(xs.t());
+  const auto gt = xt.mm(xt.t());
+  return ((gs * gt).sum() / (gs.norm() * gt.norm())).item<double>();
+}
+
+TEST(DistillTask, KaTermAlone_IsMinusTheWeightedSumOfTheTapAlignmentsAndRaisesThem) {
   TempDir dir;
   const auto p = make_pair_files(dir, "batch");
   auto d = distill(p, "ka");
   d.lambda_gan = 0;
   d.lambda_recon = 0;
+  d.weights = {{"ka", 0.5}};
   compress::DistillTask task(compress::make_distill_train_config(base_config("pix2pix", 4), d), torch::kCPU);
   const auto batch = fixed_batch(4);
+
+  // The first step sees the files' weights: the same taps, student in training mode as in the step.
+  auto student = io::load_generator(p.student);
+  auto teacher = io::load_generator(p.teacher);
+  student->train();
+  teacher->eval();
+  double sum_ka = 0.0, tolerance = 0.0;
+  {
+    torch::NoGradGuard no_grad;
+    const auto s = student->forward_with_taps(batch.a);
+    const auto t = teacher->forward_with_taps(batch.a);
+    ASSERT_EQ(s.taps.size(), 4u);
+    ASSERT_EQ(t.taps.size(), 4u);
+    // The step computes the taps and KA in fp32. A relative change r of the features moves KA by
+    // at most ~4r (the Gram matrices by 2r, the ratio by twice that); the taps are within
+    // eps32 * sum(K) of exact (tolerance.h), KA's own sums over C*H*W features within eps32 * C*H*W.
+    const double taps_error = kFp32Epsilon * static_cast<double>(summed_reduction_length(*student) +
+                                                                 summed_reduction_length(*teacher));
+    for (size_t i = 0; i < s.taps.size(); ++i) {
+      const double ka = kernel_alignment_by_definition(s.taps[i], t.taps[i]);
+      EXPECT_GT(ka, 0.0) << "tap " << i;
+      sum_ka += ka;
+      const double features = static_cast<double>(std::max(s.taps[i][0].numel(), t.taps[i][0].numel()));
+      tolerance += 0.5 * (4.0 * taps_error + 3.0 * kFp32Epsilon * features);
+    }
+  }
   const double first = loss_of(task.train_step(batch), "G_ka");
+  EXPECT_NEAR(first, -0.5 * sum_ka, tolerance) << "tolerance " << tolerance;
+  // The bound separates this value from what a term ignoring the student (KA 1 at every tap) gives.
+  EXPECT_GT(0.5 * (4.0 - sum_ka), 10.0 * tolerance);
   double last = first;
   for (int i = 0; i < 8; ++i) last = loss_of(task.train_step(batch), "G_ka");
-  EXPECT_GE(first, -4.0);  // four taps, each KA <= 1
   EXPECT_LT(last, first - 1e-3) << "sum of KA should rise: " << -first << " -> " << -last;
 }
 

@@ -14,6 +14,9 @@
 
 namespace fs = std::filesystem;
 using ganlite::testing::expect_same_metrics_log;
+using ganlite::testing::logged_steps;
+using ganlite::testing::run_cli_killed_while_writing;
+using ganlite::testing::temporaries_under;
 using ganlite::testing::read_jsonl;
 using ganlite::testing::run_and_sigkill_after_first_checkpoint;
 using ganlite::testing::run_cli;
@@ -51,12 +54,14 @@ const Fixture& fixture() {
   return f;
 }
 
-std::string distill_args(const fs::path& out, const std::string& method = "ka+mse", int batch = 2) {
+// 4 batches an epoch, 16 iterations.
+std::string distill_args(const fs::path& out, const std::string& method = "ka+mse", int batch = 2,
+                         const std::string& frequencies = "--save-latest-freq 2 --sample-freq 0 --log-freq 1") {
   const auto& f = fixture();
   return "distill --method " + method + " --teacher '" + f.teacher.string() + "' --student '" + f.student.string() +
          "' --task pix2pix --data '" + f.data.string() + "' --batch-size " + std::to_string(batch) +
-         " --ndf 4 --load-size 32 --crop-size 32 --n-epochs 2 --n-epochs-decay 2 --save-latest-freq 2"
-         " --sample-freq 0 --log-freq 1 --threads 1 --workers 1 --seed 3 -q --out '" + out.string() + "'" +
+         " --ndf 4 --load-size 32 --crop-size 32 --n-epochs 2 --n-epochs-decay 2 " + frequencies +
+         " --threads 1 --workers 1 --seed 3 -q --out '" + out.string() + "'" +
          (method == "ka+mse" ? " --lambda-mse 0.5" : "");
 }
 
@@ -115,6 +120,41 @@ TEST(DistillCli, RunLogsNamedTermsAndResumesBitIdenticallyAfterSigkill) {
   // The frozen teacher in the checkpoint is the teacher file, bit for bit.
   const auto teacher = ganlite::io::load_safetensors(fixture().teacher);
   for (const auto& [key, t] : teacher.tensors) EXPECT_TRUE(torch::equal(t, tb.at("T." + key))) << key;
+}
+
+// SIGKILL while writing the first checkpoint (so before any), then while writing a later one,
+// each followed by --resume: the end is the uninterrupted run's, each step logged once (the last
+// one too, though 16 is no multiple of --log-freq 3), no temporary left.
+TEST(DistillCli, KilledWhileWritingCheckpointsResumesBitIdentically) {
+  TempDir dir;
+  // Checkpoints at 4 (epoch end), 5, 8 (epoch end), 10, 12, 15, 16; log lines at 3, 6, 9, 12, 15, 16.
+  const std::string frequencies = "--save-latest-freq 5 --sample-freq 0 --log-freq 3";
+  const fs::path run = dir / "killed";
+  const std::string resume = "distill --resume '" + run.string() + "' --threads 1 -q";
+  const auto full = run_cli(distill_args(dir / "full", "ka", 2, frequencies));
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  const std::vector<int64_t> expected_steps{3, 6, 9, 12, 15, 16};
+  ASSERT_EQ(logged_steps(dir / "full"), expected_steps);
+
+  ASSERT_NO_FATAL_FAILURE(run_cli_killed_while_writing("latest.ckpt.safetensors", distill_args(run, "ka", 2, frequencies)));
+  EXPECT_FALSE(fs::exists(ganlite::train::latest_checkpoint_path(run)));
+  EXPECT_EQ(logged_steps(run), std::vector<int64_t>{3});
+  // No checkpoint yet: --resume starts again from step 0, replacing the log; killed at step 8.
+  ASSERT_NO_FATAL_FAILURE(run_cli_killed_while_writing("latest.ckpt.safetensors@3", resume));
+  EXPECT_EQ(ganlite::io::read_safetensors_header(ganlite::train::latest_checkpoint_path(run)).metadata.at("global_step"), "5");
+  EXPECT_EQ(logged_steps(run), (std::vector<int64_t>{3, 6}));
+  EXPECT_EQ(temporaries_under(run).size(), 1u);
+
+  const auto resumed = run_cli(resume);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  std::map<std::string, torch::Tensor> tb;
+  std::map<std::string, int> compared;
+  ASSERT_NO_FATAL_FAILURE(expect_same_checkpoints(dir / "full", run, &tb, &compared));
+  EXPECT_GT(compared["G"], 5);
+  EXPECT_GT(compared["opt_D"], 3);
+  expect_same_metrics_log(dir / "full", run);
+  EXPECT_EQ(logged_steps(run), expected_steps);
+  EXPECT_TRUE(temporaries_under(run).empty());
 }
 
 TEST(DistillCli, DcdWithNarrowStudentDLogsItsTermsAndResumesBitIdenticallyAfterSigkill) {
@@ -176,13 +216,20 @@ TEST(DistillCli, CycleGanMobileStudentBothDirectionsAndMethodNone) {
     // The second run builds its student from an architecture (--student-arch), as GAN Compression does.
     const std::string student_flag = method == "none" ? "--student-arch mobile_resnet --student-ngf 4"
                                                       : "--student '" + student.string() + "'";
-    const auto r = run_cli("distill --method " + method + " --direction " + direction + " --teacher '" +
-                           teacher.string() + "' " + student_flag + " --task cyclegan --data '" +
-                           data.string() + "' --ndf 4 --load-size 32 --crop-size 32 --n-epochs 1 --n-epochs-decay 0"
-                           " --sample-freq 0 --log-freq 1 --threads 1 --workers 1 --json --out '" + out.string() + "'");
+    const std::string args = "distill --method " + method + " --direction " + direction + " --teacher '" +
+                             teacher.string() + "' " + student_flag + " --task cyclegan --data '" + data.string() +
+                             "' --ndf 4 --load-size 32 --crop-size 32 --n-epochs 1 --n-epochs-decay 0"
+                             " --sample-freq 0 --log-freq 1 --threads 1 --workers 1 --json --out '" + out.string() + "'";
+    if (method == "none") {
+      // Killed before its first checkpoint, the same command starts it again from step 0.
+      ASSERT_NO_FATAL_FAILURE(run_cli_killed_while_writing("latest.ckpt.safetensors", args));
+      EXPECT_EQ(logged_steps(out), (std::vector<int64_t>{1, 2, 3, 4}));
+    }
+    const auto r = run_cli(args);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     const auto lines = read_jsonl(out / "metrics.jsonl");
     ASSERT_EQ(lines.size(), 4u) << run;
+    EXPECT_EQ(logged_steps(out), (std::vector<int64_t>{1, 2, 3, 4})) << run;
     EXPECT_EQ(lines[0].contains("G_dcd"), method == "dcd+wkd") << run;
     EXPECT_TRUE(lines[0].contains("G_recon")) << run;
     if (method == "none") {

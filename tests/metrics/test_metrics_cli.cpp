@@ -91,8 +91,10 @@ TEST(MetricsCli, StatsThenFidEndToEnd) {
   EXPECT_EQ(arrays.at("sigma").scalar_type(), torch::kFloat64);
 
   // Real images against their own statistics: 0; the same as a folder: also 0, with counts.
+  // The same batch size as `stats`: the same code path, so the same features (batches of another
+  // size may take other conv kernels, and FID then measures their fp32 rounding).
   r = run_cli("fid --real " + q(dir / "real_stat.npz") + " --fake " + q(dir / "real") + " --inception " + q(weights) +
-              " --threads 1 --json");
+              " --batch-size 2 --threads 1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto j = last_json(r.output);
   EXPECT_NEAR(j["fid"].get<double>(), 0.0, 1e-4);

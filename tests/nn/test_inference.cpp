@@ -1,14 +1,18 @@
-// The fast inference path against the eval-mode modules it compiles: fp32 to 1e-4 max abs
-// difference, bf16 above 40 dB PSNR (peak-to-peak 2 for [-1, 1] images), every architecture and norm.
+// The fast inference path against the eval-mode modules it compiles: fp32 within the bound of
+// two fp32 evaluations of the network (tests/tolerance.h), bf16 above 40 dB PSNR (peak-to-peak 2
+// for [-1, 1] images), every architecture and norm.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <iostream>
 #include <string>
 
 #include "ganlite/nn/generator.h"
 #include "ganlite/nn/inference.h"
 #include "ganlite/util/error.h"
+#include "tolerance.h"
 
 namespace {
 
@@ -59,9 +63,31 @@ torch::Tensor reference(ganlite::nn::GeneratorImpl& g, const torch::Tensor& x) {
   return g.forward(x);
 }
 
+// The runner (folded norms, merged and rewritten convs, other oneDNN kernels) and the module are
+// two fp32 evaluations of one network: eps32 * sum(K) of its layers, relative to the output's scale.
+double fp32_tolerance(const torch::nn::Module& g, const torch::Tensor& want) {
+  return ganlite::testing::fp32_network_tolerance(g, ganlite::testing::max_abs(want));
+}
+
 double psnr(const torch::Tensor& a, const torch::Tensor& b) {
   const double mse = (a - b).pow(2).mean().item<double>();
   return 10.0 * std::log10(4.0 / std::max(mse, 1e-20));
+}
+
+// bf16 against fp32: the claim of README.md, 40 dB (RMS 0.02 on [-1, 1] images). Each conv step
+// rounds its input, weights and output to bf16 (u = 2^-9; products and sums stay fp32);
+// round-to-nearest errors have RMS u / sqrt(3), so a step adds ~u RMS of its output's scale and L
+// steps ~sqrt(L) u: ~50 dB for the 9 steps of these ResNets, where InstanceNorm (which divides by
+// a per-image std) costs up to ~8 dB more (41-42 dB for the instance-norm cases, 47-68 dB for the
+// others). A worst-case bound (every rounding the same way, 3 u per step) is no use at this
+// depth. bf16 rounding is the same on every CPU (round to nearest even of the same values); the
+// CPU changes only the fp32 sums, ~2^-16 of the bf16 error.
+void expect_bf16_above_40db(const torch::Tensor& got, const torch::Tensor& want, const std::string& what) {
+  const double db = psnr(got, want);
+  if (const char* print = std::getenv("GANLITE_TEST_PRINT_TOLERANCES"); print && std::string(print) == "1") {
+    std::cerr << "[tolerance] bf16 " << what << ": " << db << " dB (bound 40 dB)\n";
+  }
+  EXPECT_GT(db, 40.0) << what;
 }
 
 struct Case {
@@ -80,12 +106,13 @@ TEST_P(InferenceMatches, Fp32WithinTolerance) {
   InferenceRunner runner(*g);
   const auto got = runner.forward(x);
   ASSERT_EQ(got.sizes(), want.sizes());
-  EXPECT_LT((got - want).abs().max().item<double>(), 1e-4) << p.arch << " " << p.norm;
+  ganlite::testing::expect_close(got, want, fp32_tolerance(*g, want), p.arch + " " + p.norm);
   EXPECT_TRUE(torch::equal(x, x_copy)) << "the runner wrote into its input";
   EXPECT_GT(want.std().item<double>(), 0.05) << "degenerate test output";
 }
 
 TEST_P(InferenceMatches, Bf16Above40dB) {
+  if (!ganlite::testing::bf16_convs_run()) GTEST_SKIP() << "LibTorch cannot run bf16 convs here";
   const auto& p = GetParam();
   auto g = make_trained_like(config(p.arch, p.norm, p.padding));
   torch::manual_seed(5);
@@ -94,7 +121,7 @@ TEST_P(InferenceMatches, Bf16Above40dB) {
   InferenceRunner runner(*g, InferenceOptions{Precision::bf16, true});
   const auto got = runner.forward(x);
   EXPECT_EQ(got.scalar_type(), torch::kFloat);
-  EXPECT_GT(psnr(got, want), 40.0) << p.arch << " " << p.norm;
+  expect_bf16_above_40db(got, want, p.arch + " " + p.norm);
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, InferenceMatches,
@@ -119,13 +146,16 @@ TEST(Inference, PrunedInceptionWithAbsentBranches) {
   auto g = make_trained_like(c);
   const auto x = torch::rand({1, 3, 24, 24}) * 2 - 1;
   InferenceRunner runner(*g);
-  EXPECT_LT((runner.forward(x) - reference(*g, x)).abs().max().item<double>(), 1e-4);
+  const auto want = reference(*g, x);
+  ganlite::testing::expect_close(runner.forward(x), want, fp32_tolerance(*g, want), "pruned inception");
   // Every BatchNorm block takes the fused route (branch convs merged; the empty one passes x on).
   int fused = 0;
   for (const auto& line : runner.describe()) fused += line.find("inception block (fused") != std::string::npos;
   EXPECT_EQ(fused, 3);
-  InferenceRunner bf16(*g, InferenceOptions{Precision::bf16, true});
-  EXPECT_GT(psnr(bf16.forward(x), reference(*g, x)), 40.0);
+  if (ganlite::testing::bf16_convs_run()) {
+    InferenceRunner bf16(*g, InferenceOptions{Precision::bf16, true});
+    expect_bf16_above_40db(bf16.forward(x), want, "pruned inception");
+  }
 }
 
 TEST(Inference, FoldsBatchNormAndFusesActivations) {
@@ -182,7 +212,8 @@ TEST(Inference, MergesInceptionResBranches) {
   EXPECT_NE(wide_block.find("res 3x3 " + std::to_string(dim) + "->16->"), std::string::npos) << wide_block;
   EXPECT_NE(wide_block.find("res 5x5 " + std::to_string(dim) + "->16->"), std::string::npos) << wide_block;
   const auto x = torch::rand({1, 3, 16, 16}) * 2 - 1;
-  EXPECT_LT((wide_runner.forward(x) - reference(*wide, x)).abs().max().item<double>(), 1e-4);
+  const auto want = reference(*wide, x);
+  ganlite::testing::expect_close(wide_runner.forward(x), want, fp32_tolerance(*wide, want), "wide inception");
 }
 
 TEST(Inference, SnapshotsWeightsAndAcceptsTrainMode) {
@@ -195,7 +226,7 @@ TEST(Inference, SnapshotsWeightsAndAcceptsTrainMode) {
     torch::NoGradGuard no_grad;
     for (auto& p : g->parameters()) p.zero_();
   }
-  EXPECT_LT((runner.forward(x) - want).abs().max().item<double>(), 1e-4);
+  ganlite::testing::expect_close(runner.forward(x), want, fp32_tolerance(*g, want), "snapshot");
 }
 
 TEST(Inference, BadInputsAreErrors) {

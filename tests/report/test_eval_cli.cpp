@@ -88,6 +88,33 @@ TEST(EvalCli, RunFoldersGivenExplicitly) {
   EXPECT_EQ(count_of(html, "<polyline"), 10);
 }
 
+TEST(EvalCli, LatencyAtTheEvaluationSizeIsReportedOnce) {
+  // --latency-size 32 is the evaluation size: one measurement, one row in the page; report.json
+  // keeps both documented names, holding the same figures.
+  const auto html = ganlite::testing::read_text_file(cli_report() / "index.html");
+  EXPECT_EQ(count_of(html, "Latency @ 32, median"), 1) << html.substr(0, 4000);
+  EXPECT_EQ(count_of(html, "data-key=\"latency_at_latency_size\""), 0);
+  const auto j = nlohmann::json::parse(ganlite::testing::read_text_file(cli_report() / "report.json"));
+  EXPECT_EQ(j["data"]["size"], 32);
+  EXPECT_EQ(j["latency_size"], 32);
+  EXPECT_EQ(j["student"]["latency_ms_at_latency_size"], j["student"]["latency_ms"]);
+  EXPECT_EQ(j["teacher"]["latency_ms_at_latency_size"], j["teacher"]["latency_ms"]);
+
+  // Another latency size: a second row, measured separately.
+  const auto& f = report_fixture();
+  TempDir dir;
+  const auto r = run_cli("eval --teacher " + q(f.teacher) + " --student " + q(f.student) + " --data " + q(f.paired) +
+                         " --out " + q(dir / "rep") +
+                         " --latency-size 16 --latency-runs 2 --latency-warmup 1 --threads 1 --max-images 1 --grid 0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto other = ganlite::testing::read_text_file(dir / "rep" / "index.html");
+  EXPECT_EQ(count_of(other, "Latency @ 32, median"), 1);
+  EXPECT_EQ(count_of(other, "Latency @ 16, median"), 1);
+  const auto k = nlohmann::json::parse(ganlite::testing::read_text_file(dir / "rep" / "report.json"));
+  EXPECT_EQ(k["student"]["latency_ms_at_latency_size"]["size"], 16);
+  EXPECT_EQ(k["student"]["latency_ms"]["size"], 32);
+}
+
 TEST(EvalCli, BadInputsExitWithCodesAndNames) {
   const auto& f = report_fixture();
   TempDir dir;

@@ -10,6 +10,7 @@
 #include "ganlite/metrics/latency.h"
 #include "ganlite/report/base64.h"
 #include "ganlite/report/evaluate.h"
+#include "ganlite/report/html_report.h"
 #include "ganlite/report/svg_plot.h"
 #include "ganlite/util/error.h"
 #include "report_fixture.h"
@@ -230,4 +231,67 @@ TEST(RunCurves, ReadsLossesAndValidationSkippingTornLines) {
   // An explicit run folder without logs says which file is missing.
   const auto missing = report::load_run_curves(f.student, (f.dir / "nowhere").string());
   EXPECT_NE(missing.note.find("metrics.jsonl"), std::string::npos) << missing.note;
+}
+
+namespace {
+
+// A report built by hand (no evaluation): evaluation size 32, latency size `latency_size`.
+report::EvalReport hand_made_report(int latency_size) {
+  report::EvalReport r;
+  r.options.data = "data";
+  r.options.latency_size = latency_size;
+  r.options.profile_size = 256;
+  r.device = "cpu";
+  r.threads = 1;
+  r.split = "test (B)";
+  r.count = 2;
+  r.size = 32;
+  for (auto* m : {&r.teacher, &r.student}) {
+    m->arch.ngf = m == &r.teacher ? 8 : 4;
+    m->macs = m == &r.teacher ? 4000000 : 1000000;
+    m->params = m->macs / 100;
+    m->latency.median_ms = m == &r.teacher ? 4.0 : 1.0;
+    m->latency.p90_ms = m->latency.median_ms * 1.5;
+    m->latency.samples_ms = {m->latency.median_ms};
+    m->latency_at_size = m->latency;
+    if (latency_size != r.size) {
+      m->latency_at_size.median_ms *= 3;
+      m->latency_at_size.p90_ms *= 3;
+    }
+  }
+  r.student.psnr_vs_teacher = 30.0;
+  r.student.ssim_vs_teacher = 0.9;
+  return r;
+}
+
+}  // namespace
+
+TEST(HtmlReport, LatencyAtTheEvaluationSizeIsOneRow) {
+  // latency_size == evaluation size: one measurement, so one row (it was printed twice).
+  const auto same = report::render_html_report(hand_made_report(32));
+  EXPECT_EQ(count_of(same, "Latency @ 32, median"), 1) << same;
+  EXPECT_EQ(count_of(same, "data-key=\"latency_at_latency_size\""), 0);
+  EXPECT_EQ(count_of(same, "data-key=\"latency\""), 1);
+  EXPECT_EQ(count_of(same, "4.00 / 6.00"), 1);  // the teacher's median / p90, once
+  // A different latency size: both rows, each with its own figures.
+  const auto other = report::render_html_report(hand_made_report(64));
+  EXPECT_EQ(count_of(other, "Latency @ 32, median"), 1);
+  EXPECT_EQ(count_of(other, "Latency @ 64, median"), 1);
+  EXPECT_EQ(count_of(other, "4.00 / 6.00"), 1);
+  EXPECT_EQ(count_of(other, "12.00 / 18.00"), 1);
+}
+
+TEST(FormatFraction, ReciprocalsOfWholeNumbersElsePercent) {
+  EXPECT_EQ(report::format_fraction(0.1), "1/10");
+  EXPECT_EQ(report::format_fraction(0.5), "1/2");
+  EXPECT_EQ(report::format_fraction(0.25), "1/4");
+  EXPECT_EQ(report::format_fraction(1.0 / 3.0), "1/3");
+  EXPECT_EQ(report::format_fraction(0.001), "1/1000");
+  EXPECT_EQ(report::format_fraction(0.3), "30%");
+  EXPECT_EQ(report::format_fraction(0.15), "15%");
+  EXPECT_EQ(report::format_fraction(0.125), "1/8");
+  EXPECT_EQ(report::format_fraction(0.0625 * 3), "18.8%");
+  EXPECT_EQ(report::format_fraction(0.0001), "0.01%");  // 1/10000: past the reciprocal range
+  EXPECT_EQ(report::format_fraction(0.7), "70%");
+  EXPECT_EQ(report::format_fraction(0.1001), "10%");  // 1/9.99: not a whole reciprocal
 }

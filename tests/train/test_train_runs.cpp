@@ -21,6 +21,9 @@
 
 namespace fs = std::filesystem;
 using ganlite::testing::expect_same_metrics_log;
+using ganlite::testing::logged_steps;
+using ganlite::testing::run_cli_killed_while_writing;
+using ganlite::testing::temporaries_under;
 using ganlite::testing::read_jsonl;
 using ganlite::testing::run_and_sigkill_after_first_checkpoint;
 using ganlite::testing::run_cli;
@@ -44,11 +47,14 @@ const fs::path& dataset() {
   return root;
 }
 
-std::string tiny_args(const fs::path& out, int epochs) {
+// `epochs` at the initial lr, then `decay_epochs` (default: as many); 6 batches an epoch.
+std::string tiny_args(const fs::path& out, int epochs, int decay_epochs = -1,
+                      const std::string& frequencies = "--save-latest-freq 3 --sample-freq 0 --log-freq 1") {
   return "train --task pix2pix --data '" + dataset().string() +
          "' --arch resnet --ngf 4 --n-blocks 1 --ndf 4 --load-size 36 --crop-size 32 --threads 1 --workers 1"
-         " --n-epochs " + std::to_string(epochs) + " --n-epochs-decay " + std::to_string(epochs) +
-         " --save-latest-freq 3 --sample-freq 0 --log-freq 1 --seed 5 -q --out '" + out.string() + "'";
+         " --n-epochs " + std::to_string(epochs) + " --n-epochs-decay " +
+         std::to_string(decay_epochs < 0 ? epochs : decay_epochs) +
+         " " + frequencies + " --seed 5 -q --out '" + out.string() + "'";
 }
 
 ganlite::io::SafetensorsContents load_ckpt(const fs::path& run) {
@@ -74,7 +80,94 @@ void expect_same_state(const fs::path& run_a, const fs::path& run_b) {
   EXPECT_EQ(a.metadata.at("global_step"), b.metadata.at("global_step"));
 }
 
+int64_t checkpoint_step(const fs::path& run) { return std::stoll(load_ckpt(run).metadata.at("global_step")); }
+
+// The regular files under `dir`, by path relative to it, with their bytes.
+std::map<std::string, std::string> files_under(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file()) {
+      files[fs::relative(entry.path(), dir).string()] = ganlite::testing::read_text_file(entry.path());
+    }
+  }
+  return files;
+}
+
 }  // namespace
+
+TEST(TrainRun, TheLastStepIsLoggedWhateverTheLogFrequency) {
+  TempDir dir;
+  // 6 iterations (one epoch, no decay) with a line every 10: the last one is still logged.
+  const auto ended = run_cli(tiny_args(dir / "ended", 1, 0, "--log-freq 10"));
+  ASSERT_EQ(ended.exit_code, 0) << ended.output;
+  EXPECT_EQ(logged_steps(dir / "ended"), std::vector<int64_t>{6});
+  EXPECT_EQ(checkpoint_step(dir / "ended"), 6);
+  // Stopped by --max-iters between two log steps.
+  const auto stopped = run_cli(tiny_args(dir / "stopped", 1, -1, "--log-freq 3") + " --max-iters 4");
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.output;
+  EXPECT_EQ(logged_steps(dir / "stopped"), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(checkpoint_step(dir / "stopped"), 4);
+}
+
+// SIGKILL in the middle of writing config.json, the first checkpoint, a sample, a later
+// checkpoint and an exported network (GANLITE_TEST_ABORT_IN_WRITE), each followed by a new start
+// or --resume: the end is the uninterrupted run's, file for file.
+TEST(TrainRun, KilledAtSeveralMomentsEndsBitIdenticalToAnUninterruptedRun) {
+  TempDir dir;
+  // 11 iterations; checkpoints at 4, 6 (epoch end), 8, 11; log lines at 3, 6, 9, 11; samples at 5, 10.
+  const auto args = [&](const fs::path& out) {
+    return tiny_args(out, 1, -1, "--save-latest-freq 4 --log-freq 3 --sample-freq 5") + " --max-iters 11";
+  };
+  const fs::path run = dir / "killed";
+  const std::string resume = "train --resume '" + run.string() + "' --threads 1 -q";
+  const auto full = run_cli(args(dir / "full"));
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  ASSERT_EQ(logged_steps(dir / "full"), (std::vector<int64_t>{3, 6, 9, 11}));
+
+  // Before anything is saved: started again with the same command.
+  ASSERT_NO_FATAL_FAILURE(run_cli_killed_while_writing("config.json", args(run)));
+  EXPECT_FALSE(fs::exists(run / "config.json"));
+  EXPECT_EQ(temporaries_under(run).size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(run_cli_killed_while_writing("latest.ckpt.safetensors", args(run)));
+  EXPECT_FALSE(fs::exists(ganlite::train::latest_checkpoint_path(run)));
+  EXPECT_EQ(logged_steps(run), std::vector<int64_t>{3});
+  // No checkpoint yet: the run starts again from step 0 and replaces its log.
+  ASSERT_NO_FATAL_FAILURE(run_cli_killed_while_writing("step_000005.png", args(run)));
+  EXPECT_EQ(checkpoint_step(run), 4);
+  EXPECT_EQ(logged_steps(run), std::vector<int64_t>{3});
+  EXPECT_EQ(temporaries_under(run).size(), 1u);
+  // While writing the checkpoint of step 8 (the session's second), then an export after it.
+  ASSERT_NO_FATAL_FAILURE(run_cli_killed_while_writing("latest.ckpt.safetensors@2", resume));
+  EXPECT_EQ(checkpoint_step(run), 6);
+  ASSERT_NO_FATAL_FAILURE(run_cli_killed_while_writing("latest_net_D.safetensors", resume));
+  EXPECT_EQ(checkpoint_step(run), 8);
+  EXPECT_EQ(temporaries_under(run).size(), 1u);
+
+  const auto resumed = run_cli(resume);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  expect_same_state(dir / "full", run);
+  expect_same_metrics_log(dir / "full", run);
+  EXPECT_EQ(logged_steps(run), (std::vector<int64_t>{3, 6, 9, 11}));
+  EXPECT_TRUE(temporaries_under(run).empty());
+  // Samples and exported networks byte for byte, and no other file.
+  for (const char* sub : {"samples", "checkpoints"}) {
+    auto a = files_under(dir / "full" / sub);
+    auto b = files_under(run / sub);
+    a.erase("latest.ckpt.safetensors");  // its wall time differs; compared tensor by tensor above
+    b.erase("latest.ckpt.safetensors");
+    std::vector<std::string> names_a, names_b;
+    for (const auto& [name, bytes] : a) names_a.push_back(name);
+    for (const auto& [name, bytes] : b) names_b.push_back(name);
+    ASSERT_EQ(names_a, names_b) << sub;
+    for (const auto& [name, bytes] : a) EXPECT_TRUE(bytes == b.at(name)) << sub << "/" << name;
+  }
+  EXPECT_EQ(files_under(run / "samples").size(), 2u);
+  const auto val_a = read_jsonl(dir / "full" / "val.jsonl");
+  const auto val_b = read_jsonl(run / "val.jsonl");
+  ASSERT_EQ(val_a.size(), 1u);
+  ASSERT_EQ(val_b.size(), 1u);
+  EXPECT_EQ(val_a[0].at("psnr"), val_b[0].at("psnr"));
+}
 
 TEST(TrainRun, ResumeAfterSigkillIsBitIdenticalToAnUninterruptedRun) {
   TempDir dir;
@@ -212,6 +305,13 @@ TEST(TrainRun, CycleGanRunsAndResumesWithItsPools) {
     if (key.rfind("rng.", 0) == 0) continue;
     ASSERT_TRUE(tb.count(key)) << key;
     EXPECT_TRUE(torch::equal(t, tb[key])) << key;
+  }
+  EXPECT_EQ(a.tensors.size(), b.tensors.size());
+  // The pools (images compared above, their draws' RNG here) continue as if never stopped.
+  for (const std::string pool : {"pool_fake_A", "pool_fake_B"}) {
+    EXPECT_TRUE(tb.count(pool + ".0")) << pool;
+    EXPECT_EQ(a.metadata.at(pool + ".count"), b.metadata.at(pool + ".count")) << pool;
+    EXPECT_EQ(a.metadata.at(pool + ".rng"), b.metadata.at(pool + ".rng")) << pool;
   }
   EXPECT_TRUE(fs::exists(dir / "full" / "checkpoints" / "latest_net_G_B.safetensors"));
 }

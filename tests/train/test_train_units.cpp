@@ -4,15 +4,19 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "ganlite/train/gan_loss.h"
 #include "ganlite/train/image_pool.h"
 #include "ganlite/train/jsonl_log.h"
 #include "ganlite/train/optimizer_state.h"
+#include "ganlite/train/run_folder.h"
 #include "ganlite/train/schedule.h"
 #include "ganlite/train/task.h"
 #include "ganlite/train/train_config.h"
+#include "ganlite/train/trainer.h"
 #include "ganlite/util/error.h"
 #include "test_support.h"
 
@@ -119,31 +123,121 @@ TEST(Schedule, LinearRuleOfThePublicCode) {
   EXPECT_NEAR(learning_rate(adam), 2e-4 * (1.0 - 51.0 / 101), 1e-15);
 }
 
-TEST(TrainConfig, JsonRoundTripKeepsEveryField) {
+// Every field set away from its default, written, read back, compared field by field and
+// found under its own key: a field left out of the JSON, read from another key or misspelt fails.
+TEST(TrainConfig, JsonRoundTripKeepsEveryFieldUnderItsOwnKey) {
+  const TrainConfig defaults;
   TrainConfig c;
   c.task = "cyclegan";
   c.dataroot = "/data/h2z";
-  c.generator.arch = "inception";
+  c.direction = "BtoA";
+  c.generator.arch = "mobile_resnet";
   c.generator.ngf = 24;
-  c.generator.norm = "instance_affine";
+  c.generator.n_blocks = 6;
+  c.generator.norm = "batch";
+  c.generator.padding = "replicate";
+  c.generator.dropout = 0.25;
   c.ndf = 32;
   c.netD = "n_layers";
   c.n_layers_D = 4;
+  c.norm_D = "batch";
   c.gan_mode = "hinge";
+  c.init_type = "xavier";
+  c.init_gain = 0.03;
+  c.lambda_L1 = 50.0;
+  c.lambda_A = 7.5;
+  c.lambda_B = 8.5;
   c.lambda_identity = 0.25;
+  c.pool_size = 20;
   c.lr = 1e-3;
+  c.beta1 = 0.6;
+  c.beta2 = 0.99;
   c.n_epochs = 7;
+  c.n_epochs_decay = 3;
   c.batch_size = 3;
+  c.load_size = 300;
+  c.crop_size = 224;
+  c.preprocess = "scale_width";
   c.no_flip = true;
-  c.seed = 1234567890123ULL;
+  c.serial_batches = true;
+  c.workers = 3;
+  c.seed = 9007199254740993ULL;  // 2^53 + 1: not representable as a double
+  c.threads = 2;
+  c.device = "cuda:1";
   c.max_iters = 55;
+  c.save_epoch_freq = 2;
   c.save_latest_freq = 9;
-  const auto text = c.to_json_string();
-  const auto back = TrainConfig::from_json_string(text, "mem");
-  EXPECT_EQ(back.to_json_string(), text);
+  c.log_freq = 7;
+  c.sample_freq = 11;
+  c.val_max_images = 13;
+  c.validate = false;
+  c.distill = R"({"methods":["ka"],"teacher":"t.safetensors"})";
+
+  const nlohmann::json j = c.to_json();
+  std::set<std::string> keys;
+  for (const auto& item : j.items()) keys.insert(item.key());
+  const std::set<std::string> expected_keys{
+      "task", "dataroot", "direction", "generator", "ndf", "netD", "n_layers_D", "norm_D", "gan_mode",
+      "init_type", "init_gain", "lambda_L1", "lambda_A", "lambda_B", "lambda_identity", "pool_size", "lr",
+      "beta1", "beta2", "n_epochs", "n_epochs_decay", "batch_size", "load_size", "crop_size", "preprocess",
+      "no_flip", "serial_batches", "workers", "seed", "threads", "device", "max_iters", "save_epoch_freq",
+      "save_latest_freq", "log_freq", "sample_freq", "val_max_images", "validate", "distill"};
+  EXPECT_EQ(keys, expected_keys);
+
+  const TrainConfig back = TrainConfig::from_json_string(c.to_json_string(), "mem");
+  size_t checked = 0;
+  auto field = [&](const char* key, auto member) {
+    SCOPED_TRACE(key);
+    EXPECT_NE(c.*member, defaults.*member) << "the test must set a non-default value";
+    EXPECT_EQ(j.at(key), nlohmann::json(c.*member));
+    EXPECT_EQ(back.*member, c.*member);
+    ++checked;
+  };
+  field("task", &TrainConfig::task);
+  field("dataroot", &TrainConfig::dataroot);
+  field("direction", &TrainConfig::direction);
+  field("ndf", &TrainConfig::ndf);
+  field("netD", &TrainConfig::netD);
+  field("n_layers_D", &TrainConfig::n_layers_D);
+  field("norm_D", &TrainConfig::norm_D);
+  field("gan_mode", &TrainConfig::gan_mode);
+  field("init_type", &TrainConfig::init_type);
+  field("init_gain", &TrainConfig::init_gain);
+  field("lambda_L1", &TrainConfig::lambda_L1);
+  field("lambda_A", &TrainConfig::lambda_A);
+  field("lambda_B", &TrainConfig::lambda_B);
+  field("lambda_identity", &TrainConfig::lambda_identity);
+  field("pool_size", &TrainConfig::pool_size);
+  field("lr", &TrainConfig::lr);
+  field("beta1", &TrainConfig::beta1);
+  field("beta2", &TrainConfig::beta2);
+  field("n_epochs", &TrainConfig::n_epochs);
+  field("n_epochs_decay", &TrainConfig::n_epochs_decay);
+  field("batch_size", &TrainConfig::batch_size);
+  field("load_size", &TrainConfig::load_size);
+  field("crop_size", &TrainConfig::crop_size);
+  field("preprocess", &TrainConfig::preprocess);
+  field("no_flip", &TrainConfig::no_flip);
+  field("serial_batches", &TrainConfig::serial_batches);
+  field("workers", &TrainConfig::workers);
+  field("seed", &TrainConfig::seed);
+  field("threads", &TrainConfig::threads);
+  field("device", &TrainConfig::device);
+  field("max_iters", &TrainConfig::max_iters);
+  field("save_epoch_freq", &TrainConfig::save_epoch_freq);
+  field("save_latest_freq", &TrainConfig::save_latest_freq);
+  field("log_freq", &TrainConfig::log_freq);
+  field("sample_freq", &TrainConfig::sample_freq);
+  field("val_max_images", &TrainConfig::val_max_images);
+  field("validate", &TrainConfig::validate);
+  EXPECT_EQ(checked + 2, expected_keys.size());  // + generator and distill, below
+
+  EXPECT_FALSE(c.generator == defaults.generator);
+  EXPECT_EQ(j.at("generator"), c.generator.to_json());
   EXPECT_EQ(back.generator, c.generator);
-  EXPECT_EQ(back.seed, c.seed);
-  EXPECT_EQ(back.gan_mode, "hinge");
+  EXPECT_EQ(j.at("distill"), nlohmann::json::parse(c.distill));
+  EXPECT_EQ(nlohmann::json::parse(back.distill), nlohmann::json::parse(c.distill));
+  EXPECT_EQ(back.to_json_string(), c.to_json_string());
 }
 
 TEST(TrainConfig, ResolvesTaskDefaultsAndRejectsBadInput) {
@@ -228,4 +322,102 @@ TEST(JsonlLog, FilterDropsLinesPastTheCheckpointAndTornLines) {
   const size_t dropped = filter_jsonl(path, [](const nlohmann::json& j) { return j["step"].get<int>() <= 3; });
   EXPECT_EQ(dropped, 3u);
   EXPECT_EQ(ganlite::testing::read_text_file(path), "{\"step\":1}\n{\"step\":2}\n{\"step\":3}\n");
+}
+
+TEST(JsonlLog, RepairsAnUnterminatedLastLineAndNamesTheFileOfABadLine) {
+  TempDir dir;
+  const auto path = dir / "metrics.jsonl";
+  // A crash between a line and its newline: the next line must not be glued to it.
+  ganlite::testing::write_text_file(path, "{\"step\":1}\n{\"step\":2}");
+  EXPECT_EQ(filter_jsonl(path, [](const nlohmann::json&) { return true; }), 0u);
+  append_jsonl(path, nlohmann::json{{"step", 3}});
+  EXPECT_EQ(ganlite::testing::read_text_file(path), "{\"step\":1}\n{\"step\":2}\n{\"step\":3}\n");
+
+  ganlite::testing::write_text_file(path, "{\"step\":1}\n{\"step\":\"two\"}\n");
+  try {
+    filter_jsonl(path, [](const nlohmann::json& j) { return jsonl_counter(j, "step") <= 5; });
+    FAIL() << "no error";
+  } catch (const ganlite::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("line 2"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'step'"), std::string::npos) << msg;
+  }
+  EXPECT_EQ(jsonl_counter(nlohmann::json{{"epoch", 4}}, "step"), -1);
+  EXPECT_EQ(jsonl_counter(nlohmann::json::array(), "step"), -1);
+  EXPECT_THROW(jsonl_counter(nlohmann::json{{"step", -3}}, "step"), ganlite::Error);
+}
+
+namespace {
+
+void touch(const std::filesystem::path& path) {
+  std::filesystem::create_directories(path.parent_path());
+  ganlite::testing::write_text_file(path, "x");
+}
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ganlite::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(RunFolder, EachStateGetsItsPolicy) {
+  namespace fs = std::filesystem;
+  TempDir dir;
+  const auto run = dir / "run";
+  EXPECT_EQ(inspect_run_folder(run), RunFolderState::kEmpty);
+  EXPECT_NE(message_of([&] { prepare_run_folder(run, true); }).find("no run to resume"), std::string::npos);
+  EXPECT_FALSE(prepare_run_folder(run, false));
+
+  // Killed before its first checkpoint: config, logs, a sample, a best export, temporaries.
+  for (const char* name : {"config.json", "metrics.jsonl", "val.jsonl", "student_init.safetensors", "notes.txt",
+                           "samples/step_000002.png", "checkpoints/best_net_G.safetensors",
+                           ".metrics.jsonl.tmp.123.0", "checkpoints/.latest.ckpt.safetensors.tmp.123.4",
+                           "samples/.step_000004.png.tmp.123.2"}) {
+    touch(run / name);
+  }
+  EXPECT_EQ(inspect_run_folder(run), RunFolderState::kUnsaved);
+  EXPECT_FALSE(run_folder_has_saved_state(run));
+  EXPECT_FALSE(prepare_run_folder(run, true));  // continued from step 0
+  for (const char* kept : {"config.json", "student_init.safetensors", "notes.txt"}) {
+    EXPECT_TRUE(fs::exists(run / kept)) << kept;
+  }
+  for (const char* gone : {"metrics.jsonl", "val.jsonl", "samples/step_000002.png", "checkpoints/best_net_G.safetensors"}) {
+    EXPECT_FALSE(fs::exists(run / gone)) << gone;
+  }
+  EXPECT_TRUE(ganlite::testing::temporaries_under(run).empty());
+
+  // With a checkpoint: a new start is refused without touching anything, --resume continues.
+  touch(latest_checkpoint_path(run));
+  touch(run / "checkpoints" / "latest_net_G.safetensors");
+  touch(run / "checkpoints" / ".latest_net_D.safetensors.tmp.77.1");
+  EXPECT_EQ(inspect_run_folder(run), RunFolderState::kCheckpointed);
+  EXPECT_THROW(prepare_run_folder(run, false), ganlite::UsageError);
+  EXPECT_EQ(ganlite::testing::temporaries_under(run).size(), 1u);
+  EXPECT_TRUE(prepare_run_folder(run, true));
+  EXPECT_TRUE(ganlite::testing::temporaries_under(run).empty());
+
+  // The checkpoint removed after it was saved: neither continued nor silently restarted.
+  fs::remove(latest_checkpoint_path(run));
+  EXPECT_EQ(inspect_run_folder(run), RunFolderState::kCheckpointLost);
+  EXPECT_TRUE(run_folder_has_saved_state(run));
+  EXPECT_NE(message_of([&] { prepare_run_folder(run, true); }).find("does not exist"), std::string::npos);
+  EXPECT_THROW(prepare_run_folder(run, false), ganlite::UsageError);
+}
+
+TEST(RunFolder, RemovesSamplesPastTheCheckpointAndOnlyThose) {
+  TempDir dir;
+  for (const char* name : {"step_000003.png", "step_000005.png", "step_000010.png", "step_x.png", "grid.png"}) {
+    touch(dir / "samples" / name);
+  }
+  EXPECT_EQ(remove_samples_after(dir.path(), 5), 1u);
+  EXPECT_TRUE(std::filesystem::exists(dir / "samples" / "step_000005.png"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "samples" / "step_000010.png"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "samples" / "step_x.png"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "samples" / "grid.png"));
 }

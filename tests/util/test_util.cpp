@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <set>
 
 #include "ganlite/util/atomic_file.h"
 #include "ganlite/util/device.h"
@@ -51,9 +52,39 @@ TEST(AtomicFile, ReadingMissingOrDirectoryNamesThePath) {
   EXPECT_THROW(ganlite::read_file(dir.path()), ganlite::Error);
 }
 
+TEST(AtomicFile, StaleTemporariesAreRecognisedAndRemovedAlone) {
+  TempDir dir;
+  // The name write_file_atomic gives its temporary, as a killed writer leaves it.
+  std::string temporary;
+  ganlite::write_file_atomic(dir / "a.bin", [&](const fs::path& tmp) {
+    temporary = tmp.filename().string();
+    ganlite::write_file_atomic(tmp, std::string("x"));
+  });
+  EXPECT_TRUE(ganlite::is_atomic_write_temporary(temporary)) << temporary;
+  for (const char* name : {".a.bin.tmp.12.0", ".metrics.jsonl.tmp.4242.17"}) {
+    EXPECT_TRUE(ganlite::is_atomic_write_temporary(name)) << name;
+  }
+  for (const char* name : {"a.bin", ".tmp.12.0", "..tmp.1.2", ".a.bin.tmp.12", ".a.bin.tmp.x.0", "a.bin.tmp.12.0",
+                           ".a.bin.tmp.12.0.png", ".hidden"}) {
+    EXPECT_FALSE(ganlite::is_atomic_write_temporary(name)) << name;
+  }
+  for (const char* name : {".a.bin.tmp.12.0", ".b.png.tmp.3.9", ".hidden", "keep.txt"}) {
+    ganlite::write_file_atomic(dir / name, std::string("x"));
+  }
+  fs::create_directories(dir / "sub");
+  ganlite::write_file_atomic(dir / "sub" / ".c.tmp.1.1", std::string("x"));
+  EXPECT_EQ(ganlite::remove_stale_temporaries(dir.path()), 2u);
+  std::set<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir.path())) left.insert(e.path().filename().string());
+  EXPECT_EQ(left, (std::set<std::string>{"a.bin", ".hidden", "keep.txt", "sub"}));
+  EXPECT_TRUE(fs::exists(dir / "sub" / ".c.tmp.1.1"));  // not below the folder
+  EXPECT_EQ(ganlite::remove_stale_temporaries(dir / "missing"), 0u);
+}
+
 TEST(Errors, BadChoiceListsValidValues) {
   try {
     ganlite::throw_bad_choice("norm", "foo", {"instance", "batch"});
+    ADD_FAILURE() << "no error";
   } catch (const ganlite::UsageError& e) {
     EXPECT_STREQ(e.what(), "unknown norm 'foo' (valid: instance, batch)");
   }

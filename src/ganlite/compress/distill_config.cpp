@@ -1,10 +1,12 @@
 #include "ganlite/compress/distill_config.h"
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
-#include <set>
 
+#include "ganlite/train/train_config.h"
 #include "ganlite/util/error.h"
+#include "ganlite/util/json_read.h"
 
 namespace ganlite::compress {
 
@@ -82,10 +84,12 @@ void DistillConfig::validate(int batch_size) const {
   require(!teacher.empty(), "no teacher given (--teacher FILE, a generator file)");
   require(!student.empty(), "no student given (--student FILE, a generator file, e.g. from `ganlite prune`)");
   require(lambda_gan >= 0, "--lambda-gan must be >= 0");
-  require(wkd_levels >= 1, "--wkd-levels must be >= 1, got " + std::to_string(wkd_levels));
+  require(wkd_levels >= 1 && wkd_levels <= kMaxWkdLevels,
+          "--wkd-levels must be in [1, " + std::to_string(kMaxWkdLevels) + "], got " + std::to_string(wkd_levels));
   if (wkd_distance != "l1" && wkd_distance != "mse") throw_bad_choice("--wkd-distance", wkd_distance, {"l1", "mse"});
-  require(teacher_ndf >= 0, "--teacher-ndf must be >= 0 (0: the run's --ndf), got " + std::to_string(teacher_ndf));
-  require(student_ndf >= 0, "--student-ndf must be >= 0 (0: the run's --ndf), got " + std::to_string(student_ndf));
+  const std::string ndf_range = "[0, " + std::to_string(train::kMaxNdf) + "] (0: the run's --ndf), got ";
+  require(teacher_ndf >= 0 && teacher_ndf <= train::kMaxNdf, "--teacher-ndf must be in " + ndf_range + std::to_string(teacher_ndf));
+  require(student_ndf >= 0 && student_ndf <= train::kMaxNdf, "--student-ndf must be in " + ndf_range + std::to_string(student_ndf));
   require(prune_d_ratio >= 0 && prune_d_ratio < 1,
           "--prune-d-ratio must be in [0, 1) (the fraction of D channels removed), got " + std::to_string(prune_d_ratio));
   if (prune_d_ratio > 0) {
@@ -131,56 +135,40 @@ nlohmann::json DistillConfig::to_json() const {
                         {"student_ndf", student_ndf},   {"prune_d_ratio", prune_d_ratio}};
 }
 
-DistillConfig DistillConfig::from_json(const nlohmann::json& j) {
-  if (!j.is_object()) throw UsageError("the 'distill' config must be a JSON object");
-  static const std::set<std::string> known{"methods",    "weights",        "teacher",    "student",     "restore_d",
-                                           "lambda_recon", "lambda_gan", "lambda_distill", "wkd_levels", "wkd_distance",
-                                           "teacher_ndf", "dcd_restore_teacher_d", "lambda_dcd_gan", "vgg_weights",
-                                           "lambda_vgg_feature", "lambda_vgg_style", "student_ndf", "prune_d_ratio"};
-  for (const auto& item : j.items()) {
-    if (!known.count(item.key())) throw UsageError("unknown key 'distill." + item.key() + "'");
-  }
+DistillConfig DistillConfig::from_json(const nlohmann::json& j, const std::string& file) {
+  const JsonFields f(j, file, "distill.");
+  f.refuse_unknown({"methods", "weights", "teacher", "student", "restore_d", "lambda_recon", "lambda_gan",
+                    "lambda_distill", "wkd_levels", "wkd_distance", "teacher_ndf", "dcd_restore_teacher_d",
+                    "lambda_dcd_gan", "vgg_weights", "lambda_vgg_feature", "lambda_vgg_style", "student_ndf",
+                    "prune_d_ratio"});
+  constexpr double kHuge = std::numeric_limits<double>::max();
+  const size_t methods = valid_distill_methods().size();
   DistillConfig c;
-  auto get = [&](const char* key, auto& value) {
-    const auto it = j.find(key);
-    if (it == j.end()) return;
-    try {
-      it->get_to(value);
-    } catch (const nlohmann::json::exception&) {
-      throw UsageError(std::string("config key 'distill.") + key + "' has the wrong type: " + it->dump());
-    }
-  };
-  get("methods", c.methods);
-  get("weights", c.weights);
-  get("teacher", c.teacher);
-  get("student", c.student);
-  get("restore_d", c.restore_d);
-  get("lambda_recon", c.lambda_recon);
-  get("lambda_gan", c.lambda_gan);
-  get("lambda_distill", c.lambda_distill);
-  get("wkd_levels", c.wkd_levels);
-  get("wkd_distance", c.wkd_distance);
-  get("teacher_ndf", c.teacher_ndf);
-  get("dcd_restore_teacher_d", c.dcd_restore_teacher_d);
-  get("lambda_dcd_gan", c.lambda_dcd_gan);
-  get("vgg_weights", c.vgg_weights);
-  get("lambda_vgg_feature", c.lambda_vgg_feature);
-  get("lambda_vgg_style", c.lambda_vgg_style);
-  get("student_ndf", c.student_ndf);
-  get("prune_d_ratio", c.prune_d_ratio);
+  f.get("methods", c.methods, methods);
+  f.get("weights", c.weights, methods, 0.0, kHuge);
+  f.get("teacher", c.teacher);
+  f.get("student", c.student);
+  f.get("restore_d", c.restore_d);
+  f.get("lambda_recon", c.lambda_recon, -kHuge, kHuge);  // < 0: the task's default
+  f.get("lambda_gan", c.lambda_gan, 0.0, kHuge);
+  f.get("lambda_distill", c.lambda_distill, -kHuge, kHuge);
+  f.get("wkd_levels", c.wkd_levels, 1, kMaxWkdLevels);
+  f.get("wkd_distance", c.wkd_distance);
+  f.get("teacher_ndf", c.teacher_ndf, 0, train::kMaxNdf);
+  f.get("dcd_restore_teacher_d", c.dcd_restore_teacher_d);
+  f.get("lambda_dcd_gan", c.lambda_dcd_gan, -kHuge, kHuge);
+  f.get("vgg_weights", c.vgg_weights);
+  f.get("lambda_vgg_feature", c.lambda_vgg_feature, 0.0, kHuge);
+  f.get("lambda_vgg_style", c.lambda_vgg_style, 0.0, kHuge);
+  f.get("student_ndf", c.student_ndf, 0, train::kMaxNdf);
+  f.get("prune_d_ratio", c.prune_d_ratio, 0.0, 1.0);
   return c;
 }
 
 std::string DistillConfig::to_json_string() const { return to_json().dump(); }
 
-DistillConfig DistillConfig::from_json_string(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw UsageError(std::string("the 'distill' config is not valid JSON: ") + e.what());
-  }
-  return from_json(j);
+DistillConfig DistillConfig::from_json_string(const std::string& text, const std::string& file) {
+  return from_json(parse_config_json(text, file), file);
 }
 
 }  // namespace ganlite::compress

@@ -10,6 +10,10 @@
 
 namespace ganlite::compress {
 
+// Haar levels of WKD: each halves the image side, so 13 reach 1 pixel at 8192 (the largest
+// image size, train/train_config.h).
+inline constexpr int kMaxWkdLevels = 13;
+
 // Methods a run may combine with '+': ka, mse, wkd, dcd.
 const std::vector<std::string>& valid_distill_methods();
 // Names kept for methods not built yet: refused with a message saying so (none today).
@@ -55,10 +59,11 @@ struct DistillConfig {
   bool uses(const std::string& method) const;
 
   nlohmann::json to_json() const;
-  static DistillConfig from_json(const nlohmann::json& j);
+  // Strict and bounded (util/json_read.h): throws UsageError naming `file` and the bad key,
+  // type or value ("distill.wkd_levels").
+  static DistillConfig from_json(const nlohmann::json& j, const std::string& file = "");
   std::string to_json_string() const;
-  // Throws UsageError naming the bad key or type.
-  static DistillConfig from_json_string(const std::string& text);
+  static DistillConfig from_json_string(const std::string& text, const std::string& file = "");
 };
 
 // The smallest batch a method works with (ka: 2, the others 1).

@@ -16,19 +16,8 @@ namespace ganlite::compress {
 
 namespace {
 
-nn::ArchConfig arch_of_generator_file(const std::string& path) {
-  const auto meta = io::read_safetensors_header(path).metadata;
-  const auto it = meta.find(io::kMetaArch);
-  if (it == meta.end()) {
-    throw Error(path + ": not a ganlite generator file (no '" + std::string(io::kMetaArch) +
-                "' metadata); convert PyTorch checkpoints with `ganlite import`");
-  }
-  try {
-    return nn::ArchConfig::from_json_string(it->second);
-  } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
-  }
-}
+// Checked against the file's tensors before anything is built (io::read_generator_arch).
+nn::ArchConfig arch_of_generator_file(const std::string& path) { return io::read_generator_arch(path); }
 
 io::Metadata discriminator_file_metadata(const std::string& path, const std::string& flag) {
   const auto meta = io::read_safetensors_header(path).metadata;
@@ -37,6 +26,19 @@ io::Metadata discriminator_file_metadata(const std::string& path, const std::str
     throw Error(flag + " " + path + ": holds a " + kind->second + ", not a discriminator");
   }
   return meta;
+}
+
+// The D norm when none is given: the norm of a D restored from a file (--restore-d, else
+// --dcd-restore-teacher-d: both D's share it), else the student's default (a CAT student keeps its
+// teacher's norm; CAT's recipes give D that norm, affine).
+std::string default_distill_d_norm(const DistillConfig& d, const nn::ArchConfig& student) {
+  for (const auto& [path, flag] : {std::pair<std::string, const char*>{d.restore_d, "--restore-d"},
+                                   {d.dcd_restore_teacher_d, "--dcd-restore-teacher-d"}}) {
+    if (path.empty()) continue;
+    const auto meta = discriminator_file_metadata(path, flag);
+    if (const auto it = meta.find("norm"); it != meta.end()) return it->second;
+  }
+  return train::default_discriminator_norm(student);
 }
 
 }  // namespace
@@ -54,6 +56,7 @@ train::TrainConfig make_distill_train_config(const train::TrainConfig& base, con
   }
   if (d.student_ndf > 0) config.ndf = d.student_ndf;
   config.generator = arch_of_generator_file(d.student);
+  if (base.norm_D == train::kAutoNorm) config.norm_D = default_distill_d_norm(d, config.generator);
   config.distill = d.to_json_string();
   config.validate_config();
   return config;
@@ -106,9 +109,8 @@ DistillTask::DistillTask(const train::TrainConfig& config, const torch::Device& 
     if (distill_.prune_d_ratio > 0) {
       // The trained D at its own width, then narrowed to the student's.
       auto source = train::discriminator_config_of(config_, d_input_nc);
-      const auto ndf = meta.find("ndf");
-      if (ndf == meta.end()) throw Error("--restore-d " + distill_.restore_d + ": no 'ndf' in its metadata to prune from");
-      source.ndf = std::stoi(ndf->second);
+      if (!meta.count("ndf")) throw Error("--restore-d " + distill_.restore_d + ": no 'ndf' in its metadata to prune from");
+      source.ndf = static_cast<int>(io::metadata_integer(meta, "ndf", distill_.restore_d, 1, train::kMaxNdf));
       auto trained = nn::make_discriminator(source);
       trained->to(device_);
       try {
@@ -249,8 +251,8 @@ std::unique_ptr<train::TrainTask> make_distill_task(const train::TrainConfig& co
   return std::make_unique<DistillTask>(config, device, fresh_start);
 }
 
-train::TaskFactory distill_task_factory(bool fresh_start) {
-  return [fresh_start](const train::TrainConfig& config, const torch::Device& device) {
+train::TaskFactory distill_task_factory() {
+  return [](const train::TrainConfig& config, const torch::Device& device, bool fresh_start) {
     return make_distill_task(config, device, fresh_start);
   };
 }

@@ -74,10 +74,11 @@ class DistillTask : public train::TrainTask {
 };
 
 // Seeds torch with config.seed (D and adaptor init are part of the run's seed), then builds a
-// DistillTask. For TrainerOptions::task_factory.
+// DistillTask.
 std::unique_ptr<train::TrainTask> make_distill_task(const train::TrainConfig& config, const torch::Device& device,
                                                     bool fresh_start);
-train::TaskFactory distill_task_factory(bool fresh_start);
+// make_distill_task for TrainerOptions::task_factory (train() says whether the run starts fresh).
+train::TaskFactory distill_task_factory();
 
 // Channels of each tap of `generator` (one eval-mode forward without gradients on a
 // size x size input; the generator's mode is restored).

@@ -92,6 +92,88 @@ bool jpeg_is_complete(const std::string& bytes) {
   return false;
 }
 
+uint32_t read_le(const std::string& bytes, size_t pos, int n) {
+  uint32_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(bytes[pos + static_cast<size_t>(i)]);
+  return v;
+}
+
+struct DeclaredSize {
+  int64_t width = 0;
+  int64_t height = 0;
+};
+
+// The first frame header's size (SOF0..SOF15 but DHT, JPG and DAC), found by the marker walk
+// of jpeg_is_complete.
+DeclaredSize jpeg_size(const std::string& bytes) {
+  const auto at = [&](size_t i) { return static_cast<unsigned char>(bytes[i]); };
+  size_t pos = 2;
+  while (pos + 4 <= bytes.size() && at(pos) == 0xFF) {
+    const unsigned char marker = at(pos + 1);
+    if (marker == 0xFF) {
+      ++pos;
+      continue;
+    }
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+      pos += 2;
+      continue;
+    }
+    const size_t length = (static_cast<size_t>(at(pos + 2)) << 8) | at(pos + 3);
+    const bool frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (frame && length >= 7 && pos + 9 <= bytes.size()) {
+      return {(int64_t{at(pos + 7)} << 8) | at(pos + 8), (int64_t{at(pos + 5)} << 8) | at(pos + 6)};
+    }
+    if (marker == 0xDA || length < 2) break;  // scan data before any frame header
+    pos += 2 + length;
+  }
+  return {};
+}
+
+// Width and height from the header, without decoding; {0, 0} when the header is unreadable.
+DeclaredSize header_size(const std::string& bytes, Format format) {
+  switch (format) {
+    case Format::kPng:  // IHDR is the first chunk
+      if (bytes.size() >= 24 && bytes.compare(12, 4, "IHDR") == 0) return {read_be32(bytes, 16), read_be32(bytes, 20)};
+      return {};
+    case Format::kJpeg:
+      return jpeg_size(bytes);
+    case Format::kBmp: {
+      if (bytes.size() < 26) return {};
+      if (read_le(bytes, 14, 4) == 12) return {read_le(bytes, 18, 2), read_le(bytes, 20, 2)};  // OS/2 core header
+      const auto height = static_cast<int32_t>(read_le(bytes, 22, 4));  // negative: rows top-down
+      return {static_cast<int32_t>(read_le(bytes, 18, 4)), height < 0 ? -int64_t{height} : height};
+    }
+    case Format::kWebp:
+      if (bytes.size() >= 30 && bytes.compare(12, 4, "VP8X") == 0) {
+        return {int64_t{read_le(bytes, 24, 3)} + 1, int64_t{read_le(bytes, 27, 3)} + 1};
+      }
+      if (bytes.size() >= 30 && bytes.compare(12, 4, "VP8 ") == 0) {
+        return {read_le(bytes, 26, 2) & 0x3FFF, read_le(bytes, 28, 2) & 0x3FFF};
+      }
+      if (bytes.size() >= 25 && bytes.compare(12, 4, "VP8L") == 0) {
+        const uint32_t bits = read_le(bytes, 21, 4);
+        return {int64_t{bits & 0x3FFF} + 1, int64_t{(bits >> 14) & 0x3FFF} + 1};
+      }
+      return {};
+    case Format::kUnknown:
+      return {};
+  }
+  return {};
+}
+
+// A few bytes of header can ask the decoder for gigabytes (a 60000 x 60000 PNG of zeros
+// compresses to a few MB): the declared size is checked before decoding.
+void check_declared_size(const fs::path& path, const std::string& bytes, Format format) {
+  const DeclaredSize size = header_size(bytes, format);
+  if (size.width <= 0 || size.height <= 0) {
+    throw Error("image " + path.string() + ": corrupt header (no valid width and height)");
+  }
+  if (size.width > kMaxImagePixels || size.height > kMaxImagePixels || size.width * size.height > kMaxImagePixels) {
+    throw Error("image " + path.string() + ": " + std::to_string(size.width) + "x" + std::to_string(size.height) +
+                " pixels, more than the limit of " + std::to_string(kMaxImagePixels) + " (8192x8192)");
+  }
+}
+
 // Reads the file and checks it is a complete image of a known format; returns its bytes.
 std::string read_checked_bytes(const fs::path& path) {
   std::error_code ec;
@@ -116,6 +198,7 @@ std::string read_checked_bytes(const fs::path& path) {
     case Format::kUnknown:
       throw Error("image " + path.string() + ": not a PNG, JPEG, BMP or WebP file (unrecognised content)");
   }
+  check_declared_size(path, bytes, sniff_format(bytes));
   return bytes;
 }
 

@@ -3,18 +3,23 @@
 #include <opencv2/core.hpp>
 #include <torch/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 namespace ganlite::data {
 
+// The most pixels an image file may declare (8192 x 8192, 192 MiB as 8-bit RGB): checked in the
+// file's header before decoding, so a small file cannot ask for gigabytes.
+inline constexpr int64_t kMaxImagePixels = int64_t{8192} * 8192;
+
 // Extensions ganlite reads: png, jpg, jpeg, bmp, webp (case-insensitive).
 bool has_image_extension(const std::filesystem::path& path);
 
 // Reads an image as 8-bit RGB (CV_8UC3, channels in R, G, B order). Gray becomes RGB, RGBA
 // drops alpha, 16-bit is scaled to 8-bit. A missing, zero-byte, truncated or corrupt file, a
-// folder, or a non-image throws Error naming the file.
+// folder, a non-image or one above kMaxImagePixels throws Error naming the file.
 cv::Mat read_image_rgb(const std::filesystem::path& path);
 
 // Reads a single-channel 8-bit image (label maps of class ids) without any conversion; 16-bit

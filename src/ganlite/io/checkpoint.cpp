@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_map>
@@ -146,9 +147,24 @@ void save_generator(const std::filesystem::path& path, nn::GeneratorImpl& genera
   save_safetensors(path, state_dict(generator), meta);
 }
 
-nn::Generator load_generator(const std::filesystem::path& path, const torch::Device& device) {
+int64_t metadata_integer(const Metadata& meta, const std::string& key, const std::filesystem::path& path,
+                         int64_t min, int64_t max) {
+  const auto it = meta.find(key);
+  if (it == meta.end()) throw Error(path.string() + ": no '" + key + "' in the file's metadata");
+  const std::string& text = it->second;
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    throw Error(path.string() + ": metadata '" + key + "' must be an integer in [" + std::to_string(min) + ", " +
+                std::to_string(max) + "], got '" + text.substr(0, 40) + "'");
+  }
+  return value;
+}
+
+nn::ArchConfig read_generator_arch(const std::filesystem::path& path) {
   // The header alone tells whether this is a generator file: no need to read the weights first.
-  const Metadata meta = read_safetensors_header(path).metadata;
+  const SafetensorsHeader header = read_safetensors_header(path);
+  const Metadata& meta = header.metadata;
   auto kind = meta.find(kMetaKind);
   if (kind != meta.end() && kind->second != "generator") {
     throw Error(path.string() + ": holds a " + kind->second + ", not a generator");
@@ -161,10 +177,32 @@ nn::Generator load_generator(const std::filesystem::path& path, const torch::Dev
   }
   nn::ArchConfig config;
   try {
-    config = nn::ArchConfig::from_json_string(arch->second);
-  } catch (const Error& e) {
-    throw Error(path.string() + ": " + e.what());
+    config = nn::ArchConfig::from_json_string(arch->second, path.string() + ": " + kMetaArch);
+  } catch (const UsageError& e) {
+    throw Error(e.what());  // a bad file, not a bad option
   }
+  // The declared network must fit in the tensors actually stored, or a few bytes of metadata
+  // could make us build (allocate) a huge network before the weights fail to load. Building is
+  // allowed up to twice the stored elements plus 1M weights (4 MB): a small mismatch is left to
+  // the strict load, whose message names the missing or misshapen key.
+  int64_t stored = 0;
+  for (const auto& t : header.tensors) {
+    int64_t numel = 1;
+    for (int64_t d : t.shape) numel *= d;  // the header check bounds every product
+    stored += numel;
+  }
+  const int64_t needed = config.conv_weight_count();
+  if (needed > 2 * stored + (int64_t{1} << 20)) {
+    throw Error(path.string() + ": " + kMetaArch + " declares a " + config.arch + " generator (ngf " +
+                std::to_string(config.ngf) + ") with " + std::to_string(needed) +
+                " convolution weights, but the file holds only " + std::to_string(stored) +
+                " tensor elements: the metadata does not match the weights");
+  }
+  return config;
+}
+
+nn::Generator load_generator(const std::filesystem::path& path, const torch::Device& device) {
+  const nn::ArchConfig config = read_generator_arch(path);
   nn::Generator generator = nn::make_generator(config);
   generator->to(device);
   const SafetensorsContents contents = load_safetensors(path);

@@ -30,7 +30,18 @@ inline constexpr const char* kMetaArch = "arch_config";     // ArchConfig JSON (
 
 // Saves the generator's state dict and its ArchConfig (plus `extra`) atomically.
 void save_generator(const std::filesystem::path& path, nn::GeneratorImpl& generator, const Metadata& extra = {});
-// Rebuilds the generator from the file's metadata and loads its weights onto `device`.
+// A metadata value that must be a decimal integer in [min, max] (as save_module writes ndf,
+// n_layers): Error naming the file and the key otherwise, never a narrowed or partial number.
+int64_t metadata_integer(const Metadata& meta, const std::string& key, const std::filesystem::path& path,
+                         int64_t min, int64_t max);
+
+// The architecture in a generator file's metadata, checked before anything is built: a field
+// out of bounds (nn/arch_config.h) or a network needing far more convolution weights than the
+// file holds tensor elements (over twice as many plus 1M) throws Error naming the file and the
+// field.
+nn::ArchConfig read_generator_arch(const std::filesystem::path& path);
+// Rebuilds the generator from the file's metadata (read_generator_arch) and loads its weights
+// onto `device`.
 nn::Generator load_generator(const std::filesystem::path& path, const torch::Device& device = torch::kCPU);
 // Saves any module (discriminators, adaptors) with metadata describing it.
 void save_module(const std::filesystem::path& path, const torch::nn::Module& module, const Metadata& metadata);

@@ -81,7 +81,9 @@ class Dict {
       if (!starts_with(kv.first, prefix)) continue;
       const std::string rest = kv.first.substr(prefix.size());
       const std::string head = rest.substr(0, rest.find('.'));
-      if (!head.empty() && std::all_of(head.begin(), head.end(), [](unsigned char c) { return std::isdigit(c); })) {
+      // More than 9 digits is no layer index (and would overflow int): such keys stay unexpected.
+      if (!head.empty() && head.size() <= 9 &&
+          std::all_of(head.begin(), head.end(), [](unsigned char c) { return std::isdigit(c); })) {
         found.insert(std::stoi(head));
       }
     }

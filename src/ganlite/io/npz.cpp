@@ -65,7 +65,11 @@ std::string header_value(const std::string& header, const std::string& key, cons
   return value;
 }
 
+// numpy arrays have at most 64 dimensions (NPY_MAXDIMS, 32 before numpy 2).
+constexpr size_t kMaxDims = 64;
+
 std::vector<int64_t> parse_shape(const std::string& text, const std::string& source) {
+  if (text.size() < 2 || text.front() != '(' || text.back() != ')') throw Error(source + ": malformed .npy shape " + text);
   std::vector<int64_t> shape;
   std::string number;
   for (size_t i = 1; i + 1 <= text.size(); ++i) {
@@ -75,6 +79,7 @@ std::vector<int64_t> parse_shape(const std::string& text, const std::string& sou
     } else if (ch == ',' || ch == ')') {
       if (!number.empty()) {
         if (number.size() > 15) throw Error(source + ": absurd .npy shape " + text);
+        if (shape.size() == kMaxDims) throw Error(source + ": .npy shape has more than 64 dimensions");
         shape.push_back(std::stoll(number));
         number.clear();
       }
@@ -128,9 +133,14 @@ torch::Tensor parse_npy(const std::string& bytes, const std::string& source) {
   if (fortran != "True" && fortran != "False") throw Error(source + ": bad fortran_order '" + fortran + "'");
   std::vector<int64_t> shape = parse_shape(header_value(header, "shape", source), source);
 
+  // The product of the non-zero dims is bounded even when a zero dim empties the array, so that
+  // LibTorch's stride arithmetic cannot overflow.
   uint64_t numel = 1;
+  uint64_t nonzero_product = 1;
   for (auto s : shape) {
-    if (s != 0 && numel > (uint64_t{1} << 50) / static_cast<uint64_t>(s)) throw Error(source + ": absurd .npy shape");
+    const auto dim = static_cast<uint64_t>(std::max<int64_t>(s, 1));
+    if (nonzero_product > (uint64_t{1} << 50) / dim) throw Error(source + ": absurd .npy shape");
+    nonzero_product *= dim;
     numel *= static_cast<uint64_t>(s);
   }
   const size_t data_start = header_start + header_len;

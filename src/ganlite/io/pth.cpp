@@ -20,9 +20,22 @@ namespace {
 struct PyObj;
 using PyRef = std::shared_ptr<PyObj>;
 
+// Limits on what a pickle may build. Python's pickler recurses once per nesting level, so
+// torch.save cannot write deeper than its recursion limit (1000 by default); state dicts nest
+// 2-4 deep. A state dict pushes ~25 values per tensor; 2^22 values (~700 MB here) are ~170k
+// tensors, far above real models (hundreds to a few thousand).
+constexpr int kMaxPickleDepth = 1000;
+constexpr size_t kMaxPickleValues = size_t{1} << 22;
+
 struct PyObj {
   enum class Kind { None, Bool, Int, Float, Str, Bytes, Tuple, List, Dict, Global, Tensor, Storage, Opaque };
+  PyObj() = default;
+  PyObj(const PyObj&) = delete;
+  PyObj& operator=(const PyObj&) = delete;
+  ~PyObj();
+
   Kind kind = Kind::None;
+  int depth = 0;  // containers: 1 + the deepest item when it was added (a lower bound after mutation)
   int64_t i = 0;
   double f = 0;
   std::string s;  // Str, Bytes, Global ("module.name"), Opaque (what built it)
@@ -31,6 +44,28 @@ struct PyObj {
   std::unordered_map<std::string, size_t> dict_index;
   torch::Tensor tensor;  // Tensor, Storage (1-d, the whole storage)
 };
+
+// Without this, destroying a chain of a million nested tuples would recurse a million deep
+// (each shared_ptr release destroying the next): children whose last owner is this object are
+// emptied into a work list first, so destruction is iterative whatever the nesting.
+PyObj::~PyObj() {
+  std::vector<PyRef> pending;
+  auto take_children = [&pending](PyObj& o) {
+    for (auto& item : o.items) pending.push_back(std::move(item));
+    for (auto& [key, value] : o.dict) {
+      pending.push_back(std::move(key));
+      pending.push_back(std::move(value));
+    }
+    o.items.clear();
+    o.dict.clear();
+  };
+  take_children(*this);
+  while (!pending.empty()) {
+    PyRef next = std::move(pending.back());
+    pending.pop_back();
+    if (next && next.use_count() == 1) take_children(*next);
+  }  // `next` dies here without children
+}
 
 PyRef make(PyObj::Kind kind) {
   auto p = std::make_shared<PyObj>();
@@ -106,7 +141,7 @@ class Unpickler {
         case ')': push(make(PyObj::Kind::Tuple)); break;
         case 't': {
           auto t = make(PyObj::Kind::Tuple);
-          t->items = pop_to_mark();
+          for (auto& item : pop_to_mark()) adopt(*t, std::move(item));
           push(t);
           break;
         }
@@ -114,7 +149,7 @@ class Unpickler {
           const size_t n = op - 0x84u;
           need_stack(n);
           auto t = make(PyObj::Kind::Tuple);
-          t->items.assign(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
+          for (auto it = stack_.end() - static_cast<std::ptrdiff_t>(n); it != stack_.end(); ++it) adopt(*t, *it);
           stack_.resize(stack_.size() - n);
           push(t);
           break;
@@ -165,7 +200,11 @@ class Unpickler {
           auto value = pop();
           auto key = pop();
           auto target = dict_target();
-          if (target->kind == PyObj::Kind::Dict) dict_set(*target, key, value);
+          if (target->kind == PyObj::Kind::Dict) {
+            adopt_depth(*target, *key);
+            adopt_depth(*target, *value);
+            dict_set(*target, key, value);
+          }
           break;
         }
         case 'u': {
@@ -173,32 +212,40 @@ class Unpickler {
           if (items.size() % 2) fail("SETITEMS with an odd number of items");
           auto target = dict_target();
           if (target->kind == PyObj::Kind::Dict) {
-            for (size_t k = 0; k < items.size(); k += 2) dict_set(*target, items[k], items[k + 1]);
+            for (size_t k = 0; k < items.size(); k += 2) {
+              adopt_depth(*target, *items[k]);
+              adopt_depth(*target, *items[k + 1]);
+              dict_set(*target, items[k], items[k + 1]);
+            }
           }
           break;
         }
         case 'a': {
           auto value = pop();
           need_stack(1);
-          if (top()->kind == PyObj::Kind::List) top()->items.push_back(value);
+          if (top()->kind == PyObj::Kind::List) adopt(*top(), std::move(value));
           break;
         }
         case 'e': {
           auto items = pop_to_mark();
           need_stack(1);
-          if (top()->kind == PyObj::Kind::List) top()->items.insert(top()->items.end(), items.begin(), items.end());
+          if (top()->kind == PyObj::Kind::List) {
+            for (auto& item : items) adopt(*top(), std::move(item));
+          }
           break;
         }
         case 0x8f: push(make(PyObj::Kind::List)); break;  // EMPTY_SET: a list is enough
         case 0x90: {                                      // ADDITEMS
           auto items = pop_to_mark();
           need_stack(1);
-          if (top()->kind == PyObj::Kind::List) top()->items.insert(top()->items.end(), items.begin(), items.end());
+          if (top()->kind == PyObj::Kind::List) {
+            for (auto& item : items) adopt(*top(), std::move(item));
+          }
           break;
         }
         case 0x91: {  // FROZENSET
           auto t = make(PyObj::Kind::List);
-          t->items = pop_to_mark();
+          for (auto& item : pop_to_mark()) adopt(*t, std::move(item));
           push(t);
           break;
         }
@@ -317,7 +364,25 @@ class Unpickler {
       fail("bad integer '" + text + "'");
     }
   }
-  void push(PyRef v) { stack_.push_back(std::move(v)); }
+  void push(PyRef v) {
+    // Every opcode that makes a value pushes it once: this bounds the values built.
+    if (++values_ > kMaxPickleValues) {
+      fail("more than " + std::to_string(kMaxPickleValues) + " values, far more than a state dict holds");
+    }
+    stack_.push_back(std::move(v));
+  }
+  // Records that `item` now sits inside `container`, refusing nesting deeper than torch.save
+  // can write. (Destruction is iterative anyway, see ~PyObj.)
+  void adopt_depth(PyObj& container, const PyObj& item) {
+    if (item.depth + 1 > container.depth) container.depth = item.depth + 1;
+    if (container.depth > kMaxPickleDepth) {
+      fail("values nested deeper than " + std::to_string(kMaxPickleDepth) + " levels");
+    }
+  }
+  void adopt(PyObj& container, PyRef item) {
+    adopt_depth(container, *item);
+    container.items.push_back(std::move(item));
+  }
   void need_stack(size_t n) const {
     const size_t floor = marks_.empty() ? 0 : marks_.back();
     if (stack_.size() < floor + n) fail("stack underflow");
@@ -369,7 +434,10 @@ class Unpickler {
       auto d = make(PyObj::Kind::Dict);
       if (tuple_args && !args->items.empty() && args->items[0]->kind == PyObj::Kind::List) {
         for (const auto& pair : args->items[0]->items) {
-          if (pair->kind == PyObj::Kind::Tuple && pair->items.size() == 2) dict_set(*d, pair->items[0], pair->items[1]);
+          if (pair->kind == PyObj::Kind::Tuple && pair->items.size() == 2) {
+            adopt_depth(*d, *pair);
+            dict_set(*d, pair->items[0], pair->items[1]);
+          }
         }
       }
       return d;
@@ -409,6 +477,16 @@ class Unpickler {
       fail("tensor view [offset " + std::to_string(offset) + ", last " + std::to_string(last) + "] outside its " +
            std::to_string(available) + "-element storage");
     }
+    // A state dict's tensors own their elements; a view with more elements than its storage
+    // (stride 0) would turn a few stored bytes into an arbitrarily large tensor once copied.
+    int64_t numel = 1;
+    for (int64_t d : size) {
+      if (d != 0 && numel > available / d) {
+        fail("tensor of size " + c10::str(c10::IntArrayRef(size)) + " has more elements than its " +
+             std::to_string(available) + "-element storage");
+      }
+      numel *= d;
+    }
     auto t = make(PyObj::Kind::Tensor);
     t->tensor = storage->tensor.as_strided(size, stride, offset);
     return t;
@@ -443,6 +521,7 @@ class Unpickler {
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PyRef> memo_;
   std::unordered_map<std::string, PyRef> storages_;
+  size_t values_ = 0;
 };
 
 void flatten(const PyRef& value, const std::string& prefix, NamedTensors& out, std::unordered_set<const PyObj*>& seen,

@@ -4,7 +4,9 @@
 // `_metadata` attribute is pickled with a BUILD opcode), so the reader is a small unpickler of
 // its own over the zip entries: dicts, OrderedDicts, lists/tuples, numbers, strings, tensors
 // (_rebuild_tensor_v2, _rebuild_parameter) and storages. Anything else becomes an opaque value
-// that flattening skips.
+// that flattening skips. Limits: values nested deeper than 1000 levels (deeper than torch.save
+// can write) or more than 2^22 values throw Error, as does a tensor view with more elements
+// than its storage; nothing in the file can make the reader recurse.
 #pragma once
 #include <torch/types.h>
 

@@ -56,29 +56,38 @@ void put(std::string& out, T value) {
   for (size_t i = 0; i < sizeof(T); ++i) out.push_back(static_cast<char>((static_cast<uint64_t>(value) >> (8 * i)) & 0xFF));
 }
 
+// Inflates into a buffer grown with the output actually produced, up to `expected` bytes: a
+// lying uncompressed size cannot make us allocate more than the data decompresses to.
 std::string inflate_raw(const char* data, uint64_t size, uint64_t expected, const std::string& what) {
-  std::string out(expected, '\0');
+  std::string out;
   z_stream zs{};
   if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) throw Error(what + ": zlib inflateInit failed");
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
   uint64_t in_left = size;
-  uint64_t out_left = expected;
+  uint64_t produced = 0;
   int rc = Z_OK;
   // zlib counts in 32 bits: feed large entries in chunks.
   while (rc == Z_OK) {
+    if (produced == out.size() && out.size() < expected) {
+      out.resize(static_cast<size_t>(std::min<uint64_t>(expected, std::max<uint64_t>(2 * out.size(), 1u << 16))));
+    }
     const auto in_chunk = static_cast<uInt>(std::min<uint64_t>(in_left, 1u << 30));
-    const auto out_chunk = static_cast<uInt>(std::min<uint64_t>(out_left, 1u << 30));
+    const auto out_chunk = static_cast<uInt>(std::min<uint64_t>(out.size() - produced, 1u << 30));
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
     zs.avail_in = in_chunk;
     zs.avail_out = out_chunk;
     rc = inflate(&zs, Z_NO_FLUSH);
     in_left -= in_chunk - zs.avail_in;
-    out_left -= out_chunk - zs.avail_out;
-    if (rc == Z_BUF_ERROR && (in_left == 0 || out_left == 0)) break;  // no progress possible
+    produced += out_chunk - zs.avail_out;
+    if (rc == Z_BUF_ERROR && (in_left == 0 || produced == expected)) break;  // no progress possible
   }
   const std::string message = zs.msg ? zs.msg : "code " + std::to_string(rc);
   inflateEnd(&zs);
-  if (rc != Z_STREAM_END || out_left != 0) throw Error(what + ": corrupt DEFLATE data (zlib: " + message + ")");
+  if (rc != Z_STREAM_END || produced != expected) {
+    throw Error(what + ": corrupt DEFLATE data (zlib: " + message + ", " + std::to_string(produced) + " of " +
+                std::to_string(expected) + " bytes)");
+  }
+  out.resize(static_cast<size_t>(produced));
   return out;
 }
 
@@ -190,6 +199,30 @@ void ZipReader::parse_central_directory() {
     }
     entries_.push_back(std::move(e));
     pos += kCentralHeaderSize + name_len + extra_len + comment_len;
+  }
+  refuse_overlapping_entries();
+}
+
+// Entries whose data overlap are the trick of "overlapping" zip bombs: many entries inflating
+// the same compressed bytes. Disjoint entries bound the total output by DEFLATE's ratio times
+// the file size.
+void ZipReader::refuse_overlapping_entries() const {
+  const Cursor c(bytes_, source_);
+  std::vector<std::pair<uint64_t, uint64_t>> spans;  // [local header, end of data)
+  spans.reserve(entries_.size());
+  for (const auto& e : entries_) {
+    const uint64_t header = e.local_header_offset;
+    const auto name_len = c.get<uint16_t>(header + 26, "local header");
+    const auto extra_len = c.get<uint16_t>(header + 28, "local header");
+    const uint64_t data = header + kLocalHeaderSize + name_len + extra_len;
+    c.need(data, e.compressed_size, "entry data");
+    spans.emplace_back(header, data + e.compressed_size);
+  }
+  std::sort(spans.begin(), spans.end());
+  for (size_t i = 1; i < spans.size(); ++i) {
+    if (spans[i].first < spans[i - 1].second) {
+      throw Error(source_ + ": corrupt zip archive (entries overlap at offset " + std::to_string(spans[i].first) + ")");
+    }
   }
 }
 

@@ -1,6 +1,9 @@
 // A small ZIP reader (STORED and DEFLATE, ZIP64) and a STORED writer: enough for numpy's
 // .npz files and PyTorch's zip checkpoints. Archives are held in memory; malformed input throws
-// Error naming the archive and entry, never crashes.
+// Error naming the archive and entry, never crashes. Entries must not overlap, and an entry
+// inflates into memory only as far as its data actually decompresses (at most ~1032x its
+// compressed size, DEFLATE's limit), so an archive cannot ask for more memory than ~1032x its
+// own size.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -36,6 +39,7 @@ class ZipReader {
 
  private:
   void parse_central_directory();
+  void refuse_overlapping_entries() const;
 
   std::string bytes_;
   std::string source_;

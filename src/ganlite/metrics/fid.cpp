@@ -50,6 +50,11 @@ double trace_sqrt_product(const torch::Tensor& s1, const torch::Tensor& s2, cons
   return torch::linalg::eigvalsh(m, "L").clamp_min(0).sqrt().sum().item<double>();
 }
 
+// "statistics real.npz" for loaded statistics, `fallback` for computed ones.
+std::string statistics_name(const FeatureStats& stats, const char* fallback) {
+  return stats.source.empty() ? std::string(fallback) : "statistics " + stats.source;
+}
+
 }  // namespace
 
 FeatureStats compute_statistics(const torch::Tensor& features) {
@@ -77,8 +82,15 @@ FeatureStats load_statistics(const std::filesystem::path& path) {
   }
   if (stats.mu.dim() != 1 || stats.sigma.dim() != 2 || stats.sigma.size(0) != stats.mu.size(0) ||
       stats.sigma.size(1) != stats.mu.size(0)) {
-    throw Error(path.string() + ": mu must be [D] and sigma [D, D]");
+    throw Error(path.string() + ": mu must be [D] and sigma [D, D], got " + c10::str(stats.mu.sizes()) + " and " +
+                c10::str(stats.sigma.sizes()));
   }
+  if (stats.mu.numel() == 0) throw Error(path.string() + ": mu and sigma are empty");
+  for (const char* key : {"mu", "sigma"}) {
+    const auto& t = std::string(key) == "mu" ? stats.mu : stats.sigma;
+    if (!torch::isfinite(t).all().item<bool>()) throw Error(path.string() + ": array '" + key + "' holds NaN or Inf");
+  }
+  stats.source = path.string();
   return stats;
 }
 
@@ -92,13 +104,18 @@ double frechet_distance(const FeatureStats& a, const FeatureStats& b, double eps
   const auto s1 = a.sigma.to(torch::kCPU, torch::kFloat64);
   const auto s2 = b.sigma.to(torch::kCPU, torch::kFloat64);
   const int64_t d = mu1.size(0);
+  const std::string name_a = statistics_name(a, "the first statistics");
+  const std::string name_b = statistics_name(b, "the second statistics");
   if (mu2.size(0) != d || s1.dim() != 2 || s2.dim() != 2 || s1.size(0) != d || s1.size(1) != d ||
       s2.size(0) != d || s2.size(1) != d) {
-    throw Error("frechet distance: statistics have different dimensions (mu " + std::to_string(d) + " vs " +
-                std::to_string(mu2.size(0)) + ")");
+    throw Error("frechet distance: " + name_a + " (mu " + std::to_string(d) + ") and " + name_b + " (mu " +
+                std::to_string(mu2.size(0)) + ") have different dimensions");
   }
-  for (const auto* t : {&mu1, &mu2, &s1, &s2}) {
-    if (!torch::isfinite(*t).all().item<bool>()) throw Error("frechet distance: statistics contain NaN or Inf");
+  if (!torch::isfinite(mu1).all().item<bool>() || !torch::isfinite(s1).all().item<bool>()) {
+    throw Error("frechet distance: " + name_a + " contain NaN or Inf");
+  }
+  if (!torch::isfinite(mu2).all().item<bool>() || !torch::isfinite(s2).all().item<bool>()) {
+    throw Error("frechet distance: " + name_b + " contain NaN or Inf");
   }
   // tr sqrt(S1 S2) = tr sqrt(S2 S1): decompose the covariance behind fewer images (lower rank).
   const bool swap = b.count > 0 && (a.count == 0 || b.count < a.count);

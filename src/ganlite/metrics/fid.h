@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 
 namespace ganlite::metrics {
 
@@ -12,6 +13,7 @@ struct FeatureStats {
   torch::Tensor mu;
   torch::Tensor sigma;
   int64_t count = 0;  // images behind the statistics; 0 when loaded from a file
+  std::string source;  // the file they were loaded from, named in errors; empty when computed
   // Centred features [N, D] when N <= D (not saved): sigma's decomposition then comes from a
   // small SVD, which makes FID of a 120-image test set cheap and exact.
   torch::Tensor centered;
@@ -20,7 +22,8 @@ struct FeatureStats {
 // features [N, D] (any device, any float dtype), N >= 2.
 FeatureStats compute_statistics(const torch::Tensor& features);
 
-// .npz with float64 arrays `mu` and `sigma` (the gan-compression / pytorch-fid format).
+// .npz with float64 arrays `mu` and `sigma` (the gan-compression / pytorch-fid format). Throws
+// Error naming the file when an array is missing, misshapen or not finite.
 FeatureStats load_statistics(const std::filesystem::path& path);
 void save_statistics(const std::filesystem::path& path, const FeatureStats& stats);
 
@@ -37,7 +40,7 @@ void save_statistics(const std::filesystem::path& path, const FeatureStats& stat
 // covariances, which it answers by adding eps * I to both; this route is exact there and needs
 // no offset. The offset is kept as the same fallback, with the same eps, for when the
 // decomposition itself fails or gives non-finite values.
-// Throws Error on mismatched shapes or non-finite statistics.
+// Throws Error on mismatched shapes or non-finite statistics, naming the statistics' files.
 double frechet_distance(const FeatureStats& a, const FeatureStats& b, double eps = 1e-6);
 
 struct KidResult {

@@ -3,10 +3,23 @@
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace ganlite::nn {
+
+// Upper bounds on an architecture, generous for real use (the papers' generators have ngf 64,
+// 9 blocks, num_downs 8, 11.4M weights at most). A config or a model file's metadata asking for
+// more is refused before anything is allocated.
+inline constexpr int kMaxNgf = 1024;
+inline constexpr int kMaxImageChannels = 1024;     // input_nc, output_nc
+inline constexpr int kMaxBlocks = 64;              // n_blocks
+inline constexpr int kMaxNumDowns = 13;            // unet: 2^13 = 8192, the largest image side
+inline constexpr int kMaxWidth = 4 * kMaxNgf;      // any per-layer width (the trunk is 4 ngf)
+// Convolution weights of the whole generator: 2^30 are 4 GiB in fp32 (16 GiB with gradients
+// and Adam's moments), ~100x the largest generator of the papers.
+inline constexpr int64_t kMaxConvWeights = int64_t{1} << 30;
 
 // Per-layer widths of a (possibly pruned) generator. 0 in a scalar field, or an empty
 // `blocks`, means "the default for ngf". `blocks[i]` lists block i's middle widths:
@@ -39,15 +52,22 @@ struct ArchConfig {
   double dropout = 0.0;
   GeneratorWidths widths;         // empty: the unpruned widths for ngf
 
-  // Throws UsageError naming the bad field and the valid values.
+  // Throws UsageError naming the bad field and the valid values or bounds (the limits above).
   void validate() const;
+  // The elements of the generator's convolution weights, computed from the config alone (no
+  // module is built): a lower bound on its state dict, to check a model file's declared
+  // architecture against the tensors it holds. Call on a validated config.
+  int64_t conv_weight_count() const;
   // The same config with every default width written out (resnet-like arches only).
   ArchConfig with_resolved_widths() const;
 
   std::string to_json_string(int indent = -1) const;
-  static ArchConfig from_json_string(const std::string& text);
   nlohmann::json to_json() const;
-  static ArchConfig from_json(const nlohmann::json& j);
+  // Strict and bounded (util/json_read.h): a field of the wrong type or out of bounds throws
+  // UsageError naming `file` and the field (`prefix` + name, e.g. "generator.ngf"); the result
+  // is validated.
+  static ArchConfig from_json_string(const std::string& text, const std::string& file = "");
+  static ArchConfig from_json(const nlohmann::json& j, const std::string& file = "", const std::string& prefix = "");
 
   bool operator==(const ArchConfig& o) const;
 };

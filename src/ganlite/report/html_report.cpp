@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -75,8 +76,11 @@ void summary_table(std::ostringstream& out, const EvalReport& r) {
             ratio_text(t.latency.median_ms, s.latency.median_ms));
   table.row("throughput", "Images / s" + at, fixed(t.latency.images_per_second, 1),
             fixed(s.latency.images_per_second, 1));
-  table.row("latency_at_latency_size", "Latency" + at_latency + ", median / p90 (ms)", latency_text(t.latency_at_size),
-            latency_text(s.latency_at_size), ratio_text(t.latency_at_size.median_ms, s.latency_at_size.median_ms));
+  if (r.options.latency_size != r.size) {  // otherwise the row above holds the same figures
+    table.row("latency_at_latency_size", "Latency" + at_latency + ", median / p90 (ms)",
+              latency_text(t.latency_at_size), latency_text(s.latency_at_size),
+              ratio_text(t.latency_at_size.median_ms, s.latency_at_size.median_ms));
+  }
   table.row("psnr", "PSNR vs truth (dB)", fixed(t.psnr, 2), fixed(s.psnr, 2));
   table.row("ssim", "SSIM vs truth", fixed(t.ssim, 4), fixed(s.ssim, 4));
   table.row("psnr_vs_teacher", "PSNR vs teacher (dB)", "&ndash;",
@@ -162,6 +166,18 @@ svg.plot { display: block; margin: 6px 0; border: 1px solid #ddd; }
 )";
 
 }  // namespace
+
+std::string format_fraction(double f) {
+  if (!(f > 0) || !std::isfinite(f)) return fixed(f, 3);
+  const double inverse = 1.0 / f;
+  const double whole = std::round(inverse);
+  if (whole >= 2 && whole <= 1000 && std::abs(inverse - whole) <= 1e-6 * whole) {
+    return "1/" + std::to_string(static_cast<int64_t>(whole));
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.3g%%", 100.0 * f);
+  return buf;
+}
 
 std::string render_html_report(const EvalReport& r) {
   std::ostringstream out;

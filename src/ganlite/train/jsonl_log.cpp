@@ -19,20 +19,40 @@ void append_jsonl(const std::filesystem::path& path, const nlohmann::json& line)
 
 size_t filter_jsonl(const std::filesystem::path& path, const std::function<bool(const nlohmann::json&)>& keep) {
   if (!std::filesystem::exists(path)) return 0;
-  std::istringstream in(read_file(path));
+  const std::string text = read_file(path);
+  std::istringstream in(text);
   std::string line;
   std::string kept;
   size_t dropped = 0;
+  size_t line_number = 0;
   while (std::getline(in, line)) {
+    ++line_number;
     const auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_discarded() || !keep(parsed)) {
+    bool keep_line = false;
+    try {
+      keep_line = !parsed.is_discarded() && keep(parsed);
+    } catch (const std::exception& e) {
+      throw Error("log '" + path.string() + "' line " + std::to_string(line_number) + ": " + e.what());
+    }
+    if (!keep_line) {
       ++dropped;
       continue;
     }
     kept += line + '\n';
   }
-  if (dropped > 0) write_file_atomic(path, kept);
+  // A last line without its newline would be glued to the next appended one.
+  const bool unterminated = !text.empty() && text.back() != '\n';
+  if (dropped > 0 || unterminated) write_file_atomic(path, kept);
   return dropped;
+}
+
+int64_t jsonl_counter(const nlohmann::json& line, const char* key) {
+  if (!line.is_object() || !line.contains(key)) return -1;
+  const auto& value = line.at(key);
+  if (!value.is_number_integer() || value.get<int64_t>() < 0) {
+    throw Error(std::string("'") + key + "' is not a non-negative integer: " + value.dump());
+  }
+  return value.get<int64_t>();
 }
 
 }  // namespace ganlite::train

@@ -1,12 +1,14 @@
 #include "ganlite/train/train_config.h"
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "ganlite/train/gan_loss.h"
 #include "ganlite/util/atomic_file.h"
 #include "ganlite/util/error.h"
+#include "ganlite/util/json_read.h"
 
 namespace ganlite::train {
 
@@ -16,46 +18,75 @@ bool contains(const std::vector<std::string>& list, const std::string& v) {
   return std::find(list.begin(), list.end(), v) != list.end();
 }
 
-// One table drives both directions of the JSON round trip, so a new field cannot be forgotten in one.
+constexpr double kHuge = std::numeric_limits<double>::max();
+constexpr int kMaxInt = std::numeric_limits<int>::max();
+constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
+
+// One table drives both directions of the JSON round trip, so a new field cannot be forgotten in
+// one. Numeric fields carry the bounds a config file is held to (util/json_read.h).
 template <typename Visitor>
 void visit_fields(TrainConfig& c, Visitor&& v) {
   v("task", c.task);
   v("dataroot", c.dataroot);
   v("direction", c.direction);
-  v("ndf", c.ndf);
+  v("ndf", c.ndf, 0, kMaxNdf);
   v("netD", c.netD);
-  v("n_layers_D", c.n_layers_D);
+  v("n_layers_D", c.n_layers_D, 1, kMaxLayersD);
   v("norm_D", c.norm_D);
   v("gan_mode", c.gan_mode);
   v("init_type", c.init_type);
-  v("init_gain", c.init_gain);
-  v("lambda_L1", c.lambda_L1);
-  v("lambda_A", c.lambda_A);
-  v("lambda_B", c.lambda_B);
-  v("lambda_identity", c.lambda_identity);
-  v("pool_size", c.pool_size);
-  v("lr", c.lr);
-  v("beta1", c.beta1);
-  v("beta2", c.beta2);
-  v("n_epochs", c.n_epochs);
-  v("n_epochs_decay", c.n_epochs_decay);
-  v("batch_size", c.batch_size);
-  v("load_size", c.load_size);
-  v("crop_size", c.crop_size);
+  v("init_gain", c.init_gain, 0.0, kHuge);
+  v("lambda_L1", c.lambda_L1, 0.0, kHuge);
+  v("lambda_A", c.lambda_A, 0.0, kHuge);
+  v("lambda_B", c.lambda_B, 0.0, kHuge);
+  v("lambda_identity", c.lambda_identity, 0.0, kHuge);
+  v("pool_size", c.pool_size, 0, kMaxPoolSize);
+  v("lr", c.lr, 0.0, kHuge);
+  v("beta1", c.beta1, 0.0, 1.0);
+  v("beta2", c.beta2, 0.0, 1.0);
+  v("n_epochs", c.n_epochs, 0, kMaxEpochs);
+  v("n_epochs_decay", c.n_epochs_decay, 0, kMaxEpochs);
+  v("batch_size", c.batch_size, 1, kMaxBatchSize);
+  v("load_size", c.load_size, 1, kMaxImageSize);
+  v("crop_size", c.crop_size, 1, kMaxImageSize);
   v("preprocess", c.preprocess);
   v("no_flip", c.no_flip);
   v("serial_batches", c.serial_batches);
-  v("workers", c.workers);
+  v("workers", c.workers, 0, kMaxWorkers);
   v("seed", c.seed);
-  v("threads", c.threads);
+  v("threads", c.threads, 0, kMaxThreads);
   v("device", c.device);
-  v("max_iters", c.max_iters);
-  v("save_epoch_freq", c.save_epoch_freq);
-  v("save_latest_freq", c.save_latest_freq);
-  v("log_freq", c.log_freq);
-  v("sample_freq", c.sample_freq);
-  v("val_max_images", c.val_max_images);
+  v("max_iters", c.max_iters, 0, kMaxInt64);
+  v("save_epoch_freq", c.save_epoch_freq, 0, kMaxInt);
+  v("save_latest_freq", c.save_latest_freq, 0, kMaxInt64);
+  v("log_freq", c.log_freq, 0, kMaxInt64);
+  v("sample_freq", c.sample_freq, 0, kMaxInt64);
+  v("val_max_images", c.val_max_images, 0, kMaxInt);
   v("validate", c.validate);
+}
+
+// Convolution weights of the PatchGAN (nn/discriminator.cpp) for `input_nc` input channels.
+int64_t discriminator_conv_weights(const std::string& netD, int64_t input_nc, int64_t ndf, int n_layers) {
+  if (netD == "pixel") return input_nc * ndf + ndf * 2 * ndf + 2 * ndf;
+  int64_t n = input_nc * ndf * 16;
+  int64_t mult = 1;
+  for (int i = 1; i < n_layers; ++i) {
+    const int64_t prev = mult;
+    mult = std::min<int64_t>(int64_t{1} << i, 8);
+    n += ndf * prev * ndf * mult * 16;
+  }
+  const int64_t prev = mult;
+  mult = std::min<int64_t>(int64_t{1} << std::min(n_layers, 3), 8);
+  return n + ndf * prev * ndf * mult * 16 + ndf * mult * 16;
+}
+
+// A generator whose norm is "auto" or not given keeps "auto" for resolved() to choose.
+nn::ArchConfig generator_from_json(nlohmann::json g, const std::string& file) {
+  const bool auto_norm = g.is_object() && (!g.contains("norm") || g["norm"] == kAutoNorm);
+  if (auto_norm) g["norm"] = "instance";  // a placeholder for validation only
+  nn::ArchConfig a = nn::ArchConfig::from_json(g, file, "generator.");
+  if (auto_norm) a.norm = kAutoNorm;
+  return a;
 }
 
 }  // namespace
@@ -73,8 +104,20 @@ const std::vector<std::string>& valid_init_types() {
   return v;
 }
 
+std::string default_generator_norm(const std::string& task, const std::string& arch) {
+  if (arch == "inception") return task == "cyclegan" ? "instance_affine" : "batch";
+  return "instance";
+}
+
+std::string default_discriminator_norm(const nn::ArchConfig& generator) {
+  if (generator.arch != "inception") return "instance";
+  return generator.norm == "instance" ? "instance_affine" : generator.norm;
+}
+
 TrainConfig TrainConfig::resolved() const {
   TrainConfig c = *this;
+  if (c.generator.norm == kAutoNorm) c.generator.norm = default_generator_norm(c.task, c.generator.arch);
+  if (c.norm_D == kAutoNorm) c.norm_D = default_discriminator_norm(c.generator);
   if (c.ndf == 0) c.ndf = c.task == "pix2pix" ? 128 : 64;
   if (c.gan_mode == "auto") c.gan_mode = c.task == "pix2pix" ? "vanilla" : "lsgan";
   if (c.netD == "basic") c.n_layers_D = 3;
@@ -86,9 +129,16 @@ void TrainConfig::validate_config() const {
   require(!dataroot.empty(), "no dataset given (--data DIR)");
   if (!contains({"AtoB", "BtoA"}, direction)) throw_bad_choice("direction", direction, {"AtoB", "BtoA"});
   generator.validate();
-  require(ndf > 0, "ndf must be positive, got " + std::to_string(ndf));
+  require(ndf > 0 && ndf <= kMaxNdf, "ndf must be in [1, " + std::to_string(kMaxNdf) + "], got " + std::to_string(ndf));
   if (!contains(valid_net_ds(), netD)) throw_bad_choice("netD", netD, valid_net_ds());
-  require(n_layers_D >= 1, "n_layers_D must be >= 1, got " + std::to_string(n_layers_D));
+  require(n_layers_D >= 1 && n_layers_D <= kMaxLayersD,
+          "n_layers_D must be in [1, " + std::to_string(kMaxLayersD) + "], got " + std::to_string(n_layers_D));
+  // A conditional (pix2pix) D sees input and output together.
+  const int64_t d_weights =
+      discriminator_conv_weights(netD, generator.input_nc + generator.output_nc, ndf, n_layers_D);
+  require(d_weights <= nn::kMaxConvWeights, "the discriminator would have " + std::to_string(d_weights) +
+                                                " convolution weights, more than the limit of " +
+                                                std::to_string(nn::kMaxConvWeights) + ": ndf or n_layers_D is too large");
   if (!contains(nn::valid_norms(), norm_D)) throw_bad_choice("norm_D", norm_D, nn::valid_norms());
   if (gan_mode != "auto" && !contains(valid_gan_modes(), gan_mode)) {
     auto valid = valid_gan_modes();
@@ -99,16 +149,23 @@ void TrainConfig::validate_config() const {
   require(lr > 0, "lr must be positive, got " + std::to_string(lr));
   require(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "beta1 and beta2 must be in [0, 1)");
   require(lambda_L1 >= 0 && lambda_A >= 0 && lambda_B >= 0 && lambda_identity >= 0, "loss weights must be >= 0");
-  require(pool_size >= 0, "pool_size must be >= 0, got " + std::to_string(pool_size));
+  require(pool_size >= 0 && pool_size <= kMaxPoolSize,
+          "pool_size must be in [0, " + std::to_string(kMaxPoolSize) + "], got " + std::to_string(pool_size));
   require(n_epochs >= 0 && n_epochs_decay >= 0 && n_epochs + n_epochs_decay > 0,
           "n_epochs + n_epochs_decay must be positive");
-  require(batch_size >= 1, "batch_size must be >= 1, got " + std::to_string(batch_size));
-  require(crop_size >= 1 && load_size >= 1, "load_size and crop_size must be positive");
+  require(n_epochs <= kMaxEpochs && n_epochs_decay <= kMaxEpochs,
+          "n_epochs and n_epochs_decay must be at most " + std::to_string(kMaxEpochs));
+  require(batch_size >= 1 && batch_size <= kMaxBatchSize, "batch_size must be in [1, " +
+                                                              std::to_string(kMaxBatchSize) + "], got " +
+                                                              std::to_string(batch_size));
+  require(crop_size >= 1 && load_size >= 1 && crop_size <= kMaxImageSize && load_size <= kMaxImageSize,
+          "load_size and crop_size must be in [1, " + std::to_string(kMaxImageSize) + "], got " +
+              std::to_string(load_size) + " and " + std::to_string(crop_size));
   if (!contains({"resize_and_crop", "scale_width", "crop", "none"}, preprocess)) {
     throw_bad_choice("preprocess", preprocess, {"resize_and_crop", "scale_width", "crop", "none"});
   }
-  require(workers >= 0, "workers must be >= 0");
-  require(threads >= 0, "threads must be >= 0");
+  require(workers >= 0 && workers <= kMaxWorkers, "workers must be in [0, " + std::to_string(kMaxWorkers) + "]");
+  require(threads >= 0 && threads <= kMaxThreads, "threads must be in [0, " + std::to_string(kMaxThreads) + "]");
   require(max_iters >= 0, "max_iters must be >= 0");
   require(save_epoch_freq >= 0 && save_latest_freq >= 0 && log_freq >= 0 && sample_freq >= 0,
           "save/log/sample frequencies must be >= 0");
@@ -117,33 +174,25 @@ void TrainConfig::validate_config() const {
 
 nlohmann::json TrainConfig::to_json() const {
   nlohmann::json j = nlohmann::json::object();
-  visit_fields(const_cast<TrainConfig&>(*this), [&j](const char* key, auto& value) { j[key] = value; });
+  visit_fields(const_cast<TrainConfig&>(*this), [&j](const char* key, auto& value, auto...) { j[key] = value; });
   j["generator"] = generator.to_json();
   if (!distill.empty()) j["distill"] = nlohmann::json::parse(distill);
   return j;
 }
 
-TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
-  if (!j.is_object()) throw UsageError("a training config must be a JSON object");
+TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& file) {
+  const JsonFields f(j, file);
   TrainConfig c;
   std::set<std::string> known{"generator", "distill"};
-  visit_fields(c, [&](const char* key, auto& value) {
+  visit_fields(c, [&](const char* key, auto& value, auto... bounds) {
     known.insert(key);
-    const auto it = j.find(key);
-    if (it == j.end()) return;
-    try {
-      it->get_to(value);
-    } catch (const nlohmann::json::exception&) {
-      throw UsageError(std::string("config key '") + key + "' has the wrong type: " + it->dump());
-    }
+    f.get(key, value, bounds...);
   });
-  for (const auto& item : j.items()) {
-    if (!known.count(item.key())) throw UsageError("unknown config key '" + item.key() + "'");
-  }
-  if (j.contains("generator")) c.generator = nn::ArchConfig::from_json(j.at("generator"));
-  if (j.contains("distill")) {
-    if (!j.at("distill").is_object()) throw UsageError("config key 'distill' must be a JSON object");
-    c.distill = j.at("distill").dump();
+  f.refuse_unknown(known);
+  if (const auto* generator = f.find("generator")) c.generator = generator_from_json(*generator, file);
+  if (const auto* distill = f.find("distill")) {
+    if (!distill->is_object()) throw UsageError(f.where("distill") + " must be a JSON object");
+    c.distill = distill->dump();
   }
   return c;
 }
@@ -151,17 +200,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j) {
 std::string TrainConfig::to_json_string(int indent) const { return to_json().dump(indent) + "\n"; }
 
 TrainConfig TrainConfig::from_json_string(const std::string& text, const std::string& name_for_errors) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw UsageError("config '" + name_for_errors + "' is not valid JSON: " + e.what());
-  }
-  try {
-    return from_json(j);
-  } catch (const UsageError& e) {
-    throw UsageError("config '" + name_for_errors + "': " + e.what());
-  }
+  return from_json(parse_config_json(text, name_for_errors), name_for_errors);
 }
 
 TrainConfig TrainConfig::load(const std::string& path) { return from_json_string(read_file(path), path); }

@@ -11,16 +11,38 @@
 
 namespace ganlite::train {
 
+// Upper bounds on a run's sizes, generous for real use (the papers train 256x256 crops, batch
+// 1-80, ndf 64-128, pools of 50): a config asking for more is refused naming the field. The
+// generator's bounds are in nn/arch_config.h.
+inline constexpr int kMaxImageSize = 8192;  // load_size, crop_size
+inline constexpr int kMaxBatchSize = 1024;
+inline constexpr int kMaxNdf = 1024;
+inline constexpr int kMaxLayersD = 13;      // stride-2 convs: 2^13 = 8192
+inline constexpr int kMaxPoolSize = 1000;   // images kept in memory by the CycleGAN pool
+inline constexpr int kMaxEpochs = 1000000;
+inline constexpr int kMaxWorkers = 256;
+inline constexpr int kMaxThreads = 1024;
+
+// A norm left for resolved() to choose from the task and architecture (see default_*_norm below).
+inline constexpr const char* kAutoNorm = "auto";
+
+inline nn::ArchConfig generator_with_auto_norm() {
+  nn::ArchConfig a;
+  a.norm = kAutoNorm;
+  return a;
+}
+
 struct TrainConfig {
   std::string task = "pix2pix";  // pix2pix | cyclegan
   std::string dataroot;          // pix2pix: train/ and test/ of A|B images; cyclegan: trainA/ trainB/ testA/ ...
   std::string direction = "AtoB";
 
-  nn::ArchConfig generator;      // the generator(s); input_nc/output_nc follow the images (3)
+  // The generator(s); input_nc/output_nc follow the images (3). Norm "auto" until resolved().
+  nn::ArchConfig generator = generator_with_auto_norm();
   int ndf = 0;                   // 0: CAT's default (128 for pix2pix, 64 for cyclegan)
   std::string netD = "basic";    // basic (= n_layers with 3) | n_layers | pixel
   int n_layers_D = 3;
-  std::string norm_D = "instance";
+  std::string norm_D = kAutoNorm;  // auto: default_discriminator_norm(generator)
   std::string gan_mode = "auto";  // auto (pix2pix: vanilla, cyclegan: lsgan) | lsgan | vanilla | hinge
   std::string init_type = "normal";
   double init_gain = 0.02;
@@ -70,7 +92,8 @@ struct TrainConfig {
 
   nlohmann::json to_json() const;
   // Strict: an unknown key throws UsageError naming it (catches typos in hand-written configs).
-  static TrainConfig from_json(const nlohmann::json& j);
+  // Numbers must fit their field and its bounds (util/json_read.h); `file` names the source.
+  static TrainConfig from_json(const nlohmann::json& j, const std::string& file = "");
   std::string to_json_string(int indent = 2) const;
   static TrainConfig from_json_string(const std::string& text, const std::string& name_for_errors);
   static TrainConfig load(const std::string& path);
@@ -79,5 +102,14 @@ struct TrainConfig {
 const std::vector<std::string>& valid_tasks();
 const std::vector<std::string>& valid_net_ds();
 const std::vector<std::string>& valid_init_types();
+
+// The generator norm when none is given. CAT's inception teachers (methods.md 1.3) use BatchNorm
+// for pix2pix and affine InstanceNorm for CycleGAN: the norm scales are what CAT's pruning ranks.
+// Other architectures: InstanceNorm, as methods.md 1.1.
+std::string default_generator_norm(const std::string& task, const std::string& arch);
+// The discriminator norm when none is given. With an inception generator, CAT's recipes give D
+// the generator's norm made affine (--norm_affine_D): batch, or instance_affine. Otherwise
+// InstanceNorm without affine, as the generator of methods.md 1.1.
+std::string default_discriminator_norm(const nn::ArchConfig& generator);
 
 }  // namespace ganlite::train

@@ -18,6 +18,7 @@
 #include "ganlite/train/cyclegan_task.h"
 #include "ganlite/train/jsonl_log.h"
 #include "ganlite/train/pix2pix_task.h"
+#include "ganlite/train/run_folder.h"
 #include "ganlite/train/sample_grid.h"
 #include "ganlite/train/schedule.h"
 #include "ganlite/train/validation.h"
@@ -83,13 +84,17 @@ std::shared_ptr<data::Dataset> open_train_set(const TrainConfig& c) {
   return data::open_unaligned(c.dataroot, "train", options);
 }
 
-}  // namespace
-
-std::unique_ptr<TrainTask> make_task(const TrainConfig& config, const torch::Device& device) {
+void refuse_distillation_config(const TrainConfig& config) {
   if (!config.distill.empty()) {
     throw UsageError("this config describes a distillation run (it has a 'distill' section): run or resume it "
                      "with `ganlite distill`");
   }
+}
+
+}  // namespace
+
+std::unique_ptr<TrainTask> make_task(const TrainConfig& config, const torch::Device& device) {
+  refuse_distillation_config(config);
   torch::manual_seed(config.seed);  // network init is part of the run's seed
   if (config.task == "pix2pix") return std::make_unique<Pix2PixTask>(config, device);
   if (config.task == "cyclegan") return std::make_unique<CycleGanTask>(config, device);
@@ -120,13 +125,17 @@ TrainResult Trainer::run() {
   TrainingProgress progress;
   if (options_.resume) {
     progress = load_training_checkpoint(latest, *task_, device);
-    // The logs may run past the checkpoint (or end in a torn line): cut them back to it.
+    // The logs and samples may run past the checkpoint (or end in a torn line): cut them back to
+    // it; the resumed run writes them again, as the uninterrupted run did.
     filter_jsonl(metrics_path, [&](const nlohmann::json& j) {
-      return j.contains("step") && j["step"].get<int64_t>() <= progress.global_step;
+      const int64_t step = jsonl_counter(j, "step");
+      return step >= 0 && step <= progress.global_step;
     });
     filter_jsonl(val_path, [&](const nlohmann::json& j) {
-      return j.contains("epoch") && j["epoch"].get<int64_t>() < progress.epoch;
+      const int64_t epoch = jsonl_counter(j, "epoch");
+      return epoch >= 0 && epoch < progress.epoch;
     });
+    remove_samples_after(run_dir, progress.global_step);
   } else if (fs::exists(latest)) {
     throw UsageError("run folder '" + run_dir.string() + "' already holds a run (" + latest.string() +
                      "); continue it with --resume or choose another --out");
@@ -218,7 +227,11 @@ TrainResult Trainer::run() {
       for (const auto& [name, value] : losses) status += " " + name + " " + format_loss(value);
       bar.update(std::min(progress.global_step, total_iters), status);
 
-      if (c.log_freq > 0 && progress.global_step % c.log_freq == 0) {
+      const int signal = g_stop_signal.load();
+      // Every log_freq steps, and always the last step of the session (the end, max_iters, a
+      // signal), so the log reaches the final checkpoint whatever log_freq is.
+      const bool last_step = progress.global_step >= total_iters || signal != 0;
+      if (c.log_freq > 0 && (progress.global_step % c.log_freq == 0 || last_step)) {
         nlohmann::json line{{"step", progress.global_step}, {"epoch", epoch}, {"epoch_iter", progress.epoch_iter}};
         for (const auto& [name, value] : losses) line[name] = value;
         line["lr"] = lr;
@@ -241,7 +254,6 @@ TrainResult Trainer::run() {
         write_sample_grid(samples_dir / name, {batch->a, output, batch->b});
       }
       if (c.max_iters > 0 && progress.global_step >= c.max_iters) stop = true;
-      const int signal = g_stop_signal.load();
       if (signal != 0) {
         save_latest();
         bar.finish(status);
@@ -292,8 +304,12 @@ TrainResult train(const TrainConfig& config, const TrainerOptions& options) {
   resolved.validate_config();
   const torch::Device device = parse_device(resolved.device);
   set_threads(resolved.threads);
-  auto task = options.task_factory ? options.task_factory(resolved, device) : make_task(resolved, device);
-  Trainer trainer(resolved, options, std::move(task));
+  if (!options.task_factory) refuse_distillation_config(resolved);  // before the run folder is touched
+  TrainerOptions session = options;
+  session.resume = prepare_run_folder(options.run_dir, options.resume);
+  auto task = options.task_factory ? options.task_factory(resolved, device, !session.resume)
+                                   : make_task(resolved, device);
+  Trainer trainer(resolved, session, std::move(task));
   return trainer.run();
 }
 

@@ -5,7 +5,7 @@
 //
 // RUN_DIR layout:
 //   config.json                        effective TrainConfig
-//   metrics.jsonl                      one line per logged step
+//   metrics.jsonl                      one line per logged step (every log_freq, and the last)
 //   val.jsonl                          one line per validated epoch
 //   samples/step_000500.png            input | output | target
 //   checkpoints/latest.ckpt.safetensors   full training state (one file, atomic)
@@ -23,11 +23,16 @@
 namespace ganlite::train {
 
 // Builds the task of a run from its resolved config (make_task, or a distiller's factory).
-using TaskFactory = std::function<std::unique_ptr<TrainTask>(const TrainConfig& config, const torch::Device& device)>;
+// `fresh_start` is false when the run continues from its checkpoint (which then supplies every
+// weight, so files the config names for initial weights need not be read).
+using TaskFactory = std::function<std::unique_ptr<TrainTask>(const TrainConfig& config, const torch::Device& device,
+                                                             bool fresh_start)>;
 
 struct TrainerOptions {
   std::filesystem::path run_dir;
-  bool resume = false;  // continue from run_dir/checkpoints/latest.ckpt.safetensors
+  // Continue from run_dir/checkpoints/latest.ckpt.safetensors. train() decides it from the run
+  // folder (run_folder.h): a run without a checkpoint yet starts again from step 0.
+  bool resume = false;
   // Called after every step with the losses (tests inject non-finite values here).
   std::function<void(int64_t global_step, Losses& losses)> after_step_hook;
   // Used by train() instead of make_task when set: compress/ passes its distiller this way, so
@@ -67,9 +72,10 @@ class Trainer {
   std::unique_ptr<TrainTask> task_;
 };
 
-// Sets up a run directory (fresh: config.json written; resume: config read from it) and runs
-// the task `config.task`. The `config` given is ignored on resume, except `overrides` applied
-// to the stored one (device, threads, max_iters may change between sessions).
+// Sets up a run directory (prepare_run_folder: stale temporaries removed, a run that never
+// saved a checkpoint started again from step 0, a new start over a saved run refused) and runs
+// the task `config.task`. On resume `config` is the run's stored config, with the session
+// settings (device, threads, max_iters) the caller allows to change.
 TrainResult train(const TrainConfig& config, const TrainerOptions& options);
 
 }  // namespace ganlite::train
