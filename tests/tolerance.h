@@ -21,6 +21,7 @@
 #include <string>
 
 #include "ganlite/metrics/image_quality.h"
+#include "ganlite/nn/inference.h"
 
 namespace ganlite::testing {
 
@@ -121,21 +122,7 @@ inline void expect_figure_close(double actual, double expected, double bound, co
 // CPU has AVX-512 (cpuinfo), but oneDNN restricted below that (ONEDNN_MAX_CPU_ISA=AVX2, the way
 // to test the suite as on an AVX2-only CPU) refuses them ("could not create a primitive
 // descriptor"): bf16 tests skip then.
-inline bool bf16_convs_run() {
-  static const bool runs = [] {
-    try {
-      c10::InferenceMode guard;
-      const auto opts = torch::TensorOptions().dtype(torch::kBFloat16);
-      const auto x = torch::ones({1, 16, 8, 8}, opts).contiguous(torch::MemoryFormat::ChannelsLast);
-      const auto w = torch::ones({16, 16, 3, 3}, opts).contiguous(torch::MemoryFormat::ChannelsLast);
-      (void)torch::conv2d(x, w);
-      return true;
-    } catch (const std::exception&) {  // oneDNN's own dnnl::error, not a c10::Error
-      return false;
-    }
-  }();
-  return runs;
-}
+inline bool bf16_convs_run() { return nn::bf16_convs_run(torch::Device(torch::kCPU)); }
 
 // ---- 8-bit images ---------------------------------------------------------------------------
 // An fp32 image in [-1, 1] becomes uint8 through metrics::quantize_to_uint8 (scale to 0..255,

@@ -47,6 +47,23 @@ bool bf16_is_fast(const torch::Device& device) {
   return fast;
 }
 
+bool bf16_convs_run(const torch::Device& device) {
+  if (!device.is_cpu()) return true;
+  static const bool runs = [] {
+    try {
+      c10::InferenceMode guard;
+      const auto options = torch::TensorOptions().dtype(torch::kBFloat16);
+      const auto x = torch::ones({1, 16, 8, 8}, options).contiguous(at::MemoryFormat::ChannelsLast);
+      const auto w = torch::ones({16, 16, 3, 3}, options).contiguous(at::MemoryFormat::ChannelsLast);
+      (void)torch::conv2d(x, w);
+      return true;
+    } catch (const std::exception&) {  // dnnl::error, which is no c10::Error
+      return false;
+    }
+  }();
+  return runs;
+}
+
 namespace {
 
 // LibTorch 1.13 option variants are c10::variant; 2.x made them std::variant.
@@ -819,6 +836,10 @@ InferenceRunner::InferenceRunner(GeneratorImpl& generator, InferenceOptions opti
   const auto params = generator.parameters();
   if (!params.empty()) impl_->device = params.front().device();
   impl_->dtype = options.precision == Precision::bf16 ? torch::kBFloat16 : torch::kFloat;
+  if (options.precision == Precision::bf16 && !bf16_convs_run(impl_->device)) {
+    throw UsageError("--precision bf16 is unavailable here: oneDNN refuses bf16 convs (is ONEDNN_MAX_CPU_ISA or "
+                     "DNNL_MAX_CPU_ISA set below AVX512_CORE?); use --precision fp32");
+  }
   torch::NoGradGuard no_grad;
   Compiler compiler(impl_->dtype, options.channels_last);
   // Every generator's forward runs its registered children in order (resnet: model; inception:

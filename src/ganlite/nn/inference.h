@@ -36,6 +36,10 @@ const std::vector<std::string>& valid_precisions();
 // True when bf16 convolutions have native support on this CPU (avx512_bf16 or amx_bf16), so
 // bf16 is worth asking for; CUDA devices always report true.
 bool bf16_is_fast(const torch::Device& device);
+// Whether bf16 convs run at all on `device`: on a CPU, oneDNN refuses them when its ISA is limited
+// below AVX512_CORE (ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU), throwing its own dnnl::error.
+// Probed once per process with a tiny conv.
+bool bf16_convs_run(const torch::Device& device);
 
 struct InferenceOptions {
   Precision precision = Precision::fp32;

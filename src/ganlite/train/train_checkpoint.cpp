@@ -26,26 +26,27 @@ void set_rng_state(const torch::Device& device, const torch::Tensor& state) {
   generator.set_state(state);
 }
 
-int64_t parse_int(const Metadata& meta, const std::string& key, const fs::path& path) {
+// A metadata value read whole ("12abc" is no number), with the file and key in the error.
+template <typename T, typename Parse>
+T parse_number(const Metadata& meta, const std::string& key, const fs::path& path, Parse parse) {
   const auto it = meta.find(key);
   if (it == meta.end()) throw Error("training checkpoint '" + path.string() + "' lacks metadata '" + key + "'");
   try {
-    return std::stoll(it->second);
-  } catch (const std::exception&) {
-    throw Error("training checkpoint '" + path.string() + "': metadata '" + key + "' is not a number: '" +
-                it->second + "'");
+    size_t used = 0;
+    const T value = parse(it->second, &used);
+    if (used == it->second.size()) return value;
+  } catch (const std::exception&) {  // std::invalid_argument, std::out_of_range
   }
+  throw Error("training checkpoint '" + path.string() + "': metadata '" + key + "' is not a number: '" + it->second +
+              "'");
+}
+
+int64_t parse_int(const Metadata& meta, const std::string& key, const fs::path& path) {
+  return parse_number<int64_t>(meta, key, path, [](const std::string& s, size_t* used) { return std::stoll(s, used); });
 }
 
 double parse_double(const Metadata& meta, const std::string& key, const fs::path& path) {
-  const auto it = meta.find(key);
-  if (it == meta.end()) throw Error("training checkpoint '" + path.string() + "' lacks metadata '" + key + "'");
-  try {
-    return std::stod(it->second);
-  } catch (const std::exception&) {
-    throw Error("training checkpoint '" + path.string() + "': metadata '" + key + "' is not a number: '" +
-                it->second + "'");
-  }
+  return parse_number<double>(meta, key, path, [](const std::string& s, size_t* used) { return std::stod(s, used); });
 }
 
 std::string exact(double v) {
