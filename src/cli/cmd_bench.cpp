@@ -18,7 +18,7 @@
 #include "ganlite/nn/arch_config.h"
 #include "ganlite/nn/inference.h"
 #include "ganlite/nn/profiler.h"
-#include "ganlite/train/translate.h"
+#include "ganlite/nn/translate.h"
 #include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/progress.h"
@@ -104,7 +104,7 @@ void run_bench(const BenchOptions& o) {
   }
   generator->eval();
   const nn::ArchConfig& arch = generator->config();
-  const int64_t multiple = train::size_multiple(arch);
+  const int64_t multiple = nn::size_multiple(arch);
   require(o.size >= multiple && o.size % multiple == 0, "--size " + std::to_string(o.size) + " must be a positive multiple of " +
                                                            std::to_string(multiple) + " for " + arch.arch);
   const int64_t macs = nn::profile_generator(*generator, o.size).macs;

@@ -13,6 +13,7 @@
 #include "command.h"
 #include "ganlite/compress/distill_config.h"
 #include "ganlite/compress/distill_task.h"
+#include "ganlite/compress/ka_method.h"
 #include "ganlite/compress/prune.h"
 #include "ganlite/data/synthetic.h"
 #include "ganlite/io/checkpoint.h"
@@ -133,7 +134,7 @@ void run_demo(const DemoOptions& o) {
   train::TrainConfig sc = base_config(o, data);
   sc.max_iters = o.student_iters;
   compress::DistillConfig dc;
-  dc.methods = {"ka"};
+  dc.methods = {compress::kKaMethod};
   dc.teacher = teacher.string();
   dc.student = pruned.string();
   sc = compress::make_distill_train_config(sc, dc);

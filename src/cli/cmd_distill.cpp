@@ -1,7 +1,8 @@
-// `ganlite distill`: distillation of a teacher generator into a (pruned) student, with KA, feature
-// MSE, WKD or DCD terms or none (methods.md 3.2-3.5), a student D that may be narrower or pruned,
-// on the shared training loop: checkpoints, exact resume (`--resume RUN_DIR`), logs with each
-// loss term named, samples, validation.
+// `ganlite distill`: distillation of a teacher generator into a (pruned) student, with any sum of
+// the registered methods' terms (compress/method_registry.h: KA, feature MSE, WKD, DCD, AT) or
+// none (methods.md 3.2-3.5), a student D that may be narrower or pruned, on the shared training
+// loop: checkpoints, exact resume (`--resume RUN_DIR`), logs with each loss term named, samples,
+// validation.
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -9,6 +10,9 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <type_traits>
+#include <variant>
 
 #include "command.h"
 #include "ganlite/compress/distill_config.h"
@@ -44,11 +48,17 @@ struct DistillCliState {
     CLI::Option* option;
     std::shared_ptr<double> value;
   };
-  std::vector<WeightFlag> weight_flags;  // --lambda-ka / --lambda-mse / --wkd-weight / --lambda-dcd
-  CLI::Option* teacher_ndf_option = nullptr;
+  std::vector<WeightFlag> weight_flags;  // each registered method's (--lambda-ka, --wkd-weight, ...)
   std::vector<CLI::Option*> distill_options;  // refused on resume
   TrainFlags flags;
 };
+
+// "a, b, c" for join({a, b, c}, ", ").
+std::string join(const std::vector<std::string>& parts, const std::string& separator) {
+  std::string s;
+  for (const auto& p : parts) s += (s.empty() ? "" : separator) + p;
+  return s;
+}
 
 // D settings follow a --restore-d file's metadata unless given on the command line.
 void adopt_discriminator_settings(const DistillCliState& s, train::TrainConfig& config) {
@@ -69,17 +79,6 @@ void adopt_discriminator_settings(const DistillCliState& s, train::TrainConfig& 
   take("arch", "--netD", [&](const std::string& v) {
     if (v == "pixel") config.netD = "pixel";
   });
-}
-
-// The teacher D's width follows a --dcd-restore-teacher-d file unless --teacher-ndf is given.
-void adopt_teacher_discriminator_width(DistillCliState& s) {
-  if (s.distill.dcd_restore_teacher_d.empty() || s.teacher_ndf_option->count() > 0) return;
-  const auto meta = io::read_safetensors_header(s.distill.dcd_restore_teacher_d).metadata;
-  const auto it = meta.find("ndf");
-  if (it != meta.end()) {
-    s.distill.teacher_ndf =
-        static_cast<int>(io::metadata_integer(meta, "ndf", s.distill.dcd_restore_teacher_d, 1, train::kMaxNdf));
-  }
 }
 
 // --student-arch: GAN Compression's students are built from an architecture, not pruned. The
@@ -165,8 +164,8 @@ void run_distill(DistillCliState& s) {
     config.validate_config();
   } else {
     require(!s.out.empty(), "--out RUN_DIR is required (or --resume RUN_DIR)");
-    require(!s.method.empty(),
-            "--method is required (ka, mse, wkd, dcd, a combination such as dcd+wkd, or none)");
+    require(!s.method.empty(), "--method is required (" + join(compress::valid_distill_methods(), ", ") +
+                                   ", a sum such as " + join(compress::valid_distill_methods(), "+") + ", or none)");
     run_dir = s.out;
     apply_train_flags(s.flags, config, false);
     s.distill.methods = compress::parse_distill_methods(s.method);
@@ -174,7 +173,6 @@ void run_distill(DistillCliState& s) {
       if (w.option->count() > 0) s.distill.weights[w.method] = *w.value;
     }
     if (!s.distill.restore_d.empty()) adopt_discriminator_settings(s, config);
-    adopt_teacher_discriminator_width(s);
     if (!s.student_arch.empty()) s.distill.student = write_fresh_student(s, config, run_dir).string();
     config = compress::make_distill_train_config(config, s.distill);
   }
@@ -199,9 +197,54 @@ void run_distill(DistillCliState& s) {
   std::cout << "checkpoint " << result.latest_checkpoint.string() << "\n";
 }
 
+std::string option_default_text(const compress::OptionValue& v) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          return x.empty() ? "none" : x;
+        } else {
+          std::ostringstream out;
+          out << x;
+          return out.str();
+        }
+      },
+      v);
+}
+
+// A method's weight flag and one flag per field of its option table, each writing into the
+// method's values when given (bounds and choices are checked by DistillConfig::validate).
+void add_method_flags(CLI::App& cmd, DistillCliState& s, const compress::DistillMethod& m) {
+  auto value = std::make_shared<double>();
+  auto* w = cmd.add_option(m.weight_flags, *value, m.weight_help);
+  s.weight_flags.push_back({m.name, w, value});
+  s.distill_options.push_back(w);
+  auto* state = &s;
+  const std::string method = m.name;
+  for (const auto& f : m.options) {
+    const std::string help = f.help + " (default " + option_default_text(f.default_value) + ")";
+    const std::string key = f.key;
+    CLI::Option* o = nullptr;
+    if (f.type == compress::OptionType::Integer) {
+      o = cmd.add_option_function<int64_t>(
+          f.flag, [state, method, key](const int64_t& v) { state->distill.options(method).set_integer(key, v); }, help);
+    } else if (f.type == compress::OptionType::Number) {
+      o = cmd.add_option_function<double>(
+          f.flag, [state, method, key](const double& v) { state->distill.options(method).set_number(key, v); }, help);
+    } else {
+      o = cmd.add_option_function<std::string>(
+          f.flag, [state, method, key](const std::string& v) { state->distill.options(method).set_text(key, v); },
+          help);
+      if (!f.choices.empty()) o->check(one_of(f.choices));
+    }
+    s.distill_options.push_back(o);
+  }
+}
+
 void setup_distill(CLI::App& app) {
   auto s = std::make_shared<DistillCliState>();
-  auto* cmd = app.add_subcommand("distill", "Distil a teacher generator into a student (CAT KA, MSE, WKD, DCD, or none; resumable)");
+  auto* cmd = app.add_subcommand(
+      "distill", "Distil a teacher generator into a student (registered methods, e.g. CAT KA, or none; resumable)");
   cmd->add_option("--resume", s->resume_dir, "Continue the run in RUN_DIR from its latest checkpoint");
   cmd->add_option("--out", s->out, "Run folder (config, logs, samples, checkpoints)");
   cmd->add_flag("--json", s->json, "Print the summary as JSON on stdout (progress bars off)");
@@ -212,7 +255,10 @@ void setup_distill(CLI::App& app) {
 
   auto& d = s->distill;
   auto& opts = s->distill_options;
-  opts.push_back(cmd->add_option("--method", s->method, "ka | mse | wkd | dcd, a sum such as dcd+wkd or ka+wkd, or none (GAN + recon only)"));
+  const auto& names = compress::valid_distill_methods();
+  opts.push_back(cmd->add_option("--method", s->method,
+                                 join(names, " | ") + ", a sum such as " + names.front() + "+" + names.back() +
+                                     ", or none (GAN + recon only)"));
   opts.push_back(cmd->add_option("--teacher", d.teacher, "Teacher generator file (frozen)"));
   opts.push_back(cmd->add_option("--student", d.student, "Student generator file, e.g. the output of `ganlite prune`"));
   opts.push_back(cmd->add_option("--student-arch", s->student_arch,
@@ -234,45 +280,31 @@ void setup_distill(CLI::App& app) {
                                  "Start the student's D from --restore-d with this fraction of every layer's "
                                  "channels removed (kept: largest |gamma| of the norm after each conv, or largest "
                                  "filter L1 norm where there is no affine norm)"));
-  opts.push_back(cmd->add_option("--lambda-recon", d.lambda_recon,
-                                 "Reconstruction L1 weight (default: pix2pix 100; cyclegan 5, 10 for mse alone)"));
+  std::string recon_help = "Reconstruction L1 weight (default: pix2pix 100; cyclegan 5";
+  for (const auto& m : compress::distill_methods()) {
+    if (m.cyclegan_recon_weight_alone > 0) {
+      recon_help += ", " + option_default_text(m.cyclegan_recon_weight_alone) + " for " + m.name + " alone";
+    }
+  }
+  opts.push_back(cmd->add_option("--lambda-recon", d.lambda_recon, recon_help + ")"));
   opts.push_back(cmd->add_option("--lambda-gan", d.lambda_gan, "GAN weight (default 1)"));
+  std::vector<std::string> following;  // methods whose weight --lambda-distill sets
+  for (const auto& m : compress::distill_methods()) {
+    if (m.follows_lambda_distill) following.push_back(m.name);
+  }
   opts.push_back(cmd->add_option("--lambda-distill", d.lambda_distill,
-                                 "Weight of ka / mse / dcd without their own (default 1; cyclegan mse 0.01)"));
-  auto add_weight = [&](const std::string& method, const std::string& flags, const std::string& help) {
-    auto value = std::make_shared<double>();
-    auto* o = cmd->add_option(flags, *value, help);
-    s->weight_flags.push_back({method, o, value});
-    opts.push_back(o);
-  };
-  add_weight("ka", "--lambda-ka", "Weight of the ka term (default --lambda-distill)");
-  add_weight("mse", "--lambda-mse", "Weight of the mse term (default --lambda-distill)");
-  add_weight("wkd", "--wkd-weight,--lambda-wkd", "Weight of the wkd term (default 0.4)");
-  add_weight("dcd", "--lambda-dcd", "Weight of the dcd feature term (default --lambda-distill, else 1)");
-  opts.push_back(cmd->add_option("--lambda-dcd-gan", d.lambda_dcd_gan,
-                                 "dcd: weight of the student's GAN term against the teacher D (default --lambda-gan)"));
-  s->teacher_ndf_option = cmd->add_option("--teacher-ndf", d.teacher_ndf,
-                                          "dcd: width of the teacher D trained online (default: the "
-                                          "--dcd-restore-teacher-d file's, else --ndf)");
-  opts.push_back(s->teacher_ndf_option);
-  opts.push_back(cmd->add_option("--dcd-restore-teacher-d", d.dcd_restore_teacher_d,
-                                 "dcd: start the teacher D from this trained discriminator file instead of from scratch"));
-  opts.push_back(cmd->add_option("--vgg-weights", d.vgg_weights,
-                                 "dcd: torchvision vgg16 state dict (.pth or .safetensors; only features.0/2/5/7 are "
-                                 "read) enabling the released code's perceptual terms; off without it"));
-  opts.push_back(cmd->add_option("--lambda-vgg", d.lambda_vgg_feature, "dcd: weight of the VGG relu2_2 feature L1 (default 1)"));
-  opts.push_back(cmd->add_option("--lambda-style", d.lambda_vgg_style, "dcd: weight of the VGG Gram style MSE (default 1)"));
-  opts.push_back(cmd->add_option("--wkd-levels", d.wkd_levels, "Haar levels for wkd (default 4)"));
-  opts.push_back(cmd->add_option("--wkd-distance", d.wkd_distance, "wkd distance: l1 (paper, default) | mse (released code)")
-                     ->check(one_of({"l1", "mse"})));
+                                 "Weight of " + join(following, " / ") + " without their own weight flag "
+                                 "(default: each method's)"));
+  for (const auto& m : compress::distill_methods()) add_method_flags(*cmd, *s, m);
 
   TrainFlagGroups groups;
   groups.generator = false;
   groups.task_losses = false;
   add_train_flags(cmd, s->flags, groups);
-  cmd->footer(
-      "Methods: ka (CAT), mse (GAN Compression), wkd (wavelet detail bands), dcd (teacher D cut before its last "
-      "conv on adapted taps, plus a teacher D trained online and its GAN term on the student), none.\n"
+  std::string methods = "Methods:\n";
+  for (const auto& m : compress::distill_methods()) methods += "  " + m.name + ": " + m.description + "\n";
+  cmd->footer(methods +
+      "  none: GAN + recon only.\n"
       "CycleGAN students are distilled one direction at a time: --direction AtoB with the teacher run's G_A, "
       "--direction BtoA with its G_B (inputs are then the B images, the recon target T(B)).\n");
   cmd->callback([s] { run_distill(*s); });

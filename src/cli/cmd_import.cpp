@@ -2,12 +2,14 @@
 // (pytorch-CycleGAN-and-pix2pix, gan-compression, CAT) into a ganlite generator file.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "command.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/import_pth.h"
+#include "ganlite/nn/arch_config.h"
 #include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
 
@@ -48,7 +50,7 @@ void run_import(const ImportCliOptions& o) {
   const nn::ArchConfig& config = result.generator->config();
 
   // A forward pass on the chosen device catches weights that load but do not compute (NaN, Inf).
-  const int side = config.arch == "unet" ? (1 << config.num_downs) : 64;
+  const int64_t side = std::max<int64_t>(64, nn::size_multiple(config));
   result.generator->to(device);
   {
     torch::NoGradGuard no_grad;

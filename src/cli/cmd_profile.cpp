@@ -41,7 +41,7 @@ void run_profile(const ProfileOptions& opts) {
   }
   arch.validate();
   if (arch.arch == "unet") {
-    const int multiple = 1 << arch.num_downs;
+    const int64_t multiple = nn::size_multiple(arch);
     require(opts.input_size % multiple == 0, "--input-size " + std::to_string(opts.input_size) + " must be a multiple of " +
                                                  std::to_string(multiple) + " for unet with --num-downs " +
                                                  std::to_string(arch.num_downs));

@@ -12,7 +12,7 @@
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/onnx_runner.h"
 #include "ganlite/nn/inference.h"
-#include "ganlite/train/translate.h"
+#include "ganlite/nn/translate.h"
 #include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/progress.h"
@@ -61,7 +61,7 @@ void run_translate(const TranslateOptions& o) {
     // The fast inference path (folded norms, channels-last, oneDNN); same outputs to ~1e-5.
     runner = std::make_unique<nn::InferenceRunner>(*generator, nn::InferenceOptions{nn::parse_precision(o.precision), true});
     forward = [&](const torch::Tensor& x) { return runner->forward(x); };
-    multiple = train::size_multiple(generator->config());
+    multiple = nn::size_multiple(generator->config());
   }
   fs::create_directories(o.out);
 
@@ -72,7 +72,7 @@ void run_translate(const TranslateOptions& o) {
   std::vector<fs::path> pending_paths;
   auto flush = [&] {
     if (pending.empty()) return;
-    const auto outputs = train::translate_padded(forward, torch::stack(pending).to(device), multiple).cpu();
+    const auto outputs = nn::translate_padded(forward, torch::stack(pending).to(device), multiple).cpu();
     for (size_t i = 0; i < pending_paths.size(); ++i) {
       fs::path target = fs::path(o.out) / pending_paths[i].filename();
       target.replace_extension(".png");

@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <string>
+#include <variant>
 
 #define GANLITE_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
@@ -25,6 +26,22 @@ inline void synchronize(const torch::Device& device) {
   // 1.13 has no public C++ synchronize; a device-to-host copy waits for the queue.
   torch::zeros({1}, torch::TensorOptions().device(device)).cpu();
 #endif
+}
+
+// The alternative `T` held by a variant of LibTorch's options (a conv's padding or
+// padding_mode), or nullptr. LibTorch up to 2.1 declares them as c10::variant, its own
+// backport with its own get_if; 2.2 moved them to std::variant (pytorch PRs 103675 to 110423).
+// `get_if` is found by argument-dependent lookup in the variant's namespace, so one definition
+// serves every version without a version bound.
+template <typename T, typename Variant>
+const T* variant_get_if(const Variant& v) {
+  using std::get_if;  // makes `get_if<T>` parse as a template call; ADL adds c10::get_if
+  return get_if<T>(&v);
+}
+
+template <typename T, typename Variant>
+bool variant_holds(const Variant& v) {
+  return variant_get_if<T>(v) != nullptr;
 }
 
 }  // namespace ganlite::compat

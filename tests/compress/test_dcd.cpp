@@ -70,24 +70,24 @@ TEST(DcdMethods, ParsesDcdCombinationsAndNone) {
   auto r = d.resolved("cyclegan");
   EXPECT_EQ(r.weights.at("dcd"), 1.0);
   EXPECT_EQ(r.weights.at("wkd"), 0.4);
-  EXPECT_EQ(r.lambda_dcd_gan, 0.5);  // follows --lambda-gan
+  EXPECT_EQ(r.option("lambda_dcd_gan"), compress::OptionValue(0.5));  // follows --lambda-gan
   EXPECT_EQ(r.method_spec(), "dcd+wkd");
-  r.teacher_ndf = 16;
-  r.vgg_weights = "vgg.pth";
+  r.set_option("teacher_ndf", int64_t{16});
+  r.set_option("vgg_weights", std::string("vgg.pth"));
   r.student_ndf = 8;
   const auto back = compress::DistillConfig::from_json_string(r.to_json_string());
-  EXPECT_EQ(back.teacher_ndf, 16);
-  EXPECT_EQ(back.vgg_weights, "vgg.pth");
+  EXPECT_EQ(back.option("teacher_ndf"), compress::OptionValue(int64_t{16}));
+  EXPECT_EQ(back.option("vgg_weights"), compress::OptionValue(std::string("vgg.pth")));
   EXPECT_EQ(back.student_ndf, 8);
-  EXPECT_EQ(back.lambda_dcd_gan, 0.5);
+  EXPECT_EQ(back.option("lambda_dcd_gan"), compress::OptionValue(0.5));
 
   compress::DistillConfig none;
   none.teacher = none.student = "x";
   EXPECT_EQ(none.method_spec(), "none");
   EXPECT_NO_THROW(none.validate(1));
-  none.vgg_weights = "vgg.pth";
+  none.set_option("vgg_weights", std::string("vgg.pth"));
   EXPECT_NE(error_of([&] { none.validate(1); }).find("add dcd to --method"), std::string::npos);
-  none.vgg_weights.clear();
+  none.set_option("vgg_weights", std::string());
   none.prune_d_ratio = 0.5;
   EXPECT_NE(error_of([&] { none.validate(1); }).find("--restore-d"), std::string::npos);
 }
@@ -271,8 +271,8 @@ TEST(DcdVgg, PerceptualTermsOnlyWithWeightsAndOnlyTheirLayersAreRead) {
   EXPECT_NE(missing.find("features.7.weight"), std::string::npos) << missing;
 
   auto d = distill(p, "dcd");
-  d.vgg_weights = vgg_file.string();
-  d.lambda_vgg_style = 10;
+  d.set_option("vgg_weights", vgg_file.string());
+  d.set_option("lambda_vgg_style", 10.0);
   compress::DistillTask with(compress::make_distill_train_config(base_config("pix2pix", 1), d), torch::kCPU);
   EXPECT_TRUE(dcd_term_of(with).has_vgg());
   const auto batch = fixed_batch(1);
@@ -283,7 +283,7 @@ TEST(DcdVgg, PerceptualTermsOnlyWithWeightsAndOnlyTheirLayersAreRead) {
   EXPECT_GT(loss_of(losses, "G_vgg"), 0.0);
   EXPECT_GT(loss_of(losses, "G_style"), 0.0);
 
-  d.vgg_weights.clear();
+  d.set_option("vgg_weights", std::string());
   compress::DistillTask without(compress::make_distill_train_config(base_config("pix2pix", 1), d), torch::kCPU);
   EXPECT_FALSE(dcd_term_of(without).has_vgg());
   const auto off = names_of(without.train_step(batch));
@@ -384,14 +384,14 @@ TEST(DcdTask, RestoreTeacherDStartsTheTeacherDFromAFile) {
   const auto d_file = dir / "teacher_D.safetensors";
   io::save_module(d_file, *trained, train::discriminator_metadata_for(base.resolved(), 6));
   auto d = distill(p, "dcd");
-  d.dcd_restore_teacher_d = d_file.string();
+  d.set_option("dcd_restore_teacher_d", d_file.string());
   d.student_ndf = 2;
   compress::DistillTask task(compress::make_distill_train_config(base, d), torch::kCPU);
   const auto got = snapshot(*dcd_term_of(task).teacher_discriminator());
   for (const auto& [k, t] : io::state_dict(*trained)) EXPECT_TRUE(torch::equal(t, got.at(k))) << k;
   EXPECT_EQ(task.discriminator()->parameters()[0].size(0), 2);
   // A teacher D of another width is refused, naming the flag.
-  d.teacher_ndf = 4;
+  d.set_option("teacher_ndf", int64_t{4});
   const auto msg = error_of<Error>([&] { compress::DistillTask t(compress::make_distill_train_config(base, d), torch::kCPU); });
   EXPECT_NE(msg.find("--dcd-restore-teacher-d"), std::string::npos) << msg;
 }

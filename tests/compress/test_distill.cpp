@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <variant>
 
 #include "ganlite/compress/distill_config.h"
 #include "ganlite/compress/distill_task.h"
@@ -78,9 +79,30 @@ TEST(DistillMethods, PaperDefaultsAndExplicitWeights) {
   EXPECT_NE(usage_error_of([&] { w.validate(4); }).find("'mse'"), std::string::npos);
 }
 
+// A value of `f`'s type away from its default and within its bounds and choices.
+compress::OptionValue non_default_value(const compress::OptionField& f) {
+  switch (f.type) {
+    case compress::OptionType::Integer: {
+      const int64_t d = std::get<int64_t>(f.default_value);
+      return d + 1 <= static_cast<int64_t>(f.max) ? d + 1 : d - 1;
+    }
+    case compress::OptionType::Number: {
+      const double d = std::get<double>(f.default_value);
+      return d + 0.375 <= f.max ? d + 0.375 : d - 0.375;
+    }
+    case compress::OptionType::Text:
+      for (const auto& c : f.choices) {
+        if (c != std::get<std::string>(f.default_value)) return c;
+      }
+      return "runs/t/" + f.key + ".safetensors";
+  }
+  return {};
+}
+
 // Every field set away from its default, written, read back (resume rebuilds the task from it),
 // compared field by field and found under its own key: a field left out, read from another key
-// or misspelt fails.
+// or misspelt fails. The methods' options come from their field tables, so a new method's are
+// checked too; the keys of runs written before the registry must stay.
 TEST(DistillMethods, JsonRoundTripKeepsEveryFieldUnderItsOwnKey) {
   const compress::DistillConfig defaults;
   compress::DistillConfig c;
@@ -92,24 +114,26 @@ TEST(DistillMethods, JsonRoundTripKeepsEveryFieldUnderItsOwnKey) {
   c.lambda_recon = 20.0;
   c.lambda_gan = 2.0;
   c.lambda_distill = 0.125;
-  c.wkd_levels = 3;
-  c.wkd_distance = "mse";
-  c.teacher_ndf = 48;
-  c.dcd_restore_teacher_d = "runs/t/teacher_D.safetensors";
-  c.lambda_dcd_gan = 0.6;
-  c.vgg_weights = "vgg16.pth";
-  c.lambda_vgg_feature = 0.7;
-  c.lambda_vgg_style = 0.8;
   c.student_ndf = 24;
   c.prune_d_ratio = 0.25;
+  std::set<std::string> expected_keys{"methods",      "weights",    "teacher",        "student",     "restore_d",
+                                      "lambda_recon", "lambda_gan", "lambda_distill", "student_ndf", "prune_d_ratio"};
+  std::vector<const compress::OptionField*> option_fields;
+  for (const auto& m : compress::distill_methods()) {
+    for (const auto& f : m.options) {
+      c.set_option(f.key, non_default_value(f));
+      option_fields.push_back(&f);
+      expected_keys.insert(f.key);
+    }
+  }
+  for (const char* key : {"wkd_levels", "wkd_distance", "teacher_ndf", "dcd_restore_teacher_d", "lambda_dcd_gan",
+                          "vgg_weights", "lambda_vgg_feature", "lambda_vgg_style"}) {
+    EXPECT_TRUE(expected_keys.count(key)) << key << ": runs written before the registry store it";
+  }
 
   const nlohmann::json j = c.to_json();
   std::set<std::string> keys;
   for (const auto& item : j.items()) keys.insert(item.key());
-  const std::set<std::string> expected_keys{
-      "methods", "weights", "teacher", "student", "restore_d", "lambda_recon", "lambda_gan", "lambda_distill",
-      "wkd_levels", "wkd_distance", "teacher_ndf", "dcd_restore_teacher_d", "lambda_dcd_gan", "vgg_weights",
-      "lambda_vgg_feature", "lambda_vgg_style", "student_ndf", "prune_d_ratio"};
   EXPECT_EQ(keys, expected_keys);
 
   const auto back = compress::DistillConfig::from_json_string(c.to_json_string(), "mem.json");
@@ -130,16 +154,16 @@ TEST(DistillMethods, JsonRoundTripKeepsEveryFieldUnderItsOwnKey) {
   field("lambda_recon", &D::lambda_recon);
   field("lambda_gan", &D::lambda_gan);
   field("lambda_distill", &D::lambda_distill);
-  field("wkd_levels", &D::wkd_levels);
-  field("wkd_distance", &D::wkd_distance);
-  field("teacher_ndf", &D::teacher_ndf);
-  field("dcd_restore_teacher_d", &D::dcd_restore_teacher_d);
-  field("lambda_dcd_gan", &D::lambda_dcd_gan);
-  field("vgg_weights", &D::vgg_weights);
-  field("lambda_vgg_feature", &D::lambda_vgg_feature);
-  field("lambda_vgg_style", &D::lambda_vgg_style);
   field("student_ndf", &D::student_ndf);
   field("prune_d_ratio", &D::prune_d_ratio);
+  for (const auto* f : option_fields) {
+    SCOPED_TRACE(f->key);
+    const auto& value = c.option(f->key);
+    EXPECT_NE(value, defaults.option(f->key)) << "the test must set a non-default value";
+    std::visit([&](const auto& v) { EXPECT_EQ(j.at(f->key), nlohmann::json(v)); }, value);
+    EXPECT_EQ(back.option(f->key), value);
+    ++checked;
+  }
   EXPECT_EQ(checked, expected_keys.size());
   EXPECT_EQ(back.to_json_string(), c.to_json_string());
 }

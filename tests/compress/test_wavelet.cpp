@@ -106,8 +106,8 @@ torch::Tensor weighted_wkd_term(const torch::Tensor& student, const torch::Tenso
                                 const std::string& distance) {
   DistillConfig config;
   config.methods = {"wkd"};
-  config.wkd_levels = levels;
-  config.wkd_distance = distance;
+  config.set_option("wkd_levels", int64_t{levels});
+  config.set_option("wkd_distance", distance);
   const auto resolved = config.resolved("cyclegan");
   DistillContext context;
   context.task = "cyclegan";

@@ -11,8 +11,8 @@
 #include "ganlite/metrics/image_quality.h"
 #include "ganlite/nn/inference.h"
 #include "ganlite/nn/profiler.h"
+#include "ganlite/nn/translate.h"
 #include "ganlite/report/html_report.h"
-#include "ganlite/train/translate.h"
 #include "ganlite/util/error.h"
 #include "metrics/inception_weights.h"
 #include "report_fixture.h"
@@ -70,15 +70,13 @@ BothPaths figures_by_both_paths(ganlite::nn::GeneratorImpl& teacher, ganlite::nn
   namespace tol = ganlite::testing;
   const auto fast = [&](ganlite::nn::GeneratorImpl& g) {
     const ganlite::nn::InferenceRunner runner(g);
-    return metrics::quantize_to_uint8(ganlite::train::translate_padded(
-        [&](const torch::Tensor& in) { return runner.forward(in); }, x, ganlite::train::size_multiple(g.config())));
+    return metrics::quantize_to_uint8(ganlite::nn::translate_padded(
+        [&](const torch::Tensor& in) { return runner.forward(in); }, x, ganlite::nn::size_multiple(g.config())));
   };
-  const auto capped_psnr = [](const torch::Tensor& a, const torch::Tensor& b) {
-    return std::min(100.0, metrics::psnr(a, b).item<double>());
-  };
+  using ganlite::metrics::capped_psnr;
   const auto y = metrics::quantize_to_uint8(truth);
-  const auto t_fp32 = ganlite::train::translate_padded(teacher, x);
-  const auto s_fp32 = ganlite::train::translate_padded(student, x);
+  const auto t_fp32 = ganlite::nn::translate_padded(teacher, x);
+  const auto s_fp32 = ganlite::nn::translate_padded(student, x);
   const auto t = metrics::quantize_to_uint8(t_fp32), s = metrics::quantize_to_uint8(s_fp32);
   const auto t_fast = fast(teacher), s_fast = fast(student);
   const auto t_may = tol::levels_that_may_change(t_fp32, tol::fp32_network_tolerance(teacher, tol::max_abs(t_fp32)));
@@ -225,9 +223,9 @@ TEST(Evaluate, TeacherAsStudentGivesIdenticalFiguresAndFid) {
   const ganlite::nn::InferenceRunner runner(*teacher);
   std::vector<torch::Tensor> outs;
   for (size_t i = 0; i < 4; ++i) {
-    outs.push_back(metrics::quantize_to_uint8(ganlite::train::translate_padded(
+    outs.push_back(metrics::quantize_to_uint8(ganlite::nn::translate_padded(
         [&](const torch::Tensor& x) { return runner.forward(x); }, set->get(i, 0).a.unsqueeze(0),
-        ganlite::train::size_multiple(teacher->config()))).squeeze(0));
+        ganlite::nn::size_multiple(teacher->config()))).squeeze(0));
   }
   auto net = metrics::load_fid_inception(o.inception, torch::kCPU);
   const auto features = metrics::inception_features(net, torch::stack(outs), o.inception_batch);

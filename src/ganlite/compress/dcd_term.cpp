@@ -3,7 +3,11 @@
 #include <torch/torch.h>
 
 #include <iostream>
+#include <limits>
 
+#include "ganlite/compress/distill_task.h"
+#include "ganlite/io/checkpoint.h"
+#include "ganlite/io/safetensors.h"
 #include "ganlite/train/networks.h"
 #include "ganlite/util/error.h"
 
@@ -34,13 +38,14 @@ DcdAdaptersImpl::DcdAdaptersImpl(const std::vector<int64_t>& channels, int64_t o
   }
 }
 
-DcdTermImpl::DcdTermImpl(const DistillContext& context)
+DcdTermImpl::DcdTermImpl(const DistillContext& context, const OptionValues& options)
     : conditional_(context.task == "pix2pix"),
       teacher_d_(context.teacher_discriminator),
       gan_loss_(context.gan_mode),
-      lambda_gan_(context.config ? context.config->lambda_dcd_gan : 1.0),
-      lambda_vgg_feature_(context.config ? context.config->lambda_vgg_feature : 1.0),
-      lambda_vgg_style_(context.config ? context.config->lambda_vgg_style : 1.0) {
+      // < 0 only when unresolved (unit tests): the paper's 1.
+      lambda_gan_(options.number("lambda_dcd_gan") < 0 ? 1.0 : options.number("lambda_dcd_gan")),
+      lambda_vgg_feature_(options.number("lambda_vgg_feature")),
+      lambda_vgg_style_(options.number("lambda_vgg_style")) {
   if (!teacher_d_) throw Error("dcd distillation needs a teacher discriminator");
   const auto& s = context.student_tap_channels;
   const auto& t = context.teacher_tap_channels;
@@ -61,7 +66,7 @@ DcdTermImpl::DcdTermImpl(const DistillContext& context)
   optimizer_ = std::make_unique<torch::optim::Adam>(
       teacher_d_->parameters(), torch::optim::AdamOptions(context.lr).betas({context.beta1, context.beta2}));
 
-  const std::string vgg = context.config ? context.config->vgg_weights : "";
+  const std::string& vgg = options.text("vgg_weights");
   if (!vgg.empty()) {
     vgg_ = load_vgg16_features(vgg, context.device);
   } else {
@@ -130,6 +135,85 @@ std::vector<std::pair<std::string, torch::nn::Module*>> DcdTermImpl::extra_modul
 
 std::vector<std::pair<std::string, torch::optim::Optimizer*>> DcdTermImpl::extra_optimizers() {
   return {{"D_teacher", optimizer_.get()}};
+}
+
+namespace {
+
+// The teacher D (methods.md 3.4): the run's D settings at the teacher width, initialised by the
+// run's seed, or restored from --dcd-restore-teacher-d on a fresh start.
+void build_teacher_discriminator(DistillContext& context, const OptionValues& o) {
+  if (!context.run) throw Error("dcd distillation needs the run's settings to build its teacher D");
+  train::TrainConfig teacher_d_config = *context.run;
+  const int64_t teacher_ndf = o.integer("teacher_ndf");
+  if (teacher_ndf > 0) teacher_d_config.ndf = static_cast<int>(teacher_ndf);
+  context.teacher_discriminator = train::build_discriminator(teacher_d_config, context.d_input_nc, context.device);
+  const auto& file = o.text("dcd_restore_teacher_d");
+  if (!context.fresh_start || file.empty()) return;
+  discriminator_file_metadata(file, "--dcd-restore-teacher-d");
+  try {
+    io::load_module(file, *context.teacher_discriminator, context.device);
+  } catch (const Error& e) {
+    throw Error(std::string("--dcd-restore-teacher-d: ") + e.what() + " (the teacher D has ndf " +
+                std::to_string(teacher_d_config.ndf) +
+                " (--teacher-ndf) and follows --netD, --n-layers-D, --norm-D and the task)");
+  }
+}
+
+// teacher_ndf 0: the --dcd-restore-teacher-d file's width, else the run's --ndf (the teacher
+// run's D width).
+void adopt_teacher_ndf(OptionValues& o, const train::TrainConfig& run) {
+  if (o.integer("teacher_ndf") != 0) return;
+  int64_t ndf = run.ndf;
+  const auto& file = o.text("dcd_restore_teacher_d");
+  if (!file.empty()) {
+    const auto meta = io::read_safetensors_header(file).metadata;
+    if (meta.count("ndf")) ndf = io::metadata_integer(meta, "ndf", file, 1, train::kMaxNdf);
+  }
+  o.set_integer("teacher_ndf", ndf);
+}
+
+}  // namespace
+
+DistillMethod dcd_distill_method() {
+  constexpr double kHuge = std::numeric_limits<double>::max();
+  DistillMethod m;
+  m.name = kDcdMethod;
+  m.description = "teacher D cut before its last conv on adapted taps, a teacher D trained online and its GAN term";
+  m.weight_flags = "--lambda-dcd";
+  m.weight_help = "Weight of the dcd feature term (default --lambda-distill, else 1)";
+  m.default_weight = [](const std::string&) { return 1.0; };
+  m.follows_lambda_distill = true;
+  m.options = {
+      {"teacher_ndf", "--teacher-ndf", OptionType::Integer, int64_t{0}, 0, train::kMaxNdf, {},
+       "dcd: width of the teacher D trained online (0: the --dcd-restore-teacher-d file's, else --ndf)", true},
+      {"dcd_restore_teacher_d", "--dcd-restore-teacher-d", OptionType::Text, std::string(), 0, 0, {},
+       "dcd: start the teacher D from this trained discriminator file instead of from scratch", true},
+      {"lambda_dcd_gan", "--lambda-dcd-gan", OptionType::Number, -1.0, -kHuge, kHuge, {},
+       "dcd: weight of the student's GAN term against the teacher D (< 0: --lambda-gan)"},
+      {"vgg_weights", "--vgg-weights", OptionType::Text, std::string(), 0, 0, {},
+       "dcd: torchvision vgg16 state dict (.pth or .safetensors; only features.0/2/5/7 are read) enabling the "
+       "released code's perceptual terms; off without it",
+       true},
+      {"lambda_vgg_feature", "--lambda-vgg", OptionType::Number, 1.0, 0, kHuge, {},
+       "dcd: weight of the VGG relu2_2 feature L1"},
+      {"lambda_vgg_style", "--lambda-style", OptionType::Number, 1.0, 0, kHuge, {},
+       "dcd: weight of the VGG Gram style MSE"},
+  };
+  m.resolve = [](OptionValues& o, const DistillConfig& c) {
+    if (o.number("lambda_dcd_gan") < 0) o.set_number("lambda_dcd_gan", c.lambda_gan);
+  };
+  m.adopt_run_settings = adopt_teacher_ndf;
+  m.restored_discriminators = [](const OptionValues& o) {
+    std::vector<std::pair<std::string, std::string>> files;
+    const auto& file = o.text("dcd_restore_teacher_d");
+    if (!file.empty()) files.emplace_back(file, "--dcd-restore-teacher-d");
+    return files;
+  };
+  m.prepare = build_teacher_discriminator;
+  m.make_term = [](const DistillContext& context, const OptionValues& o) -> std::shared_ptr<DistillTerm> {
+    return DcdTerm(context, o).ptr();
+  };
+  return m;
 }
 
 }  // namespace ganlite::compress

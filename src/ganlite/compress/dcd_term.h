@@ -22,6 +22,8 @@
 // With --vgg-weights the released code's perceptual terms are added, between S(A) and T(A):
 // L1 of VGG16 relu2_2 features (lambda_vgg_feature) and MSE of their Gram matrices
 // (lambda_vgg_style). Without it they are off and the constructor says so once on stderr.
+// The method's options (teacher_ndf, dcd_restore_teacher_d, lambda_dcd_gan, vgg_weights,
+// lambda_vgg_feature, lambda_vgg_style) and its teacher D's construction are in dcd_term.cpp.
 #pragma once
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/optim/adam.h>
@@ -36,6 +38,8 @@
 
 namespace ganlite::compress {
 
+inline constexpr const char* kDcdMethod = "dcd";
+
 // A list of adapters registered as "0", "1", ... (one per tap), each Sequential [conv, bn, relu].
 class DcdAdaptersImpl : public torch::nn::Module {
  public:
@@ -47,10 +51,10 @@ TORCH_MODULE(DcdAdapters);
 class DcdTermImpl : public DistillTerm {
  public:
   // Needs context.teacher_discriminator; builds psi_S (registered here) and psi_T on
-  // context.device and the teacher D's Adam; loads VGG16 when config->vgg_weights is set.
-  explicit DcdTermImpl(const DistillContext& context);
+  // context.device and the teacher D's Adam; loads VGG16 when the vgg_weights option is set.
+  DcdTermImpl(const DistillContext& context, const OptionValues& options);
 
-  std::string method() const override { return "dcd"; }
+  std::string method() const override { return kDcdMethod; }
   torch::Tensor loss(const DistillInputs& inputs) override;
   // "D_teacher" (the teacher D) and "A_dcd_teacher" (psi_T).
   std::vector<std::pair<std::string, torch::nn::Module*>> extra_modules() override;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
+#include <variant>
 #include <nlohmann/json.hpp>
 
 #include "ganlite/train/train_config.h"
@@ -19,12 +21,7 @@ bool contains(const std::vector<std::string>& list, const std::string& v) {
 }  // namespace
 
 const std::vector<std::string>& valid_distill_methods() {
-  static const std::vector<std::string> v{"ka", "mse", "wkd", "dcd"};
-  return v;
-}
-
-const std::vector<std::string>& reserved_distill_methods() {
-  static const std::vector<std::string> v{};
+  static const std::vector<std::string> v = distill_method_names();
   return v;
 }
 
@@ -36,10 +33,9 @@ std::vector<std::string> parse_distill_methods(const std::string& spec) {
     const size_t end = spec.find('+', begin);
     const std::string part = spec.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
     if (part.empty()) {
-      throw UsageError("--method '" + spec + "' has an empty part; write methods joined by '+', e.g. ka+mse");
-    }
-    if (contains(reserved_distill_methods(), part)) {
-      throw UsageError("distillation method '" + part + "' is not implemented yet (valid: ka, mse, wkd, dcd)");
+      const auto& v = valid_distill_methods();
+      throw UsageError("--method '" + spec + "' has an empty part; write methods joined by '+', e.g. " + v.front() + "+" +
+                       v.back());
     }
     if (part == "none") throw UsageError("--method none means no distillation term and cannot be combined ('" + spec + "')");
     if (!contains(valid_distill_methods(), part)) throw_bad_choice("distillation method", part, valid_distill_methods());
@@ -51,25 +47,89 @@ std::vector<std::string> parse_distill_methods(const std::string& spec) {
   return methods;
 }
 
-int min_batch_size_for(const std::string& method) { return method == "ka" ? 2 : 1; }
+int min_batch_size_for(const std::string& method) { return distill_method(method).min_batch_size; }
+
+DistillConfig::DistillConfig() {
+  for (const auto& m : distill_methods()) method_options[m.name] = m.defaults();
+}
+
+const OptionValues& DistillConfig::options(const std::string& method) const {
+  const auto it = method_options.find(method);
+  if (it == method_options.end()) throw Error("no options of distillation method '" + method + "'");
+  return it->second;
+}
+
+OptionValues& DistillConfig::options(const std::string& method) {
+  const auto it = method_options.find(method);
+  if (it == method_options.end()) throw Error("no options of distillation method '" + method + "'");
+  return it->second;
+}
+
+const OptionValue& DistillConfig::option(const std::string& key) const {
+  const auto* m = method_of_option(key);
+  if (!m) throw Error("no distillation option '" + key + "'");
+  return options(m->name).values().at(key);
+}
+
+void DistillConfig::set_option(const std::string& key, OptionValue value) {
+  const auto* m = method_of_option(key);
+  if (!m) throw Error("no distillation option '" + key + "'");
+  if (value.index() != m->field(key)->default_value.index()) {
+    throw Error("distillation option '" + key + "' is given a value of another type");
+  }
+  options(m->name).set(key, std::move(value));
+}
 
 DistillConfig DistillConfig::resolved(const std::string& task) const {
   DistillConfig c = *this;
-  const bool mse_alone = c.methods == std::vector<std::string>{"mse"};
-  if (c.lambda_recon < 0) c.lambda_recon = task == "pix2pix" ? 100.0 : (mse_alone ? 10.0 : 5.0);
-  if (c.lambda_dcd_gan < 0) c.lambda_dcd_gan = c.lambda_gan;
-  for (const auto& m : c.methods) {
-    if (c.weights.count(m)) continue;
-    if (m == "wkd") {
-      c.weights[m] = 0.4;
-    } else if (c.lambda_distill >= 0) {
-      c.weights[m] = c.lambda_distill;
-    } else {
-      c.weights[m] = (m == "mse" && task == "cyclegan") ? 0.01 : 1.0;
-    }
+  if (c.lambda_recon < 0) {
+    const double alone = c.methods.size() == 1 ? distill_method(c.methods[0]).cyclegan_recon_weight_alone : 0;
+    c.lambda_recon = task == "pix2pix" ? 100.0 : (alone > 0 ? alone : 5.0);
+  }
+  // Every method's options are resolved, used or not, so config.json reads the same for any --method.
+  for (const auto& m : distill_methods()) {
+    if (m.resolve) m.resolve(c.options(m.name), c);
+  }
+  for (const auto& name : c.methods) {
+    if (c.weights.count(name)) continue;
+    const auto& m = distill_method(name);
+    c.weights[name] = (m.follows_lambda_distill && c.lambda_distill >= 0) ? c.lambda_distill : m.default_weight(task);
   }
   return c;
 }
+
+namespace {
+
+std::string number_text(const OptionField& f, double v) {
+  return f.type == OptionType::Integer ? std::to_string(static_cast<int64_t>(v)) : std::to_string(v);
+}
+
+// A method's option values against its field table: bounds, choices, and options that only
+// make sense with the method used.
+void validate_options(const DistillMethod& m, const OptionValues& values, bool used) {
+  for (const auto& f : m.options) {
+    const OptionValue& v = values.values().at(f.key);
+    if (v.index() != f.default_value.index()) throw UsageError(f.flag + " has a value of the wrong type");
+    if (f.type == OptionType::Text) {
+      const auto& text = std::get<std::string>(v);
+      if (!f.choices.empty() && !contains(f.choices, text)) throw_bad_choice(f.flag, text, f.choices);
+    } else {
+      const double x = f.type == OptionType::Integer ? static_cast<double>(std::get<int64_t>(v)) : std::get<double>(v);
+      const bool open_above = f.max >= std::numeric_limits<double>::max();
+      require(x >= f.min && x <= f.max,
+              f.flag + " must be " +
+                  (open_above ? ">= " + number_text(f, f.min)
+                              : "in [" + number_text(f, f.min) + ", " + number_text(f, f.max) + "]") +
+                  ", got " + number_text(f, x));
+    }
+    if (f.only_with_method && !used && v != f.default_value) {
+      throw UsageError(f.flag + " belongs to " + m.name + ": add " + m.name + " to --method (e.g. --method " + m.name +
+                       " or a sum with it)");
+    }
+  }
+}
+
+}  // namespace
 
 void DistillConfig::validate(int batch_size) const {
   for (const auto& m : methods) {
@@ -84,33 +144,19 @@ void DistillConfig::validate(int batch_size) const {
   require(!teacher.empty(), "no teacher given (--teacher FILE, a generator file)");
   require(!student.empty(), "no student given (--student FILE, a generator file, e.g. from `ganlite prune`)");
   require(lambda_gan >= 0, "--lambda-gan must be >= 0");
-  require(wkd_levels >= 1 && wkd_levels <= kMaxWkdLevels,
-          "--wkd-levels must be in [1, " + std::to_string(kMaxWkdLevels) + "], got " + std::to_string(wkd_levels));
-  if (wkd_distance != "l1" && wkd_distance != "mse") throw_bad_choice("--wkd-distance", wkd_distance, {"l1", "mse"});
+  for (const auto& m : distill_methods()) validate_options(m, options(m.name), uses(m.name));
   const std::string ndf_range = "[0, " + std::to_string(train::kMaxNdf) + "] (0: the run's --ndf), got ";
-  require(teacher_ndf >= 0 && teacher_ndf <= train::kMaxNdf, "--teacher-ndf must be in " + ndf_range + std::to_string(teacher_ndf));
   require(student_ndf >= 0 && student_ndf <= train::kMaxNdf, "--student-ndf must be in " + ndf_range + std::to_string(student_ndf));
   require(prune_d_ratio >= 0 && prune_d_ratio < 1,
           "--prune-d-ratio must be in [0, 1) (the fraction of D channels removed), got " + std::to_string(prune_d_ratio));
   if (prune_d_ratio > 0) {
     require(!restore_d.empty(), "--prune-d-ratio prunes a trained discriminator: give it with --restore-d FILE");
   }
-  require(lambda_vgg_feature >= 0 && lambda_vgg_style >= 0, "--lambda-vgg / --lambda-style must be >= 0");
-  const bool dcd = uses("dcd");
-  if (!dcd) {
-    auto refuse = [&](bool given, const char* flag) {
-      if (given) throw UsageError(std::string(flag) + " belongs to DCD: add dcd to --method (e.g. --method dcd+wkd)");
-    };
-    refuse(teacher_ndf != 0, "--teacher-ndf");
-    refuse(!dcd_restore_teacher_d.empty(), "--dcd-restore-teacher-d");
-    refuse(!vgg_weights.empty(), "--vgg-weights");
-  }
-  for (const auto& m : methods) {
-    if (batch_size < min_batch_size_for(m)) {
-      throw UsageError("--method " + m + " needs --batch-size >= " + std::to_string(min_batch_size_for(m)) +
-                       " (got " + std::to_string(batch_size) +
-                       "): kernel alignment compares the samples of a batch with each other (N x N Gram "
-                       "matrices); with one sample KA is always 1 and gives the student no signal");
+  for (const auto& name : methods) {
+    const auto& m = distill_method(name);
+    if (batch_size < m.min_batch_size) {
+      throw UsageError("--method " + name + " needs --batch-size >= " + std::to_string(m.min_batch_size) + " (got " +
+                       std::to_string(batch_size) + "): " + m.min_batch_reason);
     }
   }
 }
@@ -124,23 +170,26 @@ std::string DistillConfig::method_spec() const {
 bool DistillConfig::uses(const std::string& method) const { return contains(methods, method); }
 
 nlohmann::json DistillConfig::to_json() const {
-  return nlohmann::json{{"methods", methods},           {"weights", weights},
-                        {"teacher", teacher},           {"student", student},
-                        {"restore_d", restore_d},       {"lambda_recon", lambda_recon},
-                        {"lambda_gan", lambda_gan},     {"lambda_distill", lambda_distill},
-                        {"wkd_levels", wkd_levels},     {"wkd_distance", wkd_distance},
-                        {"teacher_ndf", teacher_ndf},   {"dcd_restore_teacher_d", dcd_restore_teacher_d},
-                        {"lambda_dcd_gan", lambda_dcd_gan}, {"vgg_weights", vgg_weights},
-                        {"lambda_vgg_feature", lambda_vgg_feature}, {"lambda_vgg_style", lambda_vgg_style},
-                        {"student_ndf", student_ndf},   {"prune_d_ratio", prune_d_ratio}};
+  nlohmann::json j{{"methods", methods},         {"weights", weights},       {"teacher", teacher},
+                   {"student", student},         {"restore_d", restore_d},   {"lambda_recon", lambda_recon},
+                   {"lambda_gan", lambda_gan},   {"lambda_distill", lambda_distill},
+                   {"student_ndf", student_ndf}, {"prune_d_ratio", prune_d_ratio}};
+  for (const auto& [method, values] : method_options) {
+    for (const auto& [key, value] : values.values()) {
+      std::visit([&, k = key](const auto& v) { j[k] = v; }, value);
+    }
+  }
+  return j;
 }
 
 DistillConfig DistillConfig::from_json(const nlohmann::json& j, const std::string& file) {
   const JsonFields f(j, file, "distill.");
-  f.refuse_unknown({"methods", "weights", "teacher", "student", "restore_d", "lambda_recon", "lambda_gan",
-                    "lambda_distill", "wkd_levels", "wkd_distance", "teacher_ndf", "dcd_restore_teacher_d",
-                    "lambda_dcd_gan", "vgg_weights", "lambda_vgg_feature", "lambda_vgg_style", "student_ndf",
-                    "prune_d_ratio"});
+  std::set<std::string> known{"methods",    "weights",    "teacher",        "student",     "restore_d",
+                              "lambda_recon", "lambda_gan", "lambda_distill", "student_ndf", "prune_d_ratio"};
+  for (const auto& m : distill_methods()) {
+    for (const auto& o : m.options) known.insert(o.key);
+  }
+  f.refuse_unknown(known);
   constexpr double kHuge = std::numeric_limits<double>::max();
   const size_t methods = valid_distill_methods().size();
   DistillConfig c;
@@ -152,16 +201,26 @@ DistillConfig DistillConfig::from_json(const nlohmann::json& j, const std::strin
   f.get("lambda_recon", c.lambda_recon, -kHuge, kHuge);  // < 0: the task's default
   f.get("lambda_gan", c.lambda_gan, 0.0, kHuge);
   f.get("lambda_distill", c.lambda_distill, -kHuge, kHuge);
-  f.get("wkd_levels", c.wkd_levels, 1, kMaxWkdLevels);
-  f.get("wkd_distance", c.wkd_distance);
-  f.get("teacher_ndf", c.teacher_ndf, 0, train::kMaxNdf);
-  f.get("dcd_restore_teacher_d", c.dcd_restore_teacher_d);
-  f.get("lambda_dcd_gan", c.lambda_dcd_gan, -kHuge, kHuge);
-  f.get("vgg_weights", c.vgg_weights);
-  f.get("lambda_vgg_feature", c.lambda_vgg_feature, 0.0, kHuge);
-  f.get("lambda_vgg_style", c.lambda_vgg_style, 0.0, kHuge);
   f.get("student_ndf", c.student_ndf, 0, train::kMaxNdf);
   f.get("prune_d_ratio", c.prune_d_ratio, 0.0, 1.0);
+  for (const auto& m : distill_methods()) {
+    auto& values = c.options(m.name);
+    for (const auto& o : m.options) {
+      if (o.type == OptionType::Integer) {
+        int64_t v = std::get<int64_t>(o.default_value);
+        f.get(o.key, v, static_cast<int64_t>(o.min), static_cast<int64_t>(o.max));
+        values.set_integer(o.key, v);
+      } else if (o.type == OptionType::Number) {
+        double v = std::get<double>(o.default_value);
+        f.get(o.key, v, o.min, o.max);
+        values.set_number(o.key, v);
+      } else {
+        std::string v = std::get<std::string>(o.default_value);
+        f.get(o.key, v);
+        values.set_text(o.key, v);
+      }
+    }
+  }
   return c;
 }
 

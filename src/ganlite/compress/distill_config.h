@@ -1,6 +1,7 @@
 // Settings of a distillation run (methods.md 3.2-3.5): which terms, their weights, the teacher
-// and student files. Stored in RUN_DIR/config.json as TrainConfig::distill, so `ganlite distill
-// --resume RUN_DIR` rebuilds the same task.
+// and student files, and each method's own options (method_registry.h). Stored in
+// RUN_DIR/config.json as TrainConfig::distill, so `ganlite distill --resume RUN_DIR` rebuilds the
+// same task.
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 
@@ -8,52 +9,49 @@
 #include <string>
 #include <vector>
 
+#include "ganlite/compress/method_registry.h"
+
 namespace ganlite::compress {
 
-// Haar levels of WKD: each halves the image side, so 13 reach 1 pixel at 8192 (the largest
-// image size, train/train_config.h).
-inline constexpr int kMaxWkdLevels = 13;
-
-// Methods a run may combine with '+': ka, mse, wkd, dcd.
+// Methods a run may combine with '+': the registered ones (method_registry.h).
 const std::vector<std::string>& valid_distill_methods();
-// Names kept for methods not built yet: refused with a message saying so (none today).
-const std::vector<std::string>& reserved_distill_methods();
 
-// "ka+mse" -> {"ka", "mse"}; "none" -> {} (no distillation term: GAN + recon only). Throws
-// UsageError for an empty part, a repeated method, an unknown one (listing the valid ones), a
-// reserved one, or "none" combined with another.
+// "a+b" -> {"a", "b"}; "none" -> {} (no distillation term: GAN + recon only). Throws
+// UsageError for an empty part, a repeated method, an unknown one (listing the valid ones), or
+// "none" combined with another.
 std::vector<std::string> parse_distill_methods(const std::string& spec);
 
 struct DistillConfig {
+  DistillConfig();  // every registered method's options at their defaults
+
   std::vector<std::string> methods;        // in the order given; summed with their weights
-  std::map<std::string, double> weights;   // per method; missing ones get the defaults below
+  std::map<std::string, double> weights;   // per method; missing ones get the method's default
   std::string teacher;                     // generator file of the frozen teacher
   std::string student;                     // generator file of the student (e.g. `ganlite prune` output)
   std::string restore_d;                   // optional discriminator file to start D from
-  double lambda_recon = -1;                // < 0: pix2pix 100; cyclegan 5 (10 when the method is mse alone)
+  double lambda_recon = -1;                // < 0: pix2pix 100; cyclegan 5 (10 for mse alone: its method says so)
   double lambda_gan = 1;
-  double lambda_distill = -1;              // default weight of ka / mse; < 0: 1 (cyclegan mse: 0.01)
-  int wkd_levels = 4;
-  std::string wkd_distance = "l1";         // l1 (paper) | mse (released code)
-
-  // DCD (methods.md 3.4).
-  int teacher_ndf = 0;                     // teacher D width; 0: the run's ndf before student_ndf
-  std::string dcd_restore_teacher_d;       // optional trained D to start the teacher D from
-  double lambda_dcd_gan = -1;              // student's GAN term against the teacher D; < 0: lambda_gan
-  std::string vgg_weights;                 // torchvision vgg16 state dict: enables the perceptual terms
-  double lambda_vgg_feature = 1;           // relu2_2 feature L1 (released DCD code)
-  double lambda_vgg_style = 1;             // Gram matrices of relu2_2, MSE
+  double lambda_distill = -1;              // weight of the methods that follow it; < 0: their defaults
 
   // Discriminator compression: the student's D width (0: the run's ndf), or pruned from
   // restore_d keeping the channels with the largest scores (prune_d_ratio of them removed).
   int student_ndf = 0;
   double prune_d_ratio = 0;
 
+  // Per registered method (used or not), its options by its field table: stored flat in the
+  // JSON under their own keys (wkd_levels, teacher_ndf, ...), as before the registry.
+  std::map<std::string, OptionValues> method_options;
+  const OptionValues& options(const std::string& method) const;
+  OptionValues& options(const std::string& method);
+  // Flat access by option key (keys are unique over methods); Error for an unknown key.
+  const OptionValue& option(const std::string& key) const;
+  void set_option(const std::string& key, OptionValue value);
+
   // Fills every default for `task` (pix2pix | cyclegan): lambda_recon, one weight per method
-  // (wkd: 0.4, its released alpha; dcd 1) and lambda_dcd_gan. Idempotent.
+  // and the methods' own resolved defaults. Idempotent.
   DistillConfig resolved(const std::string& task) const;
-  // Throws UsageError naming the bad field; for a method needing pairs within a batch (ka),
-  // also when batch_size is too small, saying why.
+  // Throws UsageError naming the bad field; for a method needing several samples per batch
+  // (ka), also when batch_size is too small, saying why.
   void validate(int batch_size) const;
   std::string method_spec() const;  // "ka+mse", "none" without methods
   bool uses(const std::string& method) const;
@@ -66,7 +64,7 @@ struct DistillConfig {
   static DistillConfig from_json_string(const std::string& text, const std::string& file = "");
 };
 
-// The smallest batch a method works with (ka: 2, the others 1).
+// The smallest batch a method works with (its registry entry: ka 2, the others 1).
 int min_batch_size_for(const std::string& method);
 
 }  // namespace ganlite::compress

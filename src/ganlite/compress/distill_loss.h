@@ -1,10 +1,10 @@
-// Distillation terms with one interface, so a run sums any combination (`--method ka+mse`) and
-// later methods plug in: KA (CAT), feature MSE with learned adaptors (GAN Compression), WKD
-// (wavelet detail bands of the images), DCD (dcd_term.h: its own teacher D and optimizer through
-// extra_modules / extra_optimizers, updated in before_generator_step).
+// The interface of a distillation term, so a run sums any combination (`--method ka+mse`) and
+// methods plug in (method_registry.h): KA (ka_method.cpp, CAT), feature MSE with learned adaptors
+// (mse_method.cpp, GAN Compression), WKD (wkd_method.cpp, wavelet detail bands of the images),
+// DCD (dcd_term.h: its own teacher D and optimizer through extra_modules / extra_optimizers,
+// updated in before_generator_step), attention transfer (at_method.cpp).
 #pragma once
 #include <torch/nn/module.h>
-#include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ganlite/compress/distill_config.h"
+#include "ganlite/compress/method_registry.h"
 #include "ganlite/nn/discriminator.h"
 #include "ganlite/nn/generator.h"
 
@@ -36,11 +37,16 @@ struct DistillContext {
   std::vector<int64_t> teacher_tap_channels;
   const DistillConfig* config = nullptr;       // resolved
 
-  // DCD: the teacher discriminator (built and initialised, or restored, by the task), the
-  // run's GAN mode and Adam settings for its optimizer.
-  nn::Discriminator teacher_discriminator;
+  // The run (nullptr in unit tests): its D settings, the D's input channels (6: conditional
+  // pix2pix D), and whether it starts fresh (a resumed run takes every weight from its checkpoint).
+  const train::TrainConfig* run = nullptr;
+  int d_input_nc = 3;
+  bool fresh_start = true;
+  // The run's GAN mode and Adam settings, for terms with their own networks and optimizers.
   std::string gan_mode = "lsgan";
   double lr = 2e-4, beta1 = 0.5, beta2 = 0.999;
+  // DCD: the teacher discriminator, built (and restored) by its method's prepare hook.
+  nn::Discriminator teacher_discriminator;
 };
 
 using TermLosses = std::vector<std::pair<std::string, double>>;
@@ -49,7 +55,7 @@ using NamedLosses = std::vector<std::pair<std::string, torch::Tensor>>;
 class DistillTerm : public torch::nn::Module {
  public:
   ~DistillTerm() override = default;
-  virtual std::string method() const = 0;  // "ka": logged as G_ka
+  virtual std::string method() const = 0;  // its registered name: logged as G_<name>
   // The unweighted loss to minimise (the task multiplies it by the method's weight).
   virtual torch::Tensor loss(const DistillInputs& inputs) = 0;
 
@@ -67,42 +73,7 @@ class DistillTerm : public torch::nn::Module {
   virtual NamedLosses extra_generator_losses(const DistillInputs& /*inputs*/) { return {}; }
 };
 
-// CAT: -sum over taps of kernel_alignment(student tap, teacher tap). A batch of one sample
-// (e.g. the last of an epoch) has KA exactly 1 per tap: the constant is returned, no gradient.
-class KaTermImpl : public DistillTerm {
- public:
-  std::string method() const override { return "ka"; }
-  torch::Tensor loss(const DistillInputs& inputs) override;
-};
-TORCH_MODULE(KaTerm);
-
-// GAN Compression: per tap a learned 1x1 conv (with bias, PyTorch's default init) maps the
-// student width to the teacher's; sum over taps of MSE to the teacher feature.
-class MseTermImpl : public DistillTerm {
- public:
-  explicit MseTermImpl(const DistillContext& context);
-  std::string method() const override { return "mse"; }
-  torch::Tensor loss(const DistillInputs& inputs) override;
-
-  std::vector<torch::nn::Conv2d> adaptors;  // registered as "0", "1", ...
-};
-TORCH_MODULE(MseTerm);
-
-// WKD: wavelet_detail_loss(S(A), T(A)) over the configured levels and distance.
-class WkdTermImpl : public DistillTerm {
- public:
-  WkdTermImpl(int levels, std::string distance) : levels_(levels), distance_(std::move(distance)) {}
-  std::string method() const override { return "wkd"; }
-  torch::Tensor loss(const DistillInputs& inputs) override;
-
- private:
-  int levels_;
-  std::string distance_;
-};
-TORCH_MODULE(WkdTerm);
-
-// Builds the term of `method` on context.device (seed torch first for a reproducible init).
-// Throws UsageError for an unknown method, Error when tap counts differ.
-std::shared_ptr<DistillTerm> make_distill_term(const std::string& method, const DistillContext& context);
+// Throws Error unless both outputs are given with as many taps each ("<method> distillation: ...").
+void check_taps(const DistillInputs& inputs, const std::string& method);
 
 }  // namespace ganlite::compress

@@ -16,8 +16,25 @@ namespace ganlite::compress {
 
 namespace {
 
-// Checked against the file's tensors before anything is built (io::read_generator_arch).
-nn::ArchConfig arch_of_generator_file(const std::string& path) { return io::read_generator_arch(path); }
+// The D norm when none is given: the norm of a D restored from a file (--restore-d, else one a
+// method restores, e.g. --dcd-restore-teacher-d: both D's share it), else the student's default
+// (a CAT student keeps its teacher's norm; CAT's recipes give D that norm, affine).
+std::string default_distill_d_norm(const DistillConfig& d, const nn::ArchConfig& student) {
+  std::vector<std::pair<std::string, std::string>> files{{d.restore_d, "--restore-d"}};
+  for (const auto& name : d.methods) {
+    const auto& m = distill_method(name);
+    if (!m.restored_discriminators) continue;
+    for (auto& f : m.restored_discriminators(d.options(name))) files.push_back(std::move(f));
+  }
+  for (const auto& [path, flag] : files) {
+    if (path.empty()) continue;
+    const auto meta = discriminator_file_metadata(path, flag);
+    if (const auto it = meta.find("norm"); it != meta.end()) return it->second;
+  }
+  return train::default_discriminator_norm(student);
+}
+
+}  // namespace
 
 io::Metadata discriminator_file_metadata(const std::string& path, const std::string& flag) {
   const auto meta = io::read_safetensors_header(path).metadata;
@@ -28,34 +45,22 @@ io::Metadata discriminator_file_metadata(const std::string& path, const std::str
   return meta;
 }
 
-// The D norm when none is given: the norm of a D restored from a file (--restore-d, else
-// --dcd-restore-teacher-d: both D's share it), else the student's default (a CAT student keeps its
-// teacher's norm; CAT's recipes give D that norm, affine).
-std::string default_distill_d_norm(const DistillConfig& d, const nn::ArchConfig& student) {
-  for (const auto& [path, flag] : {std::pair<std::string, const char*>{d.restore_d, "--restore-d"},
-                                   {d.dcd_restore_teacher_d, "--dcd-restore-teacher-d"}}) {
-    if (path.empty()) continue;
-    const auto meta = discriminator_file_metadata(path, flag);
-    if (const auto it = meta.find("norm"); it != meta.end()) return it->second;
-  }
-  return train::default_discriminator_norm(student);
-}
-
-}  // namespace
-
 train::TrainConfig make_distill_train_config(const train::TrainConfig& base, const DistillConfig& distill) {
   train::TrainConfig config = base.resolved();
   DistillConfig d = distill.resolved(config.task);
   d.validate(config.batch_size);
-  // The run's ndf (--ndf, or adopted from --restore-d) is the teacher run's D width: the teacher
-  // D's default, and the width a pruned student D starts from.
-  if (d.uses("dcd") && d.teacher_ndf == 0) d.teacher_ndf = config.ndf;
+  // The run's ndf (--ndf, or adopted from --restore-d) is the teacher run's D width: the default
+  // of D's a method trains (DCD's teacher D), and the width a pruned student D starts from.
+  for (const auto& name : d.methods) {
+    const auto& m = distill_method(name);
+    if (m.adopt_run_settings) m.adopt_run_settings(d.options(name), config);
+  }
   if (d.prune_d_ratio > 0) {
     if (d.student_ndf > 0) throw UsageError("give either --student-ndf or --prune-d-ratio, not both");
     d.student_ndf = std::max(1, static_cast<int>(std::lround(config.ndf * (1.0 - d.prune_d_ratio))));
   }
   if (d.student_ndf > 0) config.ndf = d.student_ndf;
-  config.generator = arch_of_generator_file(d.student);
+  config.generator = io::read_generator_arch(d.student);  // checked against its tensors first
   if (base.norm_D == train::kAutoNorm) config.norm_D = default_distill_d_norm(d, config.generator);
   config.distill = d.to_json_string();
   config.validate_config();
@@ -132,25 +137,17 @@ DistillTask::DistillTask(const train::TrainConfig& config, const torch::Device& 
       }
     }
   }
-  if (distill_.uses("dcd")) {
-    train::TrainConfig teacher_d_config = config_;
-    teacher_d_config.ndf = distill_.teacher_ndf > 0 ? distill_.teacher_ndf : config_.ndf;
-    context.teacher_discriminator = train::build_discriminator(teacher_d_config, d_input_nc, device_);
-    const auto& file = distill_.dcd_restore_teacher_d;
-    if (fresh_start && !file.empty()) {
-      discriminator_file_metadata(file, "--dcd-restore-teacher-d");
-      try {
-        io::load_module(file, *context.teacher_discriminator, device_);
-      } catch (const Error& e) {
-        throw Error(std::string("--dcd-restore-teacher-d: ") + e.what() + " (the teacher D has ndf " +
-                    std::to_string(teacher_d_config.ndf) +
-                    " (--teacher-ndf) and follows --netD, --n-layers-D, --norm-D and the task)");
-      }
-    }
-    context.gan_mode = config_.gan_mode;
-    context.lr = config_.lr;
-    context.beta1 = config_.beta1;
-    context.beta2 = config_.beta2;
+  context.run = &config_;
+  context.d_input_nc = d_input_nc;
+  context.fresh_start = fresh_start;
+  context.gan_mode = config_.gan_mode;
+  context.lr = config_.lr;
+  context.beta1 = config_.beta1;
+  context.beta2 = config_.beta2;
+  // Networks the terms own are built (seeded) before any term, in method order.
+  for (const auto& name : distill_.methods) {
+    const auto& m = distill_method(name);
+    if (m.prepare) m.prepare(context, distill_.options(name));
   }
 
   std::vector<torch::Tensor> g_params = student_->parameters();
@@ -273,7 +270,7 @@ StudentScores score_student(nn::GeneratorImpl& student, nn::GeneratorImpl& teach
     const auto input = set.inputs->get(i, 0).a.unsqueeze(0).to(device);
     const auto x = metrics::quantize_to_uint8(student.forward(input).to(torch::kCPU));
     const auto y = metrics::quantize_to_uint8(teacher.forward(input).to(torch::kCPU));
-    psnr_sum += std::min(100.0, metrics::psnr(x, y).item<double>());
+    psnr_sum += metrics::capped_psnr(x, y);
     ssim_sum += metrics::ssim(x, y).item<double>();
   }
   scores.vs_teacher.count = static_cast<int64_t>(n);

@@ -17,6 +17,7 @@
 
 #include "ganlite/compress/distill_config.h"
 #include "ganlite/compress/distill_loss.h"
+#include "ganlite/io/checkpoint.h"
 #include "ganlite/nn/discriminator.h"
 #include "ganlite/train/gan_loss.h"
 #include "ganlite/train/task.h"
@@ -30,6 +31,9 @@ namespace ganlite::compress {
 // architecture (read from its file) as `generator` and the resolved `distill` settings stored
 // in it. Validates both; throws UsageError / Error naming the bad input.
 train::TrainConfig make_distill_train_config(const train::TrainConfig& base, const DistillConfig& distill);
+
+// The metadata of a discriminator file given with `flag`; Error when it holds another kind.
+io::Metadata discriminator_file_metadata(const std::string& path, const std::string& flag);
 
 class DistillTask : public train::TrainTask {
  public:

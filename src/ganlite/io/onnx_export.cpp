@@ -2,11 +2,14 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <limits>
 #include <map>
 #include <memory>
 #include <vector>
 
+#include "ganlite/nn/arch_config.h"
+#include "ganlite/nn/fold_norm.h"
 #include "ganlite/nn/forward_trace.h"
 #include "ganlite/nn/inception_generator.h"
 #include "ganlite/nn/layers.h"
@@ -41,7 +44,7 @@ void validate(const nn::GeneratorImpl& generator, const OnnxExportOptions& optio
   }
   require(options.input_size > 0, "--input-size must be positive, got " + std::to_string(options.input_size));
   const auto& config = generator.config();
-  const int multiple = config.arch == "unet" ? (1 << config.num_downs) : 4;
+  const int64_t multiple = nn::size_multiple(config);
   if (options.input_size % multiple != 0) {
     throw UsageError("--input-size " + std::to_string(options.input_size) + " must be a multiple of " +
                      std::to_string(multiple) + " for the " + config.arch + " generator");
@@ -60,21 +63,11 @@ const T* as(const ModulePtr& m) {
   return dynamic_cast<const T*>(m.get());
 }
 
-// LibTorch 1.13 keeps conv options' alternatives in a c10::variant, later versions in a std::variant.
-template <typename T, typename Variant>
-const T* variant_get(const Variant& v) {
-#if GANLITE_TORCH_AT_LEAST(2, 1)
-  return std::get_if<T>(&v);
-#else
-  return c10::get_if<T>(&v);
-#endif
-}
-
 std::vector<int64_t> conv_padding(const torch::nn::detail::ConvNdOptions<2>& options, const std::string& path) {
-  if (const auto* pads = variant_get<torch::ExpandingArray<2>>(options.padding())) {
+  if (const auto* pads = compat::variant_get_if<torch::ExpandingArray<2>>(options.padding())) {
     return {(**pads)[0], (**pads)[1]};
   }
-  if (variant_get<torch::enumtype::kValid>(options.padding()) != nullptr) return {0, 0};
+  if (compat::variant_get_if<torch::enumtype::kValid>(options.padding()) != nullptr) return {0, 0};
   throw Error("cannot export layer '" + path + "': 'same' conv padding is not supported");
 }
 
@@ -271,7 +264,7 @@ class Exporter {
   std::string convolution(const torch::nn::Conv2dImpl* conv, const torch::nn::ConvTranspose2dImpl* convt,
                           const std::string& path, const std::string& x, const torch::nn::BatchNorm2dImpl* bn) {
     const torch::nn::detail::ConvNdOptions<2>& o = conv != nullptr ? conv->options : convt->options;
-    if (variant_get<torch::enumtype::kZeros>(o.padding_mode()) == nullptr) {
+    if (compat::variant_get_if<torch::enumtype::kZeros>(o.padding_mode()) == nullptr) {
       throw Error("cannot export layer '" + path + "': only zero padding_mode convs are supported");
     }
     torch::NoGradGuard no_grad;
@@ -281,21 +274,16 @@ class Exporter {
     torch::Tensor bias;
     if (b0.defined()) bias = b0.detach().to(torch::kCPU, torch::kDouble);
     const bool transposed = convt != nullptr;
-    const int64_t out_channels = o.out_channels();
     if (bn != nullptr) {
-      if (!bn->options.track_running_stats() || !bn->running_mean.defined()) {
-        throw Error("cannot export layer '" + path + "' followed by a BatchNorm without running statistics");
-      }
+      const auto affine = nn::running_norm_affine(*bn);
+      if (!affine) throw Error("cannot export layer '" + path + "' followed by a BatchNorm without running statistics");
       if (transposed && o.groups() != 1) {
         throw Error("cannot fold a BatchNorm into the grouped transposed conv '" + path + "'");
       }
-      auto to_double = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kDouble); };
-      const torch::Tensor scale = to_double(bn->weight.defined() ? bn->weight : torch::ones({out_channels})) /
-                                  torch::sqrt(to_double(bn->running_var) + bn->options.eps());
-      const torch::Tensor shift = bn->bias.defined() ? to_double(bn->bias) : torch::zeros({out_channels}, torch::kDouble);
-      weight = transposed ? weight * scale.view({1, -1, 1, 1}) : weight * scale.view({-1, 1, 1, 1});
-      const torch::Tensor b = bias.defined() ? bias : torch::zeros({out_channels}, torch::kDouble);
-      bias = (b - to_double(bn->running_mean)) * scale + shift;
+      const nn::ChannelAffine on_cpu{affine->scale.to(torch::kCPU), affine->shift.to(torch::kCPU)};
+      nn::ConvWeights folded = nn::fold_affine_into_conv(weight, bias, on_cpu, transposed ? 1 : 0);
+      weight = std::move(folded.weight);
+      bias = std::move(folded.bias);
     }
     std::vector<std::string> inputs{x, b_.initializer(path + ".weight", weight)};
     if (bias.defined()) inputs.push_back(b_.initializer(path + ".bias", bias));
@@ -446,7 +434,7 @@ std::map<const torch::nn::Module*, int64_t> replication_pad_channels(nn::Generat
   }
   if (!any) return {};
   const auto& config = g.config();
-  const int64_t side = config.arch == "unet" ? (int64_t{1} << config.num_downs) : 16;
+  const int64_t side = std::max<int64_t>(16, nn::size_multiple(config));
   const auto params = g.parameters();
   const auto options = torch::TensorOptions().device(params.empty() ? torch::Device(torch::kCPU) : params[0].device());
   ChannelRecorder recorder;

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "ganlite/util/error.h"
@@ -64,6 +65,10 @@ torch::Tensor psnr(const torch::Tensor& a, const torch::Tensor& b) {
   const auto mse = (x - y).pow(2).flatten(1).mean(1);
   // mse == 0 gives +inf through the division, which is what "identical" should read as.
   return 10.0 * torch::log10(kRange * kRange / mse);
+}
+
+double capped_psnr(const torch::Tensor& a, const torch::Tensor& b) {
+  return std::min(kPsnrCapDb, psnr(a, b).item<double>());
 }
 
 torch::Tensor ssim(const torch::Tensor& a, const torch::Tensor& b) {

@@ -23,6 +23,11 @@ torch::Tensor quantize_to_uint8(const torch::Tensor& images);
 
 // Per image; +inf where the images are identical.
 torch::Tensor psnr(const torch::Tensor& a, const torch::Tensor& b);
+// Figures that average PSNR over images (validation, distillation, the eval report) cap each
+// image's at this, so identical images (infinite PSNR) cannot make the mean infinite.
+inline constexpr double kPsnrCapDb = 100.0;
+// The PSNR of one image pair (N = 1) as a number, capped at kPsnrCapDb.
+double capped_psnr(const torch::Tensor& a, const torch::Tensor& b);
 // Per image, in [-1, 1]; 1 for identical images. H and W must be at least 11.
 torch::Tensor ssim(const torch::Tensor& a, const torch::Tensor& b);
 // Per image mean |a - b| on the [-1, 1] scale.

@@ -10,8 +10,8 @@
 #include <numeric>
 
 #include "ganlite/nn/inference.h"
+#include "ganlite/nn/translate.h"
 #include "ganlite/torch_compat.h"
-#include "ganlite/train/translate.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::metrics {
@@ -93,9 +93,9 @@ std::vector<LatencyResult> measure_generator_latencies(const std::vector<nn::Gen
     auto runner = std::make_shared<const nn::InferenceRunner>(*generator);
     const auto input =
         torch::rand({batch, generator->config().input_nc, size, size}, torch::TensorOptions().device(device)) * 2 - 1;
-    const int64_t multiple = train::size_multiple(generator->config());
+    const int64_t multiple = nn::size_multiple(generator->config());
     runs.push_back([runner, input, multiple] {
-      (void)train::translate_padded([&runner](const torch::Tensor& x) { return runner->forward(x); }, input, multiple);
+      (void)nn::translate_padded([&runner](const torch::Tensor& x) { return runner->forward(x); }, input, multiple);
     });
   }
   auto results = measure_latency_interleaved(runs, device, batch, options);

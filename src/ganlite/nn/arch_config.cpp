@@ -15,6 +15,11 @@ bool contains(const std::vector<std::string>& list, const std::string& v) {
 }
 }  // namespace
 
+int64_t size_multiple(const ArchConfig& config) {
+  if (config.arch == "unet") return int64_t{1} << config.num_downs;
+  return 4;
+}
+
 const std::vector<std::string>& valid_archs() {
   static const std::vector<std::string> v{"resnet", "unet", "mobile_resnet", "inception"};
   return v;

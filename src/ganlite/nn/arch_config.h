@@ -72,6 +72,10 @@ struct ArchConfig {
   bool operator==(const ArchConfig& o) const;
 };
 
+// The side multiple a generator's input must have: 4 for resnet / mobile_resnet / inception (two
+// stride-2 stages), 2^num_downs for unet. Inputs of other sizes are padded to it (nn/translate.h).
+int64_t size_multiple(const ArchConfig& config);
+
 const std::vector<std::string>& valid_archs();
 const std::vector<std::string>& valid_norms();
 const std::vector<std::string>& valid_paddings();

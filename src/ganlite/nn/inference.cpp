@@ -1,7 +1,6 @@
 #include "ganlite/nn/inference.h"
 
 #include <torch/torch.h>
-#include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,11 +9,13 @@
 #include <optional>
 #include <sstream>
 
+#include "ganlite/nn/fold_norm.h"
 #include "ganlite/nn/inception_generator.h"
 #include "ganlite/nn/layers.h"
 #include "ganlite/nn/mobile_resnet_generator.h"
 #include "ganlite/nn/resnet_generator.h"
 #include "ganlite/nn/unet_generator.h"
+#include "ganlite/torch_compat.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::nn {
@@ -65,13 +66,6 @@ bool bf16_convs_run(const torch::Device& device) {
 }
 
 namespace {
-
-// LibTorch 1.13 option variants are c10::variant; 2.x made them std::variant.
-#if TORCH_VERSION_MAJOR >= 2
-namespace var = std;
-#else
-namespace var = c10;
-#endif
 
 using Module = torch::nn::Module;
 using ModulePtr = std::shared_ptr<Module>;
@@ -256,28 +250,6 @@ class Compiler {
     return {Act::none, 0.0};
   }
 
-  // BatchNorm (or InstanceNorm tracking running stats) in eval: y = x * scale + shift.
-  static bool running_affine(const ModulePtr& m, torch::Tensor* scale, torch::Tensor* shift) {
-    torch::Tensor mean, var, gamma, beta;
-    double eps = 0;
-    if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m)) {
-      if (!bn->options.track_running_stats()) return false;
-      mean = bn->running_mean, var = bn->running_var, gamma = bn->weight, beta = bn->bias, eps = bn->options.eps();
-    } else if (auto in = std::dynamic_pointer_cast<torch::nn::InstanceNorm2dImpl>(m)) {
-      if (!in->options.track_running_stats()) return false;
-      mean = in->running_mean, var = in->running_var, gamma = in->weight, beta = in->bias, eps = in->options.eps();
-    } else {
-      return false;
-    }
-    auto s = at::rsqrt(var.to(torch::kDouble) + eps);
-    if (gamma.defined()) s = s * gamma.to(torch::kDouble);
-    auto b = -mean.to(torch::kDouble) * s;
-    if (beta.defined()) b = b + beta.to(torch::kDouble);
-    *scale = s;
-    *shift = b;
-    return true;
-  }
-
   static bool instance_norm(const ModulePtr& m, NormSpec* spec) {
     auto in = std::dynamic_pointer_cast<torch::nn::InstanceNorm2dImpl>(m);
     if (!in || in->options.track_running_stats()) return false;
@@ -300,18 +272,17 @@ class Compiler {
   };
   size_t parse_tail(const Layers& layers, size_t i, torch::Tensor* fold_weight, torch::Tensor* fold_bias,
                     int64_t out_dim, Tail* tail) {
-    torch::Tensor scale, shift;
-    if (i < layers.size() && running_affine(layers[i].second, &scale, &shift)) {
+    const auto affine = i < layers.size() ? running_norm_affine(*layers[i].second) : std::nullopt;
+    if (affine) {
       if (fold_weight) {
-        std::vector<int64_t> shape(static_cast<size_t>(fold_weight->dim()), 1);
-        shape[static_cast<size_t>(out_dim)] = -1;
-        *fold_weight = fold_weight->to(torch::kDouble) * scale.view(shape);
-        *fold_bias = (fold_bias->defined() ? fold_bias->to(torch::kDouble) * scale : torch::zeros_like(scale)) + shift;
+        ConvWeights folded = fold_affine_into_conv(*fold_weight, *fold_bias, *affine, out_dim);
+        *fold_weight = std::move(folded.weight);
+        *fold_bias = std::move(folded.bias);
         tail->text += " +bn(folded)";
       } else {
         tail->norm.kind = NormSpec::Kind::affine;
-        tail->norm.scale = scale.to(dtype_).view({1, -1, 1, 1});
-        tail->norm.shift = shift.to(dtype_).view({1, -1, 1, 1});
+        tail->norm.scale = affine->scale.to(dtype_).view({1, -1, 1, 1});
+        tail->norm.shift = affine->shift.to(dtype_).view({1, -1, 1, 1});
         tail->text += " +bn";
       }
       ++i;
@@ -347,14 +318,13 @@ class Compiler {
     } else if (auto t = std::dynamic_pointer_cast<torch::nn::ConvTranspose2dImpl>(m)) {
       o = t->options, weight = t->weight, bias = t->bias;
     }
-    if (!var::holds_alternative<torch::ExpandingArray<2>>(o.padding())) {
-      throw Error("inference: conv '" + name + "' uses 'same'/'valid' padding");
-    }
-    if (!var::holds_alternative<torch::enumtype::kZeros>(o.padding_mode())) {
+    const auto* explicit_padding = compat::variant_get_if<torch::ExpandingArray<2>>(o.padding());
+    if (explicit_padding == nullptr) throw Error("inference: conv '" + name + "' uses 'same'/'valid' padding");
+    if (!compat::variant_holds<torch::enumtype::kZeros>(o.padding_mode())) {
       throw Error("inference: conv '" + name + "' uses a non-zero padding mode");
     }
     const bool transposed = o.transposed();
-    std::vector<int64_t> padding = to_vec(var::get<torch::ExpandingArray<2>>(o.padding()));
+    std::vector<int64_t> padding = to_vec(*explicit_padding);
     if (pre_pad > 0 && pad_mode == PadMode::zero) {  // a zero pad layer is the conv's own padding
       for (auto& p : padding) p += pre_pad;
       pre_pad = 0;
@@ -595,23 +565,24 @@ class Compiler {
   static bool fold_conv_norm(const ModulePtr& conv_m, const ModulePtr& norm, FoldedConv* out) {
     auto conv = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(conv_m);
     if (!conv) return false;
+    if (const auto affine = norm ? running_norm_affine(*norm) : std::nullopt) {
+      ConvWeights folded = fold_affine_into_conv(conv->weight, conv->bias, *affine, 0);
+      *out = {folded.weight, folded.bias};
+      return true;
+    }
+    if (norm && !is_identity_norm(norm)) return false;
     auto w = conv->weight.detach().to(torch::kDouble);
     auto b = conv->bias.defined() ? conv->bias.detach().to(torch::kDouble) : torch::zeros({w.size(0)}, w.options());
-    torch::Tensor scale, shift;
-    if (norm && running_affine(norm, &scale, &shift)) {
-      w = w * scale.view({-1, 1, 1, 1});
-      b = b * scale + shift;
-    } else if (norm && !is_identity_norm(norm)) {
-      return false;
-    }
     *out = {w, b};
     return true;
   }
 
   std::optional<Step> fused_inception_block(InvertedResidualChannelsImpl& blk, const std::string& name) {
     torch::Tensor pw_scale, pw_shift;
-    if (!running_affine(blk.pw_bn.ptr(), &pw_scale, &pw_shift)) {
-      if (!is_identity_norm(blk.pw_bn.ptr())) return std::nullopt;
+    if (const auto pw_affine = running_norm_affine(*blk.pw_bn.ptr())) {
+      pw_scale = pw_affine->scale, pw_shift = pw_affine->shift;
+    } else if (!is_identity_norm(blk.pw_bn.ptr())) {
+      return std::nullopt;
     }
     PadMode mode = PadMode::zero;
     std::vector<FoldedConv> dw_convs, dw_out, res1_out;

@@ -58,7 +58,7 @@ class InferenceRunner {
   InferenceRunner& operator=(InferenceRunner&&) noexcept;
 
   // x: [N, input_nc, H, W] float on the generator's device, H and W multiples of the
-  // architecture's size multiple (train::size_multiple). Returns [N, output_nc, H, W] float32,
+  // architecture's size multiple (nn::size_multiple). Returns [N, output_nc, H, W] float32,
   // contiguous. Runs under InferenceMode; the result is an inference tensor.
   torch::Tensor forward(const torch::Tensor& x) const;
   torch::Tensor operator()(const torch::Tensor& x) const { return forward(x); }

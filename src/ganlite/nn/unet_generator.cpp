@@ -110,7 +110,7 @@ UnetGeneratorImpl::UnetGeneratorImpl(ArchConfig config) : GeneratorImpl(std::mov
 }
 
 void UnetGeneratorImpl::check_input(const torch::Tensor& x) const {
-  const int64_t multiple = int64_t{1} << config_.num_downs;
+  const int64_t multiple = size_multiple(config_);
   if (x.dim() != 4 || x.size(2) % multiple != 0 || x.size(3) % multiple != 0) {
     throw Error("unet with num_downs " + std::to_string(config_.num_downs) + " needs an NCHW input whose height and " +
                 "width are multiples of " + std::to_string(multiple) + ", got shape " + c10::str(x.sizes()));

@@ -1,3 +1,4 @@
+#include "ganlite/nn/translate.h"
 #include "ganlite/report/evaluate.h"
 
 #include <torch/torch.h>
@@ -14,7 +15,6 @@
 #include "ganlite/nn/inference.h"
 #include "ganlite/nn/profiler.h"
 #include "ganlite/train/train_config.h"
-#include "ganlite/train/translate.h"
 #include "ganlite/train/validation.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/progress.h"
@@ -37,10 +37,6 @@ cv::Mat to_mat(const torch::Tensor& image_u8) {
   const auto hwc = image_u8.squeeze(0).permute({1, 2, 0}).contiguous().cpu();
   return cv::Mat(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3, hwc.data_ptr<uint8_t>())
       .clone();
-}
-
-double capped_psnr(const torch::Tensor& a, const torch::Tensor& b) {
-  return std::min(100.0, metrics::psnr(a, b).item<double>());
 }
 
 void validate_options(const EvalOptions& o) {
@@ -114,7 +110,7 @@ ModelEvaluation cost_of(nn::GeneratorImpl& g, const fs::path& path, int64_t size
   // Profiled through translate_padded: the MACs of what actually runs at this size.
   const auto profile_at = [&](int64_t s) {
     const auto zeros = torch::zeros({1, g.config().input_nc, s, s}, torch::TensorOptions().device(device));
-    return nn::profile_forward(g, [&] { (void)train::translate_padded(g, zeros); }).macs;
+    return nn::profile_forward(g, [&] { (void)nn::translate_padded(g, zeros); }).macs;
   };
   m.macs = profile_at(size);
   m.macs_profile = profile_at(o.profile_size);
@@ -294,7 +290,7 @@ EvalReport evaluate_teacher_student(const fs::path& teacher_path, const fs::path
     torch::NoGradGuard no_grad;
     // Outputs through the fast inference path (fp32; matches the eval-mode module to ~1e-5).
     const nn::InferenceRunner teacher_runner(*teacher), student_runner(*student);
-    const int64_t t_multiple = train::size_multiple(teacher->config()), s_multiple = train::size_multiple(student->config());
+    const int64_t t_multiple = nn::size_multiple(teacher->config()), s_multiple = nn::size_multiple(student->config());
     const auto t_forward = [&](const torch::Tensor& x) { return teacher_runner.forward(x); };
     const auto s_forward = [&](const torch::Tensor& x) { return student_runner.forward(x); };
     for (size_t i = 0; i < n; ++i) {
@@ -309,13 +305,13 @@ EvalReport evaluate_teacher_student(const fs::path& teacher_path, const fs::path
       }
       const auto input = sample.a.unsqueeze(0).to(device);
       const auto y = metrics::quantize_to_uint8(truth.unsqueeze(0));
-      const auto t_out = metrics::quantize_to_uint8(train::translate_padded(t_forward, input, t_multiple).cpu());
-      const auto s_out = metrics::quantize_to_uint8(train::translate_padded(s_forward, input, s_multiple).cpu());
-      t_psnr += capped_psnr(t_out, y);
+      const auto t_out = metrics::quantize_to_uint8(nn::translate_padded(t_forward, input, t_multiple).cpu());
+      const auto s_out = metrics::quantize_to_uint8(nn::translate_padded(s_forward, input, s_multiple).cpu());
+      t_psnr += metrics::capped_psnr(t_out, y);
       t_ssim += metrics::ssim(t_out, y).item<double>();
-      s_psnr += capped_psnr(s_out, y);
+      s_psnr += metrics::capped_psnr(s_out, y);
       s_ssim += metrics::ssim(s_out, y).item<double>();
-      st_psnr += capped_psnr(s_out, t_out);
+      st_psnr += metrics::capped_psnr(s_out, t_out);
       st_ssim += metrics::ssim(s_out, t_out).item<double>();
       real_features.add(y);
       teacher_features.add(t_out);

@@ -46,7 +46,7 @@ struct ModelEvaluation {
   int64_t macs_profile = 0;  // at EvalOptions::profile_size
   metrics::LatencyResult latency;          // batch 1 at the evaluation size
   metrics::LatencyResult latency_at_size;  // batch 1 at EvalOptions::latency_size
-  double psnr = 0;  // mean over images, each capped at 100 dB (uint8-quantised, range 255)
+  double psnr = 0;  // mean over images, each capped at metrics::kPsnrCapDb (uint8-quantised, range 255)
   double ssim = 0;
   std::optional<double> psnr_vs_teacher;  // student only
   std::optional<double> ssim_vs_teacher;

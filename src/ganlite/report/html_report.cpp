@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "ganlite/metrics/image_quality.h"
 #include "ganlite/nn/profiler.h"
 #include "ganlite/report/base64.h"
 #include "ganlite/report/svg_plot.h"
@@ -92,8 +93,8 @@ void summary_table(std::ostringstream& out, const EvalReport& r) {
               fixed(s.kid->mean * 1000, 2) + " &plusmn; " + fixed(s.kid->std * 1000, 2));
   }
   out << "</tbody>\n</table>\n";
-  out << "<p class=\"small\">PSNR per image capped at 100 dB (identical images), images quantised to 8 bits as "
-         "saved PNGs are. Latency: batch 1, "
+  out << "<p class=\"small\">PSNR per image capped at " << metrics::kPsnrCapDb
+      << " dB (identical images), images quantised to 8 bits as saved PNGs are. Latency: batch 1, "
       << t.latency.samples_ms.size() << " timed runs after warm-up, on " << escape_xml(r.device) << " with "
       << r.threads << " thread(s). MACs by the papers' convention (batch 1).";
   if (t.fid) out << " FID real side: " << escape_xml(r.real_source) << ".";

@@ -24,11 +24,6 @@ data::DatasetOptions eval_options(const TrainConfig& c) {
   return options;
 }
 
-// PSNR capped at 100 dB: identical images (infinite PSNR) must not make the mean infinite.
-double capped_psnr(const torch::Tensor& x, const torch::Tensor& y) {
-  return std::min(100.0, metrics::psnr(x, y).item<double>());
-}
-
 }  // namespace
 
 std::optional<ValidationSet> open_validation_set(const TrainConfig& c, std::string* why) {
@@ -81,7 +76,7 @@ ValidationResult evaluate_predictions(const ValidationSet& set,
       throw Error("prediction for '" + sample.a_path + "' has shape " + c10::str(x.sizes()) + " but the truth has " +
                   c10::str(y.sizes()));
     }
-    psnr_sum += capped_psnr(x, y);
+    psnr_sum += metrics::capped_psnr(x, y);
     ssim_sum += metrics::ssim(x, y).item<double>();
     ++result.count;
   }

@@ -1,15 +1,12 @@
-#include "ganlite/train/translate.h"
+#include "ganlite/nn/translate.h"
 
 #include <torch/torch.h>
 
-namespace ganlite::train {
+#include "ganlite/nn/arch_config.h"
 
-int64_t size_multiple(const nn::ArchConfig& config) {
-  if (config.arch == "unet") return int64_t{1} << config.num_downs;
-  return 4;
-}
+namespace ganlite::nn {
 
-torch::Tensor translate_padded(nn::GeneratorImpl& generator, const torch::Tensor& images) {
+torch::Tensor translate_padded(GeneratorImpl& generator, const torch::Tensor& images) {
   return translate_padded([&](const torch::Tensor& x) { return generator.forward(x); }, images,
                           size_multiple(generator.config()));
 }
@@ -30,4 +27,4 @@ torch::Tensor translate_padded(const std::function<torch::Tensor(const torch::Te
   return out.slice(2, 0, h).slice(3, 0, w);
 }
 
-}  // namespace ganlite::train
+}  // namespace ganlite::nn

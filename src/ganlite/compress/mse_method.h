@@ -1,0 +1,25 @@
+// GAN Compression's feature MSE with learned adaptors as a registered distillation method.
+#pragma once
+#include <torch/nn/modules/conv.h>
+
+#include <vector>
+
+#include "ganlite/compress/distill_loss.h"
+
+namespace ganlite::compress {
+
+inline constexpr const char* kMseMethod = "mse";
+
+// Per tap a learned 1x1 conv (with bias, PyTorch's default init) maps the student width to the
+// teacher's; sum over taps of MSE to the teacher feature.
+class MseTermImpl : public DistillTerm {
+ public:
+  explicit MseTermImpl(const DistillContext& context);
+  std::string method() const override { return kMseMethod; }
+  torch::Tensor loss(const DistillInputs& inputs) override;
+
+  std::vector<torch::nn::Conv2d> adaptors;  // registered as "0", "1", ...
+};
+TORCH_MODULE(MseTerm);
+
+}  // namespace ganlite::compress
