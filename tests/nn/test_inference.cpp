@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -20,6 +21,9 @@ using ganlite::nn::ArchConfig;
 using ganlite::nn::InferenceOptions;
 using ganlite::nn::InferenceRunner;
 using ganlite::nn::Precision;
+using ganlite::nn::StepKind;
+
+long count_kind(const std::vector<StepKind>& kinds, StepKind kind) { return std::count(kinds.begin(), kinds.end(), kind); }
 
 ArchConfig config(const std::string& arch, const std::string& norm, const std::string& padding = "reflect") {
   ArchConfig c;
@@ -109,6 +113,10 @@ TEST_P(InferenceMatches, Fp32WithinTolerance) {
   ganlite::testing::expect_close(got, want, fp32_tolerance(*g, want), p.arch + " " + p.norm);
   EXPECT_TRUE(torch::equal(x, x_copy)) << "the runner wrote into its input";
   EXPECT_GT(want.std().item<double>(), 0.05) << "degenerate test output";
+  // Every layer of the built-in architectures is lowered: none falls back to an eager step.
+  const auto kinds = runner.all_step_kinds();
+  EXPECT_GE(kinds.size(), runner.num_steps());
+  EXPECT_EQ(count_kind(kinds, StepKind::Eager), 0) << p.arch + " " + p.norm;
 }
 
 TEST_P(InferenceMatches, Bf16Above40dB) {
@@ -149,9 +157,7 @@ TEST(Inference, PrunedInceptionWithAbsentBranches) {
   const auto want = reference(*g, x);
   ganlite::testing::expect_close(runner.forward(x), want, fp32_tolerance(*g, want), "pruned inception");
   // Every BatchNorm block takes the fused route (branch convs merged; the empty one passes x on).
-  int fused = 0;
-  for (const auto& line : runner.describe()) fused += line.find("inception block (fused") != std::string::npos;
-  EXPECT_EQ(fused, 3);
+  EXPECT_EQ(count_kind(runner.step_kinds(), StepKind::InceptionFused), 3);
   if (ganlite::testing::bf16_convs_run()) {
     InferenceRunner bf16(*g, InferenceOptions{Precision::bf16, true});
     expect_bf16_above_40db(bf16.forward(x), want, "pruned inception");
@@ -165,6 +171,9 @@ TEST(Inference, FoldsBatchNormAndFusesActivations) {
   InferenceRunner runner(*g);
   // stem, 2 down, 3 residual blocks, 2 up, last conv: every norm and ReLU folded into a conv step.
   EXPECT_EQ(runner.num_steps(), 9u);
+  const auto kinds = runner.step_kinds();
+  EXPECT_EQ(count_kind(kinds, StepKind::Residual), 3);
+  EXPECT_EQ(count_kind(kinds, StepKind::NormAct), 0);
   const auto lines = runner.describe();
   EXPECT_NE(lines.front().find("bn(folded)+relu"), std::string::npos) << lines.front();
   EXPECT_NE(lines.back().find("+tanh"), std::string::npos) << lines.back();
@@ -180,13 +189,11 @@ TEST(Inference, RewritesUpSamplingAndThinOutputConvs) {
     for (const std::string arch : {"resnet", "inception"}) {
       auto g = make_trained_like(config(arch, "instance"));
       InferenceRunner runner(*g, InferenceOptions{precision, true});
-      int sub_pixel = 0, space_to_depth = 0;
-      for (const auto& line : runner.describe()) {
-        sub_pixel += line.find("as conv 2x2 + pixel shuffle") != std::string::npos;
-        space_to_depth += line.find("as space-to-depth conv 4x4") != std::string::npos;
-      }
-      EXPECT_EQ(sub_pixel, 2) << arch;
-      EXPECT_EQ(space_to_depth, 1) << arch;
+      const auto kinds = runner.step_kinds();
+      EXPECT_EQ(count_kind(kinds, StepKind::ConvTransposeAsSubPixel), 2) << arch;
+      EXPECT_EQ(count_kind(kinds, StepKind::ConvTranspose), 0) << arch;
+      EXPECT_EQ(count_kind(kinds, StepKind::SpaceToDepthConv), 1) << arch;
+      EXPECT_EQ(kinds.back(), StepKind::SpaceToDepthConv) << arch;
     }
   }
 }
@@ -195,9 +202,8 @@ TEST(Inference, MergesInceptionResBranches) {
   auto c = config("inception", "batch").with_resolved_widths();
   auto g = make_trained_like(c);
   InferenceRunner runner(*g);
-  const auto lines = runner.describe();
-  const auto& block = lines.at(3);  // stem, 2 down-sampling convs, then the first block
-  ASSERT_NE(block.find("inception block (fused"), std::string::npos) << block;
+  ASSERT_EQ(runner.step_kinds().at(3), StepKind::InceptionFused);  // stem, 2 down-sampling convs, then a block
+  const auto& block = runner.describe().at(3);
   // One res conv pair at 5x5 whose middle width is the 3x3 and 5x5 branches' together.
   const auto& w = c.widths.blocks.at(0);  // {res_k1, res_k3, res_k5, dw_k1, dw_k3, dw_k5}
   ASSERT_GT(w[1], 0);
@@ -211,6 +217,7 @@ TEST(Inference, MergesInceptionResBranches) {
   c.widths.blocks.at(0) = {0, 16, 16, 0, 0, 8};
   auto wide = make_trained_like(c);
   InferenceRunner wide_runner(*wide);
+  ASSERT_EQ(wide_runner.step_kinds().at(3), StepKind::InceptionFused);
   const auto wide_block = wide_runner.describe().at(3);
   EXPECT_NE(wide_block.find("res 3x3 " + std::to_string(dim) + "->16->"), std::string::npos) << wide_block;
   EXPECT_NE(wide_block.find("res 5x5 " + std::to_string(dim) + "->16->"), std::string::npos) << wide_block;
@@ -230,6 +237,121 @@ TEST(Inference, SnapshotsWeightsAndAcceptsTrainMode) {
     for (auto& p : g->parameters()) p.zero_();
   }
   ganlite::testing::expect_close(runner.forward(x), want, fp32_tolerance(*g, want), "snapshot");
+}
+
+// A block of a family the compiler has no rewrite for: a gate with BatchNorm, so eval mode (running
+// statistics) and train mode (batch statistics) give different outputs.
+struct GateBlockImpl : torch::nn::Module {
+  explicit GateBlockImpl(int64_t channels) {
+    conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, channels, 3).padding(1)));
+    norm = register_module("norm", torch::nn::BatchNorm2d(channels));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return x * torch::sigmoid(norm(conv(x))); }
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::BatchNorm2d norm{nullptr};
+};
+TORCH_MODULE(GateBlock);
+
+// Known layers around the gate: inside the Sequential the compiler walks, or (in_sequential false)
+// registered on its own between two Sequentials, where the runner has no forward to call for it.
+class GatedGeneratorImpl : public ganlite::nn::GeneratorImpl {
+ public:
+  GatedGeneratorImpl(const ArchConfig& c, bool in_sequential) : GeneratorImpl(c), in_sequential_(in_sequential) {
+    namespace tnn = torch::nn;
+    head = register_module("head", tnn::Sequential(tnn::ReflectionPad2d(1), tnn::Conv2d(tnn::Conv2dOptions(3, 8, 3)),
+                                                   tnn::InstanceNorm2d(8), tnn::ReLU()));
+    if (in_sequential) {
+      head->push_back(GateBlock(8));
+    } else {
+      gate = register_module("gate", GateBlock(8));
+    }
+    tail = register_module("tail", tnn::Sequential(tnn::Conv2d(tnn::Conv2dOptions(8, 3, 1)), tnn::Tanh()));
+    torch::NoGradGuard no_grad;
+    for (const auto& m : modules(/*include_self=*/false)) {
+      if (auto bn = std::dynamic_pointer_cast<tnn::BatchNorm2dImpl>(m)) {
+        bn->running_mean.uniform_(-0.2, 0.2);
+        bn->running_var.uniform_(0.5, 2.0);
+      }
+    }
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = head->forward(x);
+    if (!in_sequential_) x = gate->forward(x);
+    return tail->forward(x);
+  }
+  ganlite::nn::GeneratorOutput forward_with_taps(torch::Tensor x) override { return {forward(x), {}}; }
+  std::vector<std::string> tap_names() const override { return {}; }
+  std::vector<ganlite::nn::ScoredNorm> scored_norms() const override { return {}; }
+
+ private:
+  bool in_sequential_;
+  torch::nn::Sequential head{nullptr}, tail{nullptr};
+  GateBlock gate{nullptr};
+};
+
+TEST(Inference, UnknownBlockRunsEagerlyThroughItsModule) {
+  for (const bool in_sequential : {true, false}) {
+    const std::string what = in_sequential ? "gate in a Sequential" : "gate outside any Sequential";
+    torch::manual_seed(6);
+    auto g = std::make_shared<GatedGeneratorImpl>(config("resnet", "instance"), in_sequential);
+    const auto x = torch::rand({2, 3, 16, 16}) * 2 - 1;
+    g->eval();
+    const auto want = reference(*g, x);
+    g->train();  // the runner runs the block in eval mode and leaves the caller's mode alone
+    InferenceRunner runner(*g);
+    const auto got = runner.forward(x);
+    EXPECT_TRUE(g->is_training()) << what;
+    for (const auto& m : g->modules()) EXPECT_TRUE(m->is_training()) << what;
+    ASSERT_EQ(got.sizes(), want.sizes()) << what;
+    ganlite::testing::expect_close(got, want, fp32_tolerance(*g, want), what);
+    const auto kinds = runner.step_kinds();
+    if (in_sequential) {  // the known layers around the gate are still lowered
+      EXPECT_EQ(kinds, (std::vector<StepKind>{StepKind::Conv, StepKind::Eager, StepKind::Conv})) << what;
+    } else {  // the generator as one eager step
+      EXPECT_EQ(kinds, std::vector<StepKind>{StepKind::Eager}) << what;
+    }
+    EXPECT_NE(runner.describe().at(in_sequential ? 1 : 0).find("eager"), std::string::npos) << what;
+    if (ganlite::testing::bf16_convs_run()) {  // bf16 around an fp32 module: converted both ways
+      InferenceRunner bf16(*g, InferenceOptions{Precision::bf16, true});
+      expect_bf16_above_40db(bf16.forward(x), want, what);
+    }
+    // The test can tell the modes apart: batch statistics move the output far beyond the fp32
+    // bound (this forward also updates the running statistics, so it comes last).
+    const double train_mode_change = (want - reference(*g, x)).abs().max().item<double>();
+    EXPECT_GT(train_mode_change, 100 * fp32_tolerance(*g, want)) << what;
+  }
+}
+
+// A generator that is one Sequential.
+class SequentialGeneratorImpl : public ganlite::nn::GeneratorImpl {
+ public:
+  SequentialGeneratorImpl(const ArchConfig& c, torch::nn::Sequential layers) : GeneratorImpl(c) {
+    model = register_module("model", std::move(layers));
+  }
+  torch::Tensor forward(torch::Tensor x) override { return model->forward(x); }
+  ganlite::nn::GeneratorOutput forward_with_taps(torch::Tensor x) override { return {forward(x), {}}; }
+  std::vector<std::string> tap_names() const override { return {}; }
+  std::vector<ganlite::nn::ScoredNorm> scored_norms() const override { return {}; }
+
+ private:
+  torch::nn::Sequential model{nullptr};
+};
+
+TEST(Inference, ConvWithoutLoweringRunsEagerly) {
+  // A conv with its own reflect padding mode has no conv step: it runs through its module, and
+  // the norm and activation after it run as a step of their own.
+  namespace tnn = torch::nn;
+  torch::manual_seed(7);
+  auto g = std::make_shared<SequentialGeneratorImpl>(
+      config("resnet", "instance"),
+      tnn::Sequential(tnn::Conv2d(tnn::Conv2dOptions(3, 8, 3).padding(1).padding_mode(torch::kReflect)),
+                      tnn::InstanceNorm2d(8), tnn::ReLU(), tnn::Conv2d(tnn::Conv2dOptions(8, 3, 1)), tnn::Tanh()));
+  g->eval();
+  const auto x = torch::rand({1, 3, 16, 16}) * 2 - 1;
+  const auto want = reference(*g, x);
+  InferenceRunner runner(*g);
+  EXPECT_EQ(runner.step_kinds(), (std::vector<StepKind>{StepKind::Eager, StepKind::NormAct, StepKind::Conv}));
+  ganlite::testing::expect_close(runner.forward(x), want, fp32_tolerance(*g, want), "reflect-mode conv");
 }
 
 TEST(Inference, BadInputsAreErrors) {

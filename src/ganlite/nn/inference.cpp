@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <sstream>
+#include <unordered_map>
 
 #include "ganlite/nn/fold_norm.h"
 #include "ganlite/nn/inception_generator.h"
@@ -74,10 +75,22 @@ using ModulePtr = std::shared_ptr<Module>;
 using Fn = std::function<torch::Tensor(torch::Tensor)>;
 
 struct Step {
+  StepKind kind;
   std::string text;
   Fn fn;
+  std::vector<StepKind> inner;  // the kinds of a block's sub-plans, as kinds_of lists them
 };
 using Plan = std::vector<Step>;
+
+// Each step's kind followed by the kinds inside it (a block's sub-plans).
+std::vector<StepKind> kinds_of(const Plan& plan) {
+  std::vector<StepKind> kinds;
+  for (const auto& step : plan) {
+    kinds.push_back(step.kind);
+    kinds.insert(kinds.end(), step.inner.begin(), step.inner.end());
+  }
+  return kinds;
+}
 
 torch::Tensor run_plan(const Plan& plan, torch::Tensor x) {
   for (const auto& step : plan) x = step.fn(std::move(x));
@@ -187,13 +200,68 @@ std::string act_text(Act act) {
   return "";
 }
 
+// Eval mode for the duration of one eager call, each submodule's own mode restored after it (the
+// runner never changes the caller's module for good: a training loop may still own it).
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(Module& m) {
+    for (const auto& sub : m.modules(/*include_self=*/true)) modes_.emplace_back(sub, sub->is_training());
+    m.eval();
+  }
+  ~EvalModeGuard() {
+    // train() is recursive; modules() lists parents before their children, so each ends in its own mode.
+    for (const auto& [sub, training] : modes_) sub->train(training);
+  }
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+
+ private:
+  std::vector<std::pair<ModulePtr, bool>> modes_;
+};
+
+// A module the compiler cannot lower that has no forward the runner can call on its own (it is
+// no child of a Sequential): the caller then runs the whole generator eagerly.
+class NoCallableForward : public Error {
+ public:
+  using Error::Error;
+};
+
+// A step that runs `forward` (the forward of `module`, or of the whole generator) under the
+// runner's InferenceMode: in eval mode, on contiguous NCHW data in the module's own parameter
+// dtype (fp32 for a module without parameters), its result returned in the runner's dtype and
+// memory format. Such a step holds the module, not a snapshot, so it sees later weight changes.
+Step eager_step(const ModulePtr& module, std::function<torch::Tensor(torch::Tensor)> forward, const std::string& text,
+                torch::ScalarType dtype, bool channels_last) {
+  const auto params = module->parameters();
+  const auto module_dtype = params.empty() ? torch::kFloat : params.front().scalar_type();
+  Fn fn = [module, forward = std::move(forward), module_dtype, dtype, channels_last](torch::Tensor x) {
+    torch::Tensor y;
+    {
+      EvalModeGuard eval(*module);
+      y = forward(x.to(module_dtype).contiguous());
+    }
+    if (y.dim() != 4) throw Error("inference: eager step returned a " + std::to_string(y.dim()) + "-d tensor, not NCHW");
+    y = y.to(dtype);
+    y = channels_last ? y.contiguous(at::MemoryFormat::ChannelsLast) : y.contiguous();
+    // Later steps write into what a step returns: never into a view of the step's input.
+    if (!y.is_same(x) && y.is_alias_of(x)) y = y.clone();
+    return y;
+  };
+  return {StepKind::Eager, text, std::move(fn), {}};
+}
+
 class Compiler {
  public:
   Compiler(torch::ScalarType dtype, bool channels_last) : dtype_(dtype), channels_last_(channels_last) {}
 
+  // A Sequential's layers, or the children of any other module in registration order.
   Plan compile_children(const ModulePtr& m, const std::string& prefix) {
-    std::vector<std::pair<std::string, ModulePtr>> layers;
-    for (const auto& item : m->named_children()) flatten(item.value(), join(prefix, item.key()), layers);
+    Layers layers;
+    if (std::dynamic_pointer_cast<torch::nn::SequentialImpl>(m)) {
+      flatten(m, prefix, layers);
+    } else {
+      for (const auto& item : m->named_children()) flatten(item.value(), join(prefix, item.key()), layers);
+    }
     return compile(layers);
   }
 
@@ -203,10 +271,16 @@ class Compiler {
   static std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "." + b; }
 
   // Nested Sequentials (CAT's ConvBNReLU, SeparableConv2d's `conv`) are inlined, so a conv and the
-  // norm / activation after it meet in one list whatever the nesting.
+  // norm / activation after it meet in one list whatever the nesting. A Sequential holds its
+  // layers as AnyModules, whose forward an eager step can call whatever the layer's type.
   void flatten(const ModulePtr& m, const std::string& name, Layers& out) {
-    if (std::dynamic_pointer_cast<torch::nn::SequentialImpl>(m)) {
-      for (const auto& item : m->named_children()) flatten(item.value(), join(name, item.key()), out);
+    if (auto seq = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(m)) {
+      const auto children = m->named_children();
+      if (children.size() == seq->size()) {
+        size_t i = 0;
+        for (const auto& any : *seq) callable_[children[i++].value().get()] = any;
+      }
+      for (const auto& item : children) flatten(item.value(), join(name, item.key()), out);
     } else if (auto sep = std::dynamic_pointer_cast<SeparableConv2dImpl>(m)) {
       flatten(sep->conv.ptr(), join(name, "conv"), out);
     } else {
@@ -223,12 +297,12 @@ class Compiler {
     return std::dynamic_pointer_cast<torch::nn::DropoutImpl>(m) || std::dynamic_pointer_cast<torch::nn::IdentityImpl>(m);
   }
 
-  // A pad layer's (amount, mode), or amount -1 when `m` is no pad layer.
-  static std::pair<int64_t, PadMode> pad_of(const ModulePtr& m, const std::string& name) {
-    auto symmetric = [&name](const torch::ExpandingArray<4>& p) {
+  // A pad layer's (amount, mode); amount -1 when `m` is no pad layer, -2 for one the compiler
+  // cannot lower (asymmetric, or a non-zero constant), which runs eagerly.
+  static std::pair<int64_t, PadMode> pad_of(const ModulePtr& m) {
+    auto symmetric = [](const torch::ExpandingArray<4>& p) -> int64_t {
       const auto* v = p->data();
-      if (v[0] != v[1] || v[0] != v[2] || v[0] != v[3]) throw Error("inference: asymmetric padding in '" + name + "'");
-      return v[0];
+      return v[0] == v[1] && v[0] == v[2] && v[0] == v[3] ? v[0] : -2;
     };
     if (auto r = std::dynamic_pointer_cast<torch::nn::ReflectionPad2dImpl>(m)) {
       return {symmetric(r->options.padding()), PadMode::reflect};
@@ -237,7 +311,7 @@ class Compiler {
       return {symmetric(r->options.padding()), PadMode::replicate};
     }
     if (auto c = std::dynamic_pointer_cast<torch::nn::ConstantPad2dImpl>(m)) {
-      if (c->options.value() != 0.0) throw Error("inference: non-zero constant padding in '" + name + "'");
+      if (c->options.value() != 0.0) return {-2, PadMode::zero};
       return {symmetric(c->options.padding()), PadMode::zero};
     }
     return {-1, PadMode::zero};
@@ -309,20 +383,31 @@ class Compiler {
 
   static bool is_identity_norm(const ModulePtr& m) { return std::dynamic_pointer_cast<torch::nn::IdentityImpl>(m) != nullptr; }
 
+  static torch::nn::detail::ConvNdOptions<2> conv_options(const ModulePtr& m) {
+    if (auto c = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(m)) return c->options;
+    return std::dynamic_pointer_cast<torch::nn::ConvTranspose2dImpl>(m)->options;
+  }
+
+  // A Conv2d / ConvTranspose2d the conv steps cover: explicit zero padding, ungrouped if transposed.
+  static bool is_lowerable_conv(const ModulePtr& m) {
+    if (!std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(m) && !std::dynamic_pointer_cast<torch::nn::ConvTranspose2dImpl>(m)) {
+      return false;
+    }
+    const auto o = conv_options(m);
+    return compat::variant_get_if<torch::ExpandingArray<2>>(o.padding()) != nullptr &&
+           compat::variant_holds<torch::enumtype::kZeros>(o.padding_mode()) && (!o.transposed() || o.groups() == 1);
+  }
+
   Step conv_step(const ModulePtr& m, const std::string& name, int64_t pre_pad, PadMode pad_mode, const Layers& layers,
                  size_t* next) {
-    torch::nn::detail::ConvNdOptions<2> o(1, 1, 1);
+    const auto o = conv_options(m);
     torch::Tensor weight, bias;
     if (auto c = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(m)) {
-      o = c->options, weight = c->weight, bias = c->bias;
+      weight = c->weight, bias = c->bias;
     } else if (auto t = std::dynamic_pointer_cast<torch::nn::ConvTranspose2dImpl>(m)) {
-      o = t->options, weight = t->weight, bias = t->bias;
+      weight = t->weight, bias = t->bias;
     }
     const auto* explicit_padding = compat::variant_get_if<torch::ExpandingArray<2>>(o.padding());
-    if (explicit_padding == nullptr) throw Error("inference: conv '" + name + "' uses 'same'/'valid' padding");
-    if (!compat::variant_holds<torch::enumtype::kZeros>(o.padding_mode())) {
-      throw Error("inference: conv '" + name + "' uses a non-zero padding mode");
-    }
     const bool transposed = o.transposed();
     std::vector<int64_t> padding = to_vec(*explicit_padding);
     if (pre_pad > 0 && pad_mode == PadMode::zero) {  // a zero pad layer is the conv's own padding
@@ -333,7 +418,6 @@ class Compiler {
     bias = bias.defined() ? bias.detach().clone() : torch::Tensor();
     Tail tail;
     // Out channels: dim 0 of a conv weight, dim 1 of a transposed conv's (groups 1 there).
-    if (transposed && o.groups() != 1) throw Error("inference: grouped transposed conv '" + name + "'");
     *next = parse_tail(layers, *next, &weight, &bias, transposed ? 1 : 0, &tail);
     const std::vector<int64_t> stride_v = to_vec(o.stride()), dilation_v = to_vec(o.dilation()),
                                out_pad_v = to_vec(o.output_padding());
@@ -375,7 +459,7 @@ class Compiler {
       if (fp32_island) y = y.to(out_dtype);
       return norm_act_(std::move(y), tail.norm, tail.act, tail.slope);
     };
-    return {text.str(), std::move(fn)};
+    return {transposed ? StepKind::ConvTranspose : StepKind::Conv, text.str(), std::move(fn), {}};
   }
 
   // y[2m + a] of a 3-tap, stride-2 transposed conv (padding 1) reads x[m] through tap 1 when
@@ -410,7 +494,7 @@ class Compiler {
       y = channels_last ? y.contiguous(at::MemoryFormat::ChannelsLast) : y.contiguous();
       return norm_act_(std::move(y), tail.norm, tail.act, tail.slope);
     };
-    return {text.str(), std::move(fn)};
+    return {StepKind::ConvTransposeAsSubPixel, text.str(), std::move(fn), {}};
   }
 
   // A stride-1 k x k conv to very few channels (the generators' last 7x7 conv to RGB) leaves
@@ -472,7 +556,7 @@ class Compiler {
       y = channels_last ? y.contiguous(at::MemoryFormat::ChannelsLast) : y.contiguous();
       return norm_act_(std::move(y), tail.norm, tail.act, tail.slope);
     };
-    return {text.str(), std::move(fn)};
+    return {StepKind::SpaceToDepthConv, text.str(), std::move(fn), {}};
   }
 
   Plan compile(const Layers& layers) {
@@ -484,23 +568,24 @@ class Compiler {
         ++i;
         continue;
       }
-      const auto [pad, pad_mode] = pad_of(m, name);
+      const auto [pad, pad_mode] = pad_of(m);
       if (pad >= 0) {
         size_t j = i + 1;
-        if (j < layers.size() && std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(layers[j].second)) {
+        if (j < layers.size() && std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(layers[j].second) &&
+            is_lowerable_conv(layers[j].second)) {
           size_t next = j + 1;
           plan.push_back(conv_step(layers[j].second, layers[j].first, pad, pad_mode, layers, &next));
           i = next;
         } else if (pad > 0) {
-          plan.push_back({name + ": " + pad_name(pad_mode) + " pad " + std::to_string(pad),
-                          [pad = pad, mode = pad_mode](torch::Tensor x) { return pad_keep_format(x, pad, mode); }});
+          plan.push_back({StepKind::Pad, name + ": " + pad_name(pad_mode) + " pad " + std::to_string(pad),
+                          [pad = pad, mode = pad_mode](torch::Tensor x) { return pad_keep_format(x, pad, mode); }, {}});
           ++i;
         } else {
           ++i;
         }
         continue;
       }
-      if (std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(m) || std::dynamic_pointer_cast<torch::nn::ConvTranspose2dImpl>(m)) {
+      if (is_lowerable_conv(m)) {
         size_t next = i + 1;
         plan.push_back(conv_step(m, name, 0, PadMode::zero, layers, &next));
         i = next;
@@ -509,9 +594,8 @@ class Compiler {
       Tail tail;
       const size_t after = parse_tail(layers, i, nullptr, nullptr, 0, &tail);
       if (after > i) {  // a norm and/or activation on its own
-        plan.push_back({name + ":" + tail.text, [tail](torch::Tensor x) {
-                          return norm_act_(x.clone(), tail.norm, tail.act, tail.slope);
-                        }});
+        plan.push_back({StepKind::NormAct, name + ":" + tail.text,
+                        [tail](torch::Tensor x) { return norm_act_(x.clone(), tail.norm, tail.act, tail.slope); }, {}});
         i = after;
         continue;
       }
@@ -535,15 +619,27 @@ class Compiler {
     }
     if (auto b = std::dynamic_pointer_cast<InvertedResidualChannelsImpl>(m)) return inception_block(*b, name);
     if (auto u = std::dynamic_pointer_cast<UnetSkipConnectionBlockImpl>(m)) return unet_block(*u, name);
-    throw Error("inference: unsupported layer '" + name + "' (" + m->name() + ")");
+    return eager_layer(m, name);
+  }
+
+  // A layer the compiler has no lowering for (a new architecture's block, a conv with 'same'
+  // padding, an asymmetric pad) runs through its own forward, without fused kernels.
+  Step eager_layer(const ModulePtr& m, const std::string& name) {
+    const auto it = callable_.find(m.get());
+    if (it == callable_.end()) throw NoCallableForward("inference: '" + name + "' (" + m->name() + ") is no Sequential's child");
+    auto any = it->second;
+    return eager_step(m, [any](torch::Tensor x) mutable { return any.forward(x); },
+                      name + ": eager " + m->name(), dtype_, channels_last_);
   }
 
   Step residual(Plan body, const std::string& name) {
     auto shared = std::make_shared<Plan>(std::move(body));
-    return {name + ": residual" + indent(*shared), [shared](torch::Tensor x) {
+    return {StepKind::Residual, name + ": residual" + indent(*shared),
+            [shared](torch::Tensor x) {
               auto y = run_plan(*shared, x);
               return y.is_same(x) ? y + x : y.add_(x);
-            }};
+            },
+            kinds_of(*shared)};
   }
 
   // --- CAT inception block with foldable norms (BatchNorm in eval, or none) ---------------
@@ -600,7 +696,8 @@ class Compiler {
       if (!fold_conv_norm(child(cbr, 0), child(cbr, 1), &in) || !fold_conv_norm(child(branch, 4), nullptr, &out)) {
         return std::nullopt;
       }
-      const auto [pad, pad_mode] = pad_of(child(branch, 0), name);
+      const auto [pad, pad_mode] = pad_of(child(branch, 0));
+      if (pad < -1) return std::nullopt;
       if (pad > 0) mode = pad_mode;
       const int64_t k = in.w.size(2);
       if (k == 1) {
@@ -644,7 +741,8 @@ class Compiler {
           !fold_conv_norm(child(branch, 4), nullptr, &out)) {
         return std::nullopt;
       }
-      const auto [pad, pad_mode] = pad_of(child(branch, 1), name);
+      const auto [pad, pad_mode] = pad_of(child(branch, 1));
+      if (pad < -1) return std::nullopt;
       if (pad > 0) mode = pad_mode;
       stage1.push_back(in);
       dw_convs.push_back(dw);
@@ -737,7 +835,7 @@ class Compiler {
       if (!sum.defined()) return x;
       return sum.add_(x);
     };
-    return Step{text.str(), std::move(fn)};
+    return Step{StepKind::InceptionFused, text.str(), std::move(fn), {}};
   }
 
   Step inception_block(InvertedResidualChannelsImpl& b, const std::string& name) {
@@ -756,7 +854,12 @@ class Compiler {
     Layers pw{{join(name, "pw_bn"), b.pw_bn.ptr()}};
     parse_tail(pw, 0, nullptr, nullptr, 0, &tail);
     text += "\n    " + join(name, "pw_bn") + ":" + tail.text;
-    return {text, [branches, tail](torch::Tensor x) {
+    std::vector<StepKind> inner;
+    for (const auto& plan : *branches) {
+      const auto kinds = kinds_of(plan);
+      inner.insert(inner.end(), kinds.begin(), kinds.end());
+    }
+    return {StepKind::InceptionBranches, text, [branches, tail](torch::Tensor x) {
               if (branches->empty()) return x;
               torch::Tensor sum;
               for (const auto& plan : *branches) {
@@ -768,27 +871,33 @@ class Compiler {
                 }
               }
               return norm_act_(std::move(sum), tail.norm, tail.act, tail.slope).add_(x);
-            }};
+            },
+            std::move(inner)};
   }
 
   // middle / innermost: cat([LeakyReLU(x), rest(LeakyReLU(x))]); outermost: the layers in line.
   Step unet_block(UnetSkipConnectionBlockImpl& u, const std::string& name) {
     Layers layers;
-    for (const auto& item : u.model->named_children()) flatten(item.value(), join(name, "model." + item.key()), layers);
+    flatten(u.model.ptr(), join(name, "model"), layers);
     if (!layers.empty() && act_of(layers.front().second).first == Act::leaky_relu) {
       const double slope = act_of(layers.front().second).second;
       auto rest = std::make_shared<Plan>(compile(Layers(layers.begin() + 1, layers.end())));
-      return {name + ": skip block (lrelu, cat)" + indent(*rest), [rest, slope](torch::Tensor x) {
+      return {StepKind::UnetSkip, name + ": skip block (lrelu, cat)" + indent(*rest),
+              [rest, slope](torch::Tensor x) {
                 auto l = at::leaky_relu(x, slope);
                 return at::cat({l, run_plan(*rest, l)}, 1);
-              }};
+              },
+              kinds_of(*rest)};
     }
     auto body = std::make_shared<Plan>(compile(layers));
-    return {name + ": outer block" + indent(*body), [body](torch::Tensor x) { return run_plan(*body, x); }};
+    return {StepKind::UnetOuter, name + ": outer block" + indent(*body),
+            [body](torch::Tensor x) { return run_plan(*body, x); }, kinds_of(*body)};
   }
 
   torch::ScalarType dtype_;
   bool channels_last_;
+  // The forward of each layer met inside a Sequential, for eager steps.
+  std::unordered_map<const Module*, torch::nn::AnyModule> callable_;
 };
 
 }  // namespace
@@ -815,7 +924,15 @@ InferenceRunner::InferenceRunner(GeneratorImpl& generator, InferenceOptions opti
   Compiler compiler(impl_->dtype, options.channels_last);
   // Every generator's forward runs its registered children in order (resnet: model; inception:
   // down_sampling, features, up_sampling; unet: the outermost skip block).
-  impl_->plan = compiler.compile_children(generator.shared_from_this(), "");
+  const auto self = std::dynamic_pointer_cast<GeneratorImpl>(generator.shared_from_this());
+  try {
+    impl_->plan = compiler.compile_children(self, "");
+  } catch (const NoCallableForward& e) {
+    // An unknown block registered outside any Sequential has no forward to call alone: the
+    // generator's own forward runs as one eager step.
+    impl_->plan = {eager_step(self, [self](torch::Tensor x) { return self->forward(std::move(x)); },
+                              std::string("generator: eager (") + e.what() + ")", impl_->dtype, options.channels_last)};
+  }
 }
 
 InferenceRunner::~InferenceRunner() = default;
@@ -836,6 +953,14 @@ const ArchConfig& InferenceRunner::config() const { return impl_->config; }
 const InferenceOptions& InferenceRunner::options() const { return impl_->options; }
 torch::Device InferenceRunner::device() const { return impl_->device; }
 size_t InferenceRunner::num_steps() const { return impl_->plan.size(); }
+
+std::vector<StepKind> InferenceRunner::step_kinds() const {
+  std::vector<StepKind> kinds;
+  for (const auto& step : impl_->plan) kinds.push_back(step.kind);
+  return kinds;
+}
+
+std::vector<StepKind> InferenceRunner::all_step_kinds() const { return kinds_of(impl_->plan); }
 
 std::vector<std::pair<std::string, double>> InferenceRunner::profile_steps(const torch::Tensor& x) const {
   c10::InferenceMode guard;

@@ -14,7 +14,10 @@
 //     conv_transpose2d is a slower BLAS path in fp32 and fails in bf16);
 //   - stride-1 k x k convs to at most 4 channels (the last conv to RGB) as a space-to-depth
 //     conv plus pixel shuffle;
-//   - everything under c10::InferenceMode (no autograd bookkeeping).
+//   - everything under c10::InferenceMode (no autograd bookkeeping);
+//   - a layer it has no lowering for (a new architecture's block) runs eagerly through its own
+//     forward: one Eager step, or the whole generator as one when the layer is no Sequential's
+//     child (a bare torch::nn::Module has no forward to call).
 // The runner's output matches the eval-mode module's: fp32 to ~1e-5, bf16 above 40 dB PSNR.
 #pragma once
 #include <torch/types.h>
@@ -41,6 +44,23 @@ bool bf16_is_fast(const torch::Device& device);
 // Probed once per process with a tiny conv.
 bool bf16_convs_run(const torch::Device& device);
 
+// What a step of the plan does: tests check the rewrites by kind, not by describe()'s text.
+enum class StepKind {
+  Conv,                     // conv with its norm folded or fused and its activation
+  ConvTranspose,            // transposed conv the sub-pixel rewrite does not cover (fp32 under bf16)
+  ConvTransposeAsSubPixel,  // 3x3 stride-2 transposed conv as a 2x2 conv + pixel shuffle
+  SpaceToDepthConv,         // stride-1 k x k conv to <= 4 channels on the input folded 2x2 into channels
+  Pad,                      // reflection / replication pad no conv follows
+  NormAct,                  // norm and / or activation on its own
+  Residual,                 // ResNet / MobileResNet block: x + body(x), body a sub-plan
+  InceptionFused,           // CAT block with foldable norms as 7 (or 5) merged convs
+  InceptionBranches,        // CAT block branch by branch (InstanceNorm), branches as sub-plans
+  UnetSkip,                 // U-Net middle / innermost block: cat(lrelu(x), body(lrelu(x)))
+  UnetOuter,                // U-Net outermost block, its layers in line
+  Eager,                    // a layer (or the generator) run through its own forward: in eval mode,
+                            // NCHW in its parameters' dtype; it holds the module, not a snapshot
+};
+
 struct InferenceOptions {
   Precision precision = Precision::fp32;
   bool channels_last = true;  // NHWC activations and weights (what oneDNN prefers on CPU)
@@ -48,10 +68,11 @@ struct InferenceOptions {
 
 class InferenceRunner {
  public:
-  // Compiles `generator` (a snapshot of its current weights: later training does not leak in)
+  // Compiles `generator` (a snapshot of its current weights: later training does not leak in,
+  // except into Eager steps, which hold their module)
   // for the generator's device, whatever its train/eval mode (BatchNorm uses running statistics,
   // Dropout is off). bf16 on a CPU without native bf16 runs, just slowly (see bf16_is_fast).
-  // Throws Error naming the layer for a module type the compiler does not know.
+  // A layer the compiler does not know runs eagerly (StepKind::Eager) instead of failing.
   explicit InferenceRunner(GeneratorImpl& generator, InferenceOptions options = {});
   ~InferenceRunner();
   InferenceRunner(InferenceRunner&&) noexcept;
@@ -68,6 +89,10 @@ class InferenceRunner {
   torch::Device device() const;
   // Number of fused steps in the plan (a conv with its folded norm and activation is one).
   size_t num_steps() const;
+  // The kind of each top-level step, in plan order (one per describe() line).
+  std::vector<StepKind> step_kinds() const;
+  // Every step's kind, those inside blocks included: each block followed by its sub-plans' steps.
+  std::vector<StepKind> all_step_kinds() const;
   // One line per step ("conv 3x3 s1 64->64 +reflect1 +in+relu"), for logs and --verbose.
   std::vector<std::string> describe() const;
   // Runs `x` once, timing each top-level step: (first line of its description, milliseconds).
