@@ -10,6 +10,7 @@
 #include "ganlite/io/safetensors.h"
 #include "ganlite/metrics/fid.h"
 #include "ganlite/nn/arch_config.h"
+#include "ganlite/nn/discriminator.h"
 #include "ganlite/nn/generator.h"
 #include "ganlite/train/train_config.h"
 #include "ganlite/util/error.h"
@@ -101,6 +102,25 @@ TEST(Limits, ConvWeightCountEqualsTheBuiltGenerators) {
   resnet_pruned.widths.up1 = 5;
   configs.push_back(resnet_pruned);
   for (const auto& c : configs) EXPECT_EQ(c.conv_weight_count(), built_conv_weights(c)) << c.to_json_string();
+}
+
+// The same for the discriminators a run config is checked with before building them.
+TEST(Limits, ConvWeightCountEqualsTheBuiltDiscriminators) {
+  for (const std::string arch : {"n_layers", "pixel"}) {
+    for (const int n_layers : {1, 3, 5}) {
+      ganlite::nn::DiscriminatorConfig d;
+      d.arch = arch;
+      d.input_nc = 6;
+      d.ndf = 4;
+      d.n_layers = n_layers;
+      d.norm = "instance";
+      int64_t built = 0;
+      for (const auto& p : ganlite::nn::make_discriminator(d)->parameters()) {
+        if (p.dim() == 4) built += p.numel();
+      }
+      EXPECT_EQ(d.conv_weight_count(), built) << arch << " n_layers " << n_layers;
+    }
+  }
 }
 
 TEST(Limits, ArchitectureBoundsNameTheField) {

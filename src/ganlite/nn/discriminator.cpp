@@ -1,5 +1,7 @@
 #include "ganlite/nn/discriminator.h"
 
+#include <algorithm>
+
 #include <torch/nn/modules/activation.h>
 
 #include "ganlite/nn/forward_trace.h"
@@ -37,6 +39,21 @@ void DiscriminatorConfig::validate() const {
   require(input_nc > 0, "discriminator input_nc must be positive, got " + std::to_string(input_nc));
   require(ndf > 0, "ndf must be positive, got " + std::to_string(ndf));
   require(n_layers >= 1, "discriminator n_layers must be >= 1, got " + std::to_string(n_layers));
+}
+
+int64_t DiscriminatorConfig::conv_weight_count() const {
+  const int64_t in = input_nc, width = ndf;
+  if (arch == "pixel") return in * width + width * 2 * width + 2 * width;
+  int64_t n = in * width * 16;  // 4x4 kernels throughout
+  int64_t mult = 1;
+  for (int i = 1; i < n_layers; ++i) {
+    const int64_t prev = mult;
+    mult = std::min<int64_t>(int64_t{1} << i, 8);
+    n += width * prev * width * mult * 16;
+  }
+  const int64_t prev = mult;
+  mult = std::min<int64_t>(int64_t{1} << std::min(n_layers, 3), 8);
+  return n + width * prev * width * mult * 16 + width * mult * 16;
 }
 
 NLayerDiscriminatorImpl::NLayerDiscriminatorImpl(const DiscriminatorConfig& config) {

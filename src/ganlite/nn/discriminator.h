@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <cstdint>
 #include <vector>
 
 namespace ganlite::nn {
@@ -20,6 +21,9 @@ struct DiscriminatorConfig {
 
   // Throws UsageError naming the bad field and, for choices, the valid values.
   void validate() const;
+  // The 4-d (conv) weights the module will have, computed without building it: configs are
+  // checked against nn::kMaxConvWeights before anything is allocated.
+  int64_t conv_weight_count() const;
 };
 
 const std::vector<std::string>& valid_discriminator_archs();

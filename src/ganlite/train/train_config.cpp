@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "ganlite/nn/discriminator.h"
 #include "ganlite/train/gan_loss.h"
 #include "ganlite/util/atomic_file.h"
 #include "ganlite/util/error.h"
@@ -65,21 +66,6 @@ void visit_fields(TrainConfig& c, Visitor&& v) {
   v("validate", c.validate);
 }
 
-// Convolution weights of the PatchGAN (nn/discriminator.cpp) for `input_nc` input channels.
-int64_t discriminator_conv_weights(const std::string& netD, int64_t input_nc, int64_t ndf, int n_layers) {
-  if (netD == "pixel") return input_nc * ndf + ndf * 2 * ndf + 2 * ndf;
-  int64_t n = input_nc * ndf * 16;
-  int64_t mult = 1;
-  for (int i = 1; i < n_layers; ++i) {
-    const int64_t prev = mult;
-    mult = std::min<int64_t>(int64_t{1} << i, 8);
-    n += ndf * prev * ndf * mult * 16;
-  }
-  const int64_t prev = mult;
-  mult = std::min<int64_t>(int64_t{1} << std::min(n_layers, 3), 8);
-  return n + ndf * prev * ndf * mult * 16 + ndf * mult * 16;
-}
-
 // A generator whose norm is "auto" or not given keeps "auto" for resolved() to choose.
 nn::ArchConfig generator_from_json(nlohmann::json g, const std::string& file) {
   const bool auto_norm = g.is_object() && (!g.contains("norm") || g["norm"] == kAutoNorm);
@@ -134,8 +120,12 @@ void TrainConfig::validate_config() const {
   require(n_layers_D >= 1 && n_layers_D <= kMaxLayersD,
           "n_layers_D must be in [1, " + std::to_string(kMaxLayersD) + "], got " + std::to_string(n_layers_D));
   // A conditional (pix2pix) D sees input and output together.
-  const int64_t d_weights =
-      discriminator_conv_weights(netD, generator.input_nc + generator.output_nc, ndf, n_layers_D);
+  nn::DiscriminatorConfig d;
+  d.arch = netD == "pixel" ? "pixel" : "n_layers";
+  d.input_nc = generator.input_nc + generator.output_nc;
+  d.ndf = ndf;
+  d.n_layers = n_layers_D;
+  const int64_t d_weights = d.conv_weight_count();
   require(d_weights <= nn::kMaxConvWeights, "the discriminator would have " + std::to_string(d_weights) +
                                                 " convolution weights, more than the limit of " +
                                                 std::to_string(nn::kMaxConvWeights) + ": ndf or n_layers_D is too large");
