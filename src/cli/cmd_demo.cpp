@@ -24,6 +24,7 @@
 #include "ganlite/nn/profiler.h"
 #include "ganlite/report/evaluate.h"
 #include "ganlite/report/html_report.h"
+#include "ganlite/train/pix2pix_task.h"
 #include "ganlite/train/trainer.h"
 #include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
@@ -54,7 +55,7 @@ void step(const DemoOptions& o, const std::string& text) {
 
 train::TrainConfig base_config(const DemoOptions& o, const fs::path& data) {
   train::TrainConfig c;
-  c.task = "pix2pix";
+  c.task = train::kPix2PixTask;
   c.dataroot = data.string();
   c.load_size = o.size + o.size / 8;
   c.crop_size = o.size;
@@ -69,6 +70,15 @@ train::TrainConfig base_config(const DemoOptions& o, const fs::path& data) {
   return c;
 }
 
+// The demo's teacher: a ResNet (CAT prunes it) with BatchNorm, whose scales drive the pruning.
+nn::ArchConfig demo_teacher_arch(const DemoOptions& o) {
+  nn::ArchConfig a;
+  a.arch = "resnet";
+  a.ngf = o.teacher_ngf;
+  a.norm = "batch";
+  return a;
+}
+
 fs::path generator_file(const train::TrainResult& r, const std::string& what) {
   if (r.generator_files.empty()) throw Error(what + " run wrote no generator file");
   return r.generator_files.front();
@@ -79,7 +89,9 @@ void run_demo(const DemoOptions& o) {
   const torch::Device device = parse_device(o.common.device);
   require(o.teacher_iters >= 1, "--teacher-iters must be >= 1, got " + std::to_string(o.teacher_iters));
   require(o.student_iters >= 1, "--student-iters must be >= 1, got " + std::to_string(o.student_iters));
-  require(o.size >= 16 && o.size % 4 == 0, "--size must be a multiple of 4 and >= 16, got " + std::to_string(o.size));
+  const int64_t multiple = nn::size_multiple(demo_teacher_arch(o));  // the student is pruned from it
+  require(o.size >= 16 && o.size % multiple == 0,
+          "--size must be a multiple of " + std::to_string(multiple) + " and >= 16, got " + std::to_string(o.size));
   require(o.count >= 4, "--count must be >= 4 (one batch), got " + std::to_string(o.count));
   require(o.test_count >= 1, "--test-count must be >= 1, got " + std::to_string(o.test_count));
   require(o.mac_fraction > 0 && o.mac_fraction < 1, "--mac-fraction must be in (0, 1), got " + std::to_string(o.mac_fraction));
@@ -109,9 +121,7 @@ void run_demo(const DemoOptions& o) {
 
   step(o, "2/6 teacher: ResNet ngf " + std::to_string(o.teacher_ngf) + " with BatchNorm, pix2pix losses");
   train::TrainConfig tc = base_config(o, data);
-  tc.generator.arch = "resnet";
-  tc.generator.ngf = o.teacher_ngf;
-  tc.generator.norm = "batch";  // its scales drive the pruning
+  tc.generator = demo_teacher_arch(o);
   tc.max_iters = o.teacher_iters;
   tc = tc.resolved();
   tc.validate_config();
@@ -137,11 +147,10 @@ void run_demo(const DemoOptions& o) {
   dc.methods = {compress::kKaMethod};
   dc.teacher = teacher.string();
   dc.student = pruned.string();
-  sc = compress::make_distill_train_config(sc, dc);
   train::TrainerOptions sopts;
   sopts.run_dir = student_run;
-  sopts.task_factory = compress::distill_task_factory();
-  const fs::path student = generator_file(train::train(sc, sopts), "student");
+  const fs::path student =
+      generator_file(compress::train_distill(compress::make_distill_run_config(sc, dc), sopts), "student");
 
   step(o, "5/6 evaluation: MACs, parameters, fast-path latency, PSNR/SSIM, HTML report");
   report::EvalOptions eo;

@@ -15,11 +15,14 @@
 #include <variant>
 
 #include "command.h"
+#include "launch.h"
 #include "ganlite/compress/distill_config.h"
 #include "ganlite/compress/distill_task.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/safetensors.h"
 #include "ganlite/nn/generator.h"
+#include "ganlite/nn/discriminator_registry.h"
+#include "ganlite/nn/generator_family.h"
 #include "ganlite/nn/init.h"
 #include "ganlite/util/device.h"
 #include "ganlite/train/run_folder.h"
@@ -42,23 +45,12 @@ struct DistillCliState {
   std::string method;
   std::string student_arch;  // a fresh student instead of --student FILE
   int student_ngf = 16;
-  compress::DistillConfig distill;
-  struct WeightFlag {
-    std::string method;
-    CLI::Option* option;
-    std::shared_ptr<double> value;
-  };
-  std::vector<WeightFlag> weight_flags;  // each registered method's (--lambda-ka, --wkd-weight, ...)
+  compress::DistillConfig distill;  // every distillation flag writes its field here
   std::vector<CLI::Option*> distill_options;  // refused on resume
   TrainFlags flags;
+  int nproc = 1;
 };
 
-// "a, b, c" for join({a, b, c}, ", ").
-std::string join(const std::vector<std::string>& parts, const std::string& separator) {
-  std::string s;
-  for (const auto& p : parts) s += (s.empty() ? "" : separator) + p;
-  return s;
-}
 
 // D settings follow a --restore-d file's metadata unless given on the command line.
 void adopt_discriminator_settings(const DistillCliState& s, train::TrainConfig& config) {
@@ -74,10 +66,9 @@ void adopt_discriminator_settings(const DistillCliState& s, train::TrainConfig& 
   take("norm", "--norm-D", [&](const std::string& v) { config.norm_D = v; });
   take("n_layers", "--n-layers-D", [&](const std::string&) {
     config.n_layers_D = static_cast<int>(io::metadata_integer(meta, "n_layers", file, 1, train::kMaxLayersD));
-    if (config.n_layers_D != 3 && config.netD == "basic") config.netD = "n_layers";
   });
   take("arch", "--netD", [&](const std::string& v) {
-    if (v == "pixel") config.netD = "pixel";
+    config.netD = nn::discriminator_kind_for_file(v, config.n_layers_D, config.netD, file.string()).name;
   });
 }
 
@@ -143,8 +134,9 @@ void run_distill(DistillCliState& s) {
     run_score(s);
     return;
   }
+  if (run_as_launcher(s.nproc)) return;  // --nproc N: the workers did the run
   const bool resume = !s.resume_dir.empty();
-  train::TrainConfig config;
+  compress::DistillRunConfig config;
   fs::path run_dir;
   if (resume) {
     require(s.out.empty() || fs::path(s.out) == fs::path(s.resume_dir), "--resume RUN_DIR writes into RUN_DIR; drop --out");
@@ -154,37 +146,30 @@ void run_distill(DistillCliState& s) {
     run_dir = s.resume_dir;
     const fs::path stored = run_dir / "config.json";
     if (!fs::exists(stored)) throw Error("cannot resume: '" + stored.string() + "' does not exist");
-    config = train::TrainConfig::load(stored.string());
-    if (config.distill.empty()) {
-      throw UsageError("'" + stored.string() + "' is not a distillation run; resume it with `ganlite train --resume`");
-    }
-    compress::DistillConfig::from_json_string(config.distill, stored.string());  // a bad section names the file
-    apply_train_flags(s.flags, config, true);
-    config = config.resolved();
-    config.validate_config();
+    config = compress::DistillRunConfig::load(stored.string());  // a bad field names the file
+    apply_train_flags(s.flags, config.train, true);
+    config.train = config.train.resolved();
+    config.train.validate_config();
   } else {
     require(!s.out.empty(), "--out RUN_DIR is required (or --resume RUN_DIR)");
-    require(!s.method.empty(), "--method is required (" + join(compress::valid_distill_methods(), ", ") +
-                                   ", a sum such as " + join(compress::valid_distill_methods(), "+") + ", or none)");
+    require(!s.method.empty(), "--method is required (" + join_names(compress::valid_distill_methods(), ", ") +
+                                   ", a sum such as " + join_names(compress::valid_distill_methods(), "+") + ", or none)");
     run_dir = s.out;
-    apply_train_flags(s.flags, config, false);
+    train::TrainConfig base;
+    apply_train_flags(s.flags, base, false);
     s.distill.methods = compress::parse_distill_methods(s.method);
-    for (const auto& w : s.weight_flags) {
-      if (w.option->count() > 0) s.distill.weights[w.method] = *w.value;
-    }
-    if (!s.distill.restore_d.empty()) adopt_discriminator_settings(s, config);
-    if (!s.student_arch.empty()) s.distill.student = write_fresh_student(s, config, run_dir).string();
-    config = compress::make_distill_train_config(config, s.distill);
+    if (!s.distill.restore_d.empty()) adopt_discriminator_settings(s, base);
+    if (!s.student_arch.empty()) s.distill.student = write_fresh_student(s, base, run_dir).string();
+    config = compress::make_distill_run_config(base, s.distill);
   }
 
   train::TrainerOptions options;
   options.run_dir = run_dir;
   options.resume = resume;
-  options.task_factory = compress::distill_task_factory();
-  const auto result = train::train(config, options);
+  const auto result = compress::train_distill(config, options);
 
-  nlohmann::json summary = train_summary(result, config, run_dir);
-  const auto d = compress::DistillConfig::from_json_string(config.distill);
+  nlohmann::json summary = train_summary(result, config.train, run_dir);
+  const auto& d = config.distill;
   summary["method"] = d.method_spec();
   summary["teacher"] = d.teacher;
   summary["student"] = d.student;
@@ -213,14 +198,12 @@ std::string option_default_text(const compress::OptionValue& v) {
 }
 
 // A method's weight flag and one flag per field of its option table, each writing into the
-// method's values when given (bounds and choices are checked by DistillConfig::validate).
+// method's weight or values when given (bounds and choices are checked by DistillConfig::validate).
 void add_method_flags(CLI::App& cmd, DistillCliState& s, const compress::DistillMethod& m) {
-  auto value = std::make_shared<double>();
-  auto* w = cmd.add_option(m.weight_flags, *value, m.weight_help);
-  s.weight_flags.push_back({m.name, w, value});
-  s.distill_options.push_back(w);
   auto* state = &s;
   const std::string method = m.name;
+  s.distill_options.push_back(cmd.add_option_function<double>(
+      m.weight_flags, [state, method](const double& w) { state->distill.weights[method] = w; }, m.weight_help));
   for (const auto& f : m.options) {
     const std::string help = f.help + " (default " + option_default_text(f.default_value) + ")";
     const std::string key = f.key;
@@ -257,15 +240,15 @@ void setup_distill(CLI::App& app) {
   auto& opts = s->distill_options;
   const auto& names = compress::valid_distill_methods();
   opts.push_back(cmd->add_option("--method", s->method,
-                                 join(names, " | ") + ", a sum such as " + names.front() + "+" + names.back() +
+                                 join_names(names, " | ") + ", a sum such as " + names.front() + "+" + names.back() +
                                      ", or none (GAN + recon only)"));
   opts.push_back(cmd->add_option("--teacher", d.teacher, "Teacher generator file (frozen)"));
   opts.push_back(cmd->add_option("--student", d.student, "Student generator file, e.g. the output of `ganlite prune`"));
   opts.push_back(cmd->add_option("--student-arch", s->student_arch,
                                  "Instead of --student FILE: a freshly initialised student of this architecture "
-                                 "(mobile_resnet | resnet | inception | unet; GAN Compression's students), written "
-                                 "to RUN_DIR/student_init.safetensors")
-                     ->check(one_of({"resnet", "unet", "mobile_resnet", "inception"})));
+                                 "(" + join_names(nn::generator_family_names(), " | ") +
+                                 "; GAN Compression's students), written to RUN_DIR/student_init.safetensors")
+                     ->check(one_of(nn::generator_family_names())));
   opts.push_back(cmd->add_option("--student-ngf", s->student_ngf, "Base width of the --student-arch student")
                      ->capture_default_str()
                      ->check(CLI::PositiveNumber));
@@ -293,7 +276,7 @@ void setup_distill(CLI::App& app) {
     if (m.follows_lambda_distill) following.push_back(m.name);
   }
   opts.push_back(cmd->add_option("--lambda-distill", d.lambda_distill,
-                                 "Weight of " + join(following, " / ") + " without their own weight flag "
+                                 "Weight of " + join_names(following, " / ") + " without their own weight flag "
                                  "(default: each method's)"));
   for (const auto& m : compress::distill_methods()) add_method_flags(*cmd, *s, m);
 
@@ -301,6 +284,7 @@ void setup_distill(CLI::App& app) {
   groups.generator = false;
   groups.task_losses = false;
   add_train_flags(cmd, s->flags, groups);
+  add_nproc_flag(cmd, s->nproc);
   std::string methods = "Methods:\n";
   for (const auto& m : compress::distill_methods()) methods += "  " + m.name + ": " + m.description + "\n";
   cmd->footer(methods +

@@ -7,6 +7,7 @@
 #include "ganlite/nn/profiler.h"
 #include "ganlite/report/evaluate.h"
 #include "ganlite/report/html_report.h"
+#include "ganlite/train/task_registry.h"
 #include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
 
@@ -59,7 +60,7 @@ void setup_eval(CLI::App& app) {
   cmd->add_option("--inception", o->eval.inception,
                   "FID Inception weights (pt_inception-2015-12-05-6726825d.pth); enables FID and KID");
   cmd->add_option("--real-stats", o->eval.real_stats, "Real statistics (.npz with mu, sigma) for FID instead of the truth");
-  cmd->add_option("--task", o->eval.task, "Dataset layout")->capture_default_str()->check(one_of({"pix2pix", "cyclegan"}));
+  cmd->add_option("--task", o->eval.task, "Dataset layout")->capture_default_str()->check(one_of(train::task_names()));
   cmd->add_option("--direction", o->eval.direction, "Translation direction")
       ->capture_default_str()
       ->check(one_of({"AtoB", "BtoA"}));

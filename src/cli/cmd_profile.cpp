@@ -9,6 +9,7 @@
 #include "command.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/nn/arch_config.h"
+#include "ganlite/nn/generator_family.h"
 #include "ganlite/nn/profiler.h"
 #include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
@@ -40,12 +41,8 @@ void run_profile(const ProfileOptions& opts) {
     arch = model->config();
   }
   arch.validate();
-  if (arch.arch == "unet") {
-    const int64_t multiple = nn::size_multiple(arch);
-    require(opts.input_size % multiple == 0, "--input-size " + std::to_string(opts.input_size) + " must be a multiple of " +
-                                                 std::to_string(multiple) + " for unet with --num-downs " +
-                                                 std::to_string(arch.num_downs));
-  }
+  const auto& family = nn::generator_family(arch.arch);
+  if (family.check_profile_size) family.check_profile_size(arch, opts.input_size);
   require(opts.input_size >= 8, "--input-size must be at least 8, got " + std::to_string(opts.input_size));
   const nn::ModelProfile profile =
       model ? nn::profile_generator(*model, opts.input_size) : nn::profile_generator(arch, opts.input_size, device);

@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "launch.h"
 #include "train_flags.h"
+#include "ganlite/train/distributed.h"
 #include "ganlite/train/trainer.h"
 #include "ganlite/train/validation.h"
 #include "ganlite/util/error.h"
@@ -26,10 +28,12 @@ struct TrainCliState {
   bool json = false;
   bool quiet = false;
   bool baselines = false;
+  int nproc = 1;
   TrainFlags flags;
 };
 
 void run_train(TrainCliState& s) {
+  if (run_as_launcher(s.nproc)) return;  // --nproc N: the workers did the run
   if (s.json || s.quiet) ProgressBar::set_enabled(false);
   const bool resume = !s.resume_dir.empty();
   TrainConfig config;
@@ -60,7 +64,8 @@ void run_train(TrainCliState& s) {
     std::string why;
     const auto set = train::open_validation_set(config, &why);
     if (!set) throw Error("no baselines: " + why);
-    const auto b = train::evaluate_baselines(config, *set, config.val_max_images);
+    // Under data-parallel training every rank is here: each scores its shard.
+    const auto b = train::evaluate_baselines(config, *set, config.val_max_images, train::Distributed::current());
     summary["baselines"] = {{"identity", {{"psnr", b.identity.psnr}, {"ssim", b.identity.ssim}}},
                             {"mean_train_b", {{"psnr", b.mean_train_b.psnr}, {"ssim", b.mean_train_b.ssim}}},
                             {"count", b.identity.count}};
@@ -85,6 +90,7 @@ void setup_train(CLI::App& app) {
   cmd->add_flag("--baselines", s->baselines, "Also report the trivial baselines (output = input; = mean train B)");
 
   add_train_flags(cmd, s->flags);
+  add_nproc_flag(cmd, s->nproc);
   cmd->callback([s] { run_train(*s); });
 }
 

@@ -8,6 +8,7 @@
 #include <new>
 #include <nlohmann/json.hpp>
 
+#include "ganlite/nn/generator_family.h"
 #include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/progress.h"
@@ -39,7 +40,11 @@ void add_arch_options(CLI::App& cmd, nn::ArchConfig& arch, const std::string& ar
       ->check(one_of(nn::valid_archs()))
       ->capture_default_str();
   cmd.add_option("--ngf", arch.ngf, "Base width")->capture_default_str();
-  cmd.add_option("--n-blocks", arch.n_blocks, "Residual blocks (resnet, mobile_resnet, inception)")
+  std::vector<std::string> with_blocks;  // the families whose depth is n_blocks
+  for (const auto& family : nn::generator_families()) {
+    if (!family.uses_num_downs) with_blocks.push_back(family.name);
+  }
+  cmd.add_option("--n-blocks", arch.n_blocks, "Residual blocks (" + join_names(with_blocks, ", ") + ")")
       ->capture_default_str();
   cmd.add_option("--num-downs", arch.num_downs, "U-Net down stages (8 = unet_256, 7 = unet_128)")
       ->capture_default_str();

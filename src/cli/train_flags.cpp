@@ -6,6 +6,9 @@
 
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/safetensors.h"
+#include "ganlite/nn/discriminator_registry.h"
+#include "ganlite/nn/generator_family.h"
+#include "ganlite/train/task_registry.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/progress.h"
 
@@ -43,11 +46,11 @@ nn::ArchConfig arch_of_generator_file(const std::string& path) {
 }  // namespace
 
 void add_train_flags(CLI::App* cmd, TrainFlags& st, const TrainFlagGroups& groups) {
-  add_override<std::string>(cmd, st, "--task", "pix2pix | cyclegan", GANLITE_FIELD(std::string, task));
+  add_override<std::string>(cmd, st, "--task", join_names(train::task_names(), " | "), GANLITE_FIELD(std::string, task));
   add_override<std::string>(cmd, st, "--data", "Dataset root (public pix2pix / CycleGAN layout)", GANLITE_FIELD(std::string, dataroot));
   add_override<std::string>(cmd, st, "--direction", "AtoB | BtoA", GANLITE_FIELD(std::string, direction));
   if (groups.generator) {
-    add_override<std::string>(cmd, st, "--arch", "Generator: resnet | unet | mobile_resnet | inception", GANLITE_FIELD(std::string, generator.arch));
+    add_override<std::string>(cmd, st, "--arch", "Generator: " + join_names(nn::generator_family_names(), " | "), GANLITE_FIELD(std::string, generator.arch));
     add_override<int>(cmd, st, "--ngf", "Generator base width (default 64)", GANLITE_FIELD(int, generator.ngf));
     add_override<int>(cmd, st, "--n-blocks", "Residual blocks (default 9)", GANLITE_FIELD(int, generator.n_blocks));
     add_override<int>(cmd, st, "--num-downs", "UNet depth (8 = unet_256, 7 = unet_128)", GANLITE_FIELD(int, generator.num_downs));
@@ -63,7 +66,7 @@ void add_train_flags(CLI::App* cmd, TrainFlags& st, const TrainFlagGroups& group
                               [](TrainConfig& c, const std::string& path) { c.generator = arch_of_generator_file(path); });
   }
   add_override<int>(cmd, st, "--ndf", "Discriminator width (default: 128 pix2pix, 64 cyclegan)", GANLITE_FIELD(int, ndf));
-  add_override<std::string>(cmd, st, "--netD", "basic | n_layers | pixel", GANLITE_FIELD(std::string, netD));
+  add_override<std::string>(cmd, st, "--netD", join_names(nn::discriminator_kind_names(), " | "), GANLITE_FIELD(std::string, netD));
   add_override<int>(cmd, st, "--n-layers-D", "PatchGAN layers for --netD n_layers", GANLITE_FIELD(int, n_layers_D));
   add_override<std::string>(cmd, st, "--norm-D",
                             "Discriminator norm (default: with an inception generator its norm made affine, as CAT's "

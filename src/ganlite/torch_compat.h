@@ -10,6 +10,15 @@
 #define GANLITE_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
+// c10d (train/distributed.cpp, which includes its headers): LibTorch 2.0 turned ProcessGroupGloo
+// and ProcessGroupNCCL into c10d::Backend's behind a dispatching ProcessGroup; in 1.13 they are
+// ProcessGroups themselves. Both bases declare the same collectives.
+#if GANLITE_TORCH_AT_LEAST(2, 0)
+#define GANLITE_C10D_GROUP_BASE c10d::Backend
+#else
+#define GANLITE_C10D_GROUP_BASE c10d::ProcessGroup
+#endif
+
 namespace ganlite::compat {
 
 inline std::string torch_version() {

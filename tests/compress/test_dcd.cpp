@@ -100,7 +100,7 @@ TEST(DcdTask, GradientsReachPsiSAndStudentNeverTheTeacherOrPsiT_TeacherDOnlyByIt
   // statistics on the student's DCD passes).
   auto base = base_config("pix2pix", 2);
   base.norm_D = "instance";
-  const auto config = compress::make_distill_train_config(base, distill(p, "dcd"));
+  const auto config = compress::make_distill_run_config(base, distill(p, "dcd"));
   compress::DistillTask task(config, torch::kCPU);
   auto& dcd = dcd_term_of(task);
   ASSERT_TRUE(dcd.has_student_side_parameters());
@@ -111,7 +111,7 @@ TEST(DcdTask, GradientsReachPsiSAndStudentNeverTheTeacherOrPsiT_TeacherDOnlyByIt
   EXPECT_EQ(dcd.teacher_discriminator()->parameters()[0].sizes(), (std::vector<int64_t>{4, 6, 4, 4}));
 
   // A reference teacher D: the same start, stepped by its own Adam on only its own GAN loss.
-  const auto resolved = config.resolved();
+  const auto resolved = config.train.resolved();
   auto reference = train::build_discriminator(resolved, 6, torch::kCPU);
   io::load_state_dict(*reference, io::state_dict(*dcd.teacher_discriminator()));
   torch::optim::Adam reference_adam(reference->parameters(),
@@ -189,7 +189,7 @@ TEST(DcdTask, DcdLossGradientReachesTheStudentThroughTheTeacherD) {
   auto d = distill(p, "dcd");
   d.lambda_gan = 0;
   d.lambda_recon = 0;
-  compress::DistillTask task(compress::make_distill_train_config(base_config("pix2pix", 2), d), torch::kCPU);
+  compress::DistillTask task(compress::make_distill_run_config(base_config("pix2pix", 2), d), torch::kCPU);
   const auto student_before = snapshot(*task.student());
   const auto losses = task.train_step(fixed_batch(2));
   EXPECT_EQ(loss_of(losses, "G_dcd_gan"), 0.0);  // follows lambda_gan
@@ -208,8 +208,8 @@ TEST(DcdTask, CycleGanUnconditionalAdaptersNarrowStudentDAndBtoA) {
   d.student_ndf = 2;
   auto base = base_config("cyclegan", 1);
   base.direction = "BtoA";
-  const auto config = compress::make_distill_train_config(base, d);
-  EXPECT_EQ(config.ndf, 2);
+  const auto config = compress::make_distill_run_config(base, d);
+  EXPECT_EQ(config.train.ndf, 2);
   compress::DistillTask task(config, torch::kCPU);
   auto& dcd = dcd_term_of(task);
   EXPECT_EQ(dcd.student_adapters[0]->ptr(0)->as<torch::nn::Conv2dImpl>()->weight.size(0), 3);
@@ -235,7 +235,7 @@ TEST(DcdTask, CycleGanUnconditionalAdaptersNarrowStudentDAndBtoA) {
 TEST(DcdTask, MethodNoneTrainsWithGanAndReconOnly) {
   TempDir dir;
   const auto p = make_pair_files(dir, "batch");
-  compress::DistillTask task(compress::make_distill_train_config(base_config("pix2pix", 1), distill(p, "none")),
+  compress::DistillTask task(compress::make_distill_run_config(base_config("pix2pix", 1), distill(p, "none")),
                              torch::kCPU);
   EXPECT_TRUE(task.terms().empty());
   EXPECT_EQ(names_of(task.train_step(fixed_batch(1))), (std::vector<std::string>{"G_gan", "G_recon", "D_real", "D_fake"}));
@@ -273,7 +273,7 @@ TEST(DcdVgg, PerceptualTermsOnlyWithWeightsAndOnlyTheirLayersAreRead) {
   auto d = distill(p, "dcd");
   d.set_option("vgg_weights", vgg_file.string());
   d.set_option("lambda_vgg_style", 10.0);
-  compress::DistillTask with(compress::make_distill_train_config(base_config("pix2pix", 1), d), torch::kCPU);
+  compress::DistillTask with(compress::make_distill_run_config(base_config("pix2pix", 1), d), torch::kCPU);
   EXPECT_TRUE(dcd_term_of(with).has_vgg());
   const auto batch = fixed_batch(1);
   const auto losses = with.train_step(batch);
@@ -284,7 +284,7 @@ TEST(DcdVgg, PerceptualTermsOnlyWithWeightsAndOnlyTheirLayersAreRead) {
   EXPECT_GT(loss_of(losses, "G_style"), 0.0);
 
   d.set_option("vgg_weights", std::string());
-  compress::DistillTask without(compress::make_distill_train_config(base_config("pix2pix", 1), d), torch::kCPU);
+  compress::DistillTask without(compress::make_distill_run_config(base_config("pix2pix", 1), d), torch::kCPU);
   EXPECT_FALSE(dcd_term_of(without).has_vgg());
   const auto off = names_of(without.train_step(batch));
   EXPECT_EQ(std::count(off.begin(), off.end(), "G_vgg"), 0);
@@ -333,8 +333,8 @@ TEST(DiscriminatorPrune, KeepsTheLargestScoresAndZeroChannelsDropOutExactly) {
   torch::NoGradGuard no_grad;
   const auto x = torch::randn({2, 6, 32, 32});
   // Convs of other widths may take other kernels: two fp32 evaluations of the network.
-  const auto want = d->forward(x);
-  ganlite::testing::expect_close(pruned->forward(x), want,
+  const auto want = d->forward(x).scales.at(0).logits;
+  ganlite::testing::expect_close(pruned->forward(x).scales.at(0).logits, want,
                                  ganlite::testing::fp32_network_tolerance(*d, ganlite::testing::max_abs(want)),
                                  "pruned D");
   EXPECT_NE(error_of([&] { compress::prune_discriminator(*d, c, 9); }).find("<= 8"), std::string::npos);
@@ -354,8 +354,8 @@ TEST(DiscriminatorPrune, RestoreDIsPrunedOnRequestOtherwiseAWidthMismatchNamesTh
   auto d = distill(p, "none");
   d.restore_d = d_file.string();
   d.prune_d_ratio = 0.5;
-  const auto config = compress::make_distill_train_config(base, d);
-  EXPECT_EQ(config.ndf, 4);
+  const auto config = compress::make_distill_run_config(base, d);
+  EXPECT_EQ(config.train.ndf, 4);
   compress::DistillTask task(config, torch::kCPU);
   auto expected = compress::prune_discriminator(*trained, nn::DiscriminatorConfig{"n_layers", 6, 8, 3, "instance"}, 4);
   const auto got = snapshot(*task.discriminator());
@@ -366,12 +366,12 @@ TEST(DiscriminatorPrune, RestoreDIsPrunedOnRequestOtherwiseAWidthMismatchNamesTh
   d.prune_d_ratio = 0;
   d.student_ndf = 4;
   const auto msg =
-      error_of<Error>([&] { compress::DistillTask wrong(compress::make_distill_train_config(base, d), torch::kCPU); });
+      error_of<Error>([&] { compress::DistillTask wrong(compress::make_distill_run_config(base, d), torch::kCPU); });
   EXPECT_NE(msg.find("8, 6, 4, 4"), std::string::npos) << msg;
   EXPECT_NE(msg.find("4, 6, 4, 4"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--prune-d-ratio"), std::string::npos) << msg;
   d.prune_d_ratio = 0.5;
-  EXPECT_NE(error_of([&] { compress::make_distill_train_config(base, d); }).find("not both"), std::string::npos);
+  EXPECT_NE(error_of([&] { compress::make_distill_run_config(base, d); }).find("not both"), std::string::npos);
 }
 
 TEST(DcdTask, RestoreTeacherDStartsTheTeacherDFromAFile) {
@@ -386,12 +386,12 @@ TEST(DcdTask, RestoreTeacherDStartsTheTeacherDFromAFile) {
   auto d = distill(p, "dcd");
   d.set_option("dcd_restore_teacher_d", d_file.string());
   d.student_ndf = 2;
-  compress::DistillTask task(compress::make_distill_train_config(base, d), torch::kCPU);
+  compress::DistillTask task(compress::make_distill_run_config(base, d), torch::kCPU);
   const auto got = snapshot(*dcd_term_of(task).teacher_discriminator());
   for (const auto& [k, t] : io::state_dict(*trained)) EXPECT_TRUE(torch::equal(t, got.at(k))) << k;
   EXPECT_EQ(task.discriminator()->parameters()[0].size(0), 2);
   // A teacher D of another width is refused, naming the flag.
   d.set_option("teacher_ndf", int64_t{4});
-  const auto msg = error_of<Error>([&] { compress::DistillTask t(compress::make_distill_train_config(base, d), torch::kCPU); });
+  const auto msg = error_of<Error>([&] { compress::DistillTask t(compress::make_distill_run_config(base, d), torch::kCPU); });
   EXPECT_NE(msg.find("--dcd-restore-teacher-d"), std::string::npos) << msg;
 }

@@ -168,21 +168,66 @@ TEST(DistillMethods, JsonRoundTripKeepsEveryFieldUnderItsOwnKey) {
   EXPECT_EQ(back.to_json_string(), c.to_json_string());
 }
 
+// A run's config.json: the TrainConfig's keys with the distillation settings under "distill",
+// typed on both sides of the file. A plain training config is refused as a distillation run, and
+// a distillation config as a plain one (`ganlite train` says to use `ganlite distill`).
+TEST(DistillRunConfig, JsonIsTheTrainConfigWithTheDistillSection) {
+  compress::DistillRunConfig c;
+  c.train.dataroot = "data";
+  c.train.ndf = 24;
+  c.distill.methods = {"ka", "wkd"};
+  c.distill.weights = {{"ka", 0.5}};
+  c.distill.teacher = "t.safetensors";
+  c.distill.set_option("wkd_levels", int64_t{2});
+  const nlohmann::json j = c.to_json();
+  nlohmann::json train_part = j;
+  ASSERT_EQ(train_part.erase("distill"), 1u);
+  EXPECT_EQ(train_part, c.train.to_json());
+  EXPECT_EQ(j.at("distill"), c.distill.to_json());
+  EXPECT_EQ(c.to_json_string(), j.dump(2) + "\n");
+
+  TempDir dir;
+  const auto path = dir / "config.json";
+  write_text_file(path, c.to_json_string());
+  const auto back = compress::DistillRunConfig::load(path.string());
+  EXPECT_EQ(back.train.ndf, 24);
+  EXPECT_EQ(back.train.dataroot, "data");
+  EXPECT_EQ(back.distill.methods, c.distill.methods);
+  EXPECT_EQ(back.distill.weights, c.distill.weights);
+  EXPECT_EQ(back.distill.option("wkd_levels"), compress::OptionValue{int64_t{2}});
+  EXPECT_EQ(back.to_json_string(), c.to_json_string());
+
+  const auto plain = usage_error_of([&] { compress::DistillRunConfig::from_json(c.train.to_json(), "plain.json"); });
+  EXPECT_NE(plain.find("'plain.json' is not a distillation run"), std::string::npos) << plain;
+  const auto refused = usage_error_of([&] { train::TrainConfig::from_json(j, "run/config.json"); });
+  EXPECT_NE(refused.find("run/config.json: this config describes a distillation run"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("`ganlite distill`"), std::string::npos) << refused;
+  // A bad field in either part names the file and the field.
+  auto bad = j;
+  bad["distill"]["wkd_levels"] = 99;
+  const auto bad_distill = usage_error_of([&] { compress::DistillRunConfig::from_json(bad, "run/config.json"); });
+  EXPECT_NE(bad_distill.find("run/config.json: 'distill.wkd_levels'"), std::string::npos) << bad_distill;
+  bad = j;
+  bad["ndf"] = -1;
+  const auto bad_train = usage_error_of([&] { compress::DistillRunConfig::from_json(bad, "run/config.json"); });
+  EXPECT_NE(bad_train.find("run/config.json: 'ndf'"), std::string::npos) << bad_train;
+}
+
 TEST(DistillTask, BatchOfOneIsRefusedForKaWithTheReason) {
   TempDir dir;
   const auto p = make_pair_files(dir, "batch");
-  const auto msg = usage_error_of([&] { compress::make_distill_train_config(base_config("pix2pix", 1), distill(p, "mse+ka")); });
+  const auto msg = usage_error_of([&] { compress::make_distill_run_config(base_config("pix2pix", 1), distill(p, "mse+ka")); });
   EXPECT_NE(msg.find("--batch-size >= 2"), std::string::npos) << msg;
   EXPECT_NE(msg.find("KA is always 1"), std::string::npos) << msg;
   // MSE alone works with one image per batch.
-  EXPECT_NO_THROW(compress::make_distill_train_config(base_config("pix2pix", 1), distill(p, "mse")));
+  EXPECT_NO_THROW(compress::make_distill_run_config(base_config("pix2pix", 1), distill(p, "mse")));
 }
 
 TEST(DistillTask, GradientsReachStudentAndAdaptorsButNeverTheTeacher) {
   TempDir dir;
   const auto p = make_pair_files(dir, "batch");
-  const auto config = compress::make_distill_train_config(base_config("pix2pix", 2), distill(p, "ka+mse"));
-  EXPECT_EQ(config.generator, io::load_generator(p.student)->config());
+  const auto config = compress::make_distill_run_config(base_config("pix2pix", 2), distill(p, "ka+mse"));
+  EXPECT_EQ(config.train.generator, io::load_generator(p.student)->config());
   compress::DistillTask task(config, torch::kCPU);
   ASSERT_EQ(task.terms().size(), 2u);
   auto& adaptors = *task.terms()[1];
@@ -238,7 +283,7 @@ TEST(DistillTask, KaTermAlone_IsMinusTheWeightedSumOfTheTapAlignmentsAndRaisesTh
   d.lambda_gan = 0;
   d.lambda_recon = 0;
   d.weights = {{"ka", 0.5}};
-  compress::DistillTask task(compress::make_distill_train_config(base_config("pix2pix", 4), d), torch::kCPU);
+  compress::DistillTask task(compress::make_distill_run_config(base_config("pix2pix", 4), d), torch::kCPU);
   const auto batch = fixed_batch(4);
 
   // The first step sees the files' weights: the same taps, student in training mode as in the step.
@@ -280,7 +325,7 @@ TEST(DistillTask, CycleGanReconstructsTheTeachersOutput) {
   const auto p = make_pair_files(dir, "instance_affine");
   auto d = distill(p, "wkd");
   d.weights = {{"wkd", 0.0}};
-  const auto config = compress::make_distill_train_config(base_config("cyclegan", 2), d);
+  const auto config = compress::make_distill_run_config(base_config("cyclegan", 2), d);
   compress::DistillTask task(config, torch::kCPU);
   EXPECT_EQ(task.discriminator_metadata().at("input_nc"), "3");  // unconditional D
   const auto batch = fixed_batch(2);
@@ -311,18 +356,18 @@ TEST(DistillTask, RestoreDLoadsTheTeachersDiscriminator) {
 
   auto d = distill(p, "ka");
   d.restore_d = d_file.string();
-  compress::DistillTask task(compress::make_distill_train_config(base, d), torch::kCPU);
+  compress::DistillTask task(compress::make_distill_run_config(base, d), torch::kCPU);
   const auto loaded = snapshot(*task.discriminator());
   for (const auto& [k, t] : io::state_dict(*teacher_d)) EXPECT_TRUE(torch::equal(t, loaded.at(k))) << k;
 
   // A resumed task takes D from its checkpoint instead: the file is not read.
-  compress::DistillTask resumed(compress::make_distill_train_config(base, d), torch::kCPU, /*fresh_start=*/false);
+  compress::DistillTask resumed(compress::make_distill_run_config(base, d), torch::kCPU, /*fresh_start=*/false);
   EXPECT_FALSE(torch::equal(resumed.discriminator()->parameters()[0], teacher_d->parameters()[0]));
 
   // Another width is refused with the reason.
   base.ndf = 8;
   try {
-    compress::DistillTask wrong(compress::make_distill_train_config(base, d), torch::kCPU);
+    compress::DistillTask wrong(compress::make_distill_run_config(base, d), torch::kCPU);
     ADD_FAILURE() << "a D of another width was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--restore-d"), std::string::npos) << e.what();

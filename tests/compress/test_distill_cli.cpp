@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "ganlite/compress/distill_config.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/safetensors.h"
 #include "ganlite/nn/generator.h"
@@ -94,6 +95,10 @@ TEST(DistillCli, RunLogsNamedTermsAndResumesBitIdenticallyAfterSigkill) {
   EXPECT_EQ(config.at("distill").at("weights").at("mse"), 0.5);
   EXPECT_EQ(config.at("distill").at("lambda_recon"), 100.0);
   EXPECT_EQ(config.at("generator").at("ngf"), 4);  // the student's architecture
+  // Resume reads config.json into the typed config, which writes it back byte for byte.
+  const fs::path stored = dir / "full" / "config.json";
+  EXPECT_EQ(ganlite::compress::DistillRunConfig::load(stored.string()).to_json_string(),
+            ganlite::testing::read_text_file(stored));
   const auto lines = read_jsonl(dir / "full" / "metrics.jsonl");
   ASSERT_EQ(lines.size(), 16u);  // 4 batches x 4 epochs
   for (const char* key : {"G_gan", "G_recon", "G_ka", "G_mse", "D_real", "D_fake"}) EXPECT_TRUE(lines[0].contains(key)) << key;
@@ -105,7 +110,24 @@ TEST(DistillCli, RunLogsNamedTermsAndResumesBitIdenticallyAfterSigkill) {
 
   // Only session flags may change on resume.
   EXPECT_EQ(run_cli("distill --resume '" + (dir / "killed").string() + "' --method ka -q").exit_code, 2);
-  EXPECT_EQ(run_cli("train --resume '" + (dir / "killed").string() + "' --threads 1 -q").exit_code, 2);
+  // `ganlite train` refuses a distillation run's config, naming the command that runs it, and
+  // `ganlite distill` a plain training run's.
+  const std::string killed_config = (dir / "killed" / "config.json").string();
+  for (const std::string& args : {"train --resume '" + (dir / "killed").string() + "' --threads 1 -q",
+                                  "train --config '" + killed_config + "' --out '" + (dir / "t").string() + "' -q"}) {
+    const auto r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_NE(r.output.find(killed_config + ": this config describes a distillation run"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("`ganlite distill`"), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(dir / "t"));
+  ganlite::train::TrainConfig plain;
+  plain.dataroot = fixture().data.string();
+  fs::create_directories(dir / "plain");
+  ganlite::testing::write_text_file(dir / "plain" / "config.json", plain.to_json_string());
+  const auto not_distill = run_cli("distill --resume '" + (dir / "plain").string() + "' -q");
+  EXPECT_EQ(not_distill.exit_code, 2);
+  EXPECT_NE(not_distill.output.find("config.json' is not a distillation run"), std::string::npos) << not_distill.output;
   const auto resumed = run_cli("distill --resume '" + (dir / "killed").string() + "' --threads 1 -q");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
 

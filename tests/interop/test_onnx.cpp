@@ -4,7 +4,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
+
+#ifdef GANLITE_HAVE_ONNX
+#include <onnx/onnx_pb.h>
+#endif
 
 #include "ganlite/compress/prune.h"
 #include "ganlite/io/checkpoint.h"
@@ -115,6 +120,69 @@ TEST(OnnxExport, ImportedPrunedRoundTrip) {
   EXPECT_LT(pruned.macs_after, pruned.macs_before);
   EXPECT_FALSE(pruned.config.widths.empty());
   expect_onnx_matches(*pruned.student, {16, 24}, true, "pruned import");
+}
+
+#ifdef GANLITE_HAVE_ONNX
+// The exporter writes the lowered graph after the passes that keep ONNX exact and plain: every
+// BatchNorm after a conv folded into it, zero pads merged into the conv after them. What is left
+// is one Conv per conv module and CAT's pw_bn after each branch sum.
+TEST(OnnxExport, WritesTheLoweredGraphWithNormsFoldedAndPadsMerged) {
+  auto c = tiny_config("inception", "batch", 4, 3);
+  c.padding = "zero";  // ConstantPad2d layers in the blocks
+  auto g = tiny(c);
+  io::OnnxExportOptions options;
+  options.input_size = 16;
+  onnx::ModelProto model;
+  ASSERT_TRUE(model.ParseFromString(io::export_onnx_bytes(*g, options)));
+  std::map<std::string, int> ops;
+  for (const auto& node : model.graph().node()) ++ops[node.op_type()];
+  int convs = 0, pads = 0;
+  for (const auto& m : g->modules()) {
+    convs += dynamic_cast<const torch::nn::Conv2dImpl*>(m.get()) != nullptr;
+    pads += dynamic_cast<const torch::nn::ConstantPad2dImpl*>(m.get()) != nullptr;
+  }
+  EXPECT_GT(pads, 0);
+  EXPECT_EQ(ops["Conv"], convs);
+  EXPECT_EQ(ops["BatchNormalization"], c.n_blocks);
+  EXPECT_EQ(ops["Pad"], 2);  // the reflection pads around the stem and the last conv
+  expect_onnx_matches(*g, {16}, false, "inception batch zero padding");
+}
+#endif
+
+namespace {
+
+// A generator that is one Sequential of the given layers.
+class SequentialGeneratorImpl : public nn::GeneratorImpl {
+ public:
+  SequentialGeneratorImpl(const nn::ArchConfig& c, torch::nn::Sequential layers) : GeneratorImpl(c) {
+    model = register_module("model", std::move(layers));
+  }
+  torch::Tensor forward(torch::Tensor x) override { return model->forward(x); }
+  nn::GeneratorOutput forward_with_taps(torch::Tensor x) override { return {forward(x), {}}; }
+  std::vector<std::string> tap_names() const override { return {}; }
+  std::vector<nn::ScoredNorm> scored_norms() const override { return {}; }
+
+ private:
+  torch::nn::Sequential model{nullptr};
+};
+
+}  // namespace
+
+TEST(OnnxExport, LayerWithoutLoweringIsNamed) {
+  GANLITE_SKIP_WITHOUT_ONNX();
+  // The fast path runs a conv with its own reflect padding mode eagerly; the exporter cannot.
+  namespace tnn = torch::nn;
+  auto g = std::make_shared<SequentialGeneratorImpl>(
+      tiny_config("resnet", "instance"),
+      tnn::Sequential(tnn::Conv2d(tnn::Conv2dOptions(3, 3, 3).padding(1).padding_mode(torch::kReflect)), tnn::Tanh()));
+  io::OnnxExportOptions options;
+  options.input_size = 16;
+  try {
+    io::export_onnx_bytes(*g, options);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'model.0'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(OnnxExport, BadOptionsAreUsageErrors) {

@@ -660,10 +660,7 @@ std::vector<Case> image_cases(const fs::path& dir) {
 
 // ---- Run configs (config.json) ----
 
-void read_config(const fs::path& path) {
-  const auto config = ganlite::train::TrainConfig::load(path.string());
-  if (!config.distill.empty()) ganlite::compress::DistillConfig::from_json_string(config.distill, path.string());
-}
+void read_config(const fs::path& path) { ganlite::compress::DistillRunConfig::load(path.string()); }
 
 std::vector<Case> config_cases() {
   Mutator m(kSeed + 4);

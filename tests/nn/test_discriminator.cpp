@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
+
 #include "ganlite/nn/discriminator.h"
+#include "ganlite/nn/discriminator_registry.h"
+#include "ganlite/nn/forward_trace.h"
 #include "ganlite/nn/init.h"
 #include "ganlite/util/error.h"
 #include "nn_test_helpers.h"
@@ -36,15 +40,19 @@ TEST(Discriminator, NLayerKeysFeaturesAndCut) {
   EXPECT_EQ(lines, expected);
 
   const auto x = torch::randn({2, 6, 64, 64});
-  const auto features = d->forward_features(x);
-  ASSERT_EQ(features.size(), 5u);
+  const auto out = d->forward(x);
+  ASSERT_EQ(out.scales.size(), 1u);
+  const auto& features = out.scales[0].features;
+  ASSERT_EQ(features.size(), 4u);
   EXPECT_EQ(shape_of(features[0]), (std::vector<int64_t>{2, 8, 32, 32}));
   EXPECT_EQ(shape_of(features[1]), (std::vector<int64_t>{2, 16, 16, 16}));
   EXPECT_EQ(shape_of(features[2]), (std::vector<int64_t>{2, 32, 8, 8}));
   EXPECT_EQ(shape_of(features[3]), (std::vector<int64_t>{2, 64, 7, 7}));
-  EXPECT_EQ(shape_of(features[4]), (std::vector<int64_t>{2, 1, 6, 6}));
-  EXPECT_TRUE(torch::allclose(features[4], d->forward(x)));
-  EXPECT_TRUE(torch::allclose(features[3], d->forward_cut(x)));
+  EXPECT_EQ(shape_of(out.scales[0].logits), (std::vector<int64_t>{2, 1, 6, 6}));
+  // The same operations as running the Sequential whole, and cut before its last conv (DCD's D').
+  auto& model = *dynamic_cast<nn::NLayerDiscriminatorImpl&>(*d).model;
+  EXPECT_TRUE(torch::equal(out.scales[0].logits, model.forward(x)));
+  EXPECT_TRUE(torch::equal(features[3], nn::run_sequential(model, x, 0, model.size() - 1)));
 }
 
 TEST(Discriminator, NLayerWidthsCapAtEightNdf) {
@@ -59,7 +67,7 @@ TEST(Discriminator, NLayerWidthsCapAtEightNdf) {
   EXPECT_TRUE(find_tensor(*d, "model.11.bias").defined());  // instance norm: convs keep a bias
   EXPECT_EQ(shape_of(find_tensor(*d, "model.14.weight")), (std::vector<int64_t>{32, 32, 4, 4}));
   EXPECT_EQ(shape_of(find_tensor(*d, "model.17.weight")), (std::vector<int64_t>{1, 32, 4, 4}));
-  EXPECT_EQ(d->forward_features(torch::zeros({1, 3, 128, 128})).size(), 7u);
+  EXPECT_EQ(d->forward(torch::zeros({1, 3, 128, 128})).scales.at(0).features.size(), 6u);
 }
 
 TEST(Discriminator, PixelKeysAndFeatures) {
@@ -74,11 +82,53 @@ TEST(Discriminator, PixelKeysAndFeatures) {
   EXPECT_TRUE(find_tensor(*d, "net.3.running_var").defined());
   EXPECT_EQ(shape_of(find_tensor(*d, "net.5.weight")), (std::vector<int64_t>{1, 8, 1, 1}));
   const auto x = torch::randn({1, 3, 16, 16});
-  const auto f = d->forward_features(x);
-  ASSERT_EQ(f.size(), 3u);
+  const auto out = d->forward(x);
+  ASSERT_EQ(out.scales.size(), 1u);
+  const auto& f = out.scales[0].features;
+  ASSERT_EQ(f.size(), 2u);
   EXPECT_EQ(shape_of(f[1]), (std::vector<int64_t>{1, 8, 16, 16}));
-  EXPECT_TRUE(torch::allclose(f[1], d->forward_cut(x)));
-  EXPECT_EQ(shape_of(d->forward(x)), (std::vector<int64_t>{1, 1, 16, 16}));
+  auto& net = *dynamic_cast<nn::PixelDiscriminatorImpl&>(*d).net;
+  EXPECT_TRUE(torch::equal(f[1], nn::run_sequential(net, x, 0, net.size() - 1)));
+  EXPECT_EQ(shape_of(out.scales[0].logits), (std::vector<int64_t>{1, 1, 16, 16}));
+}
+
+// Every registered kind builds through make_discriminator and returns one scale: its features
+// (after each LeakyReLU) and logits at the shapes of its layer layout. A new kind adds its row.
+TEST(Discriminator, EveryRegisteredKindReturnsOneScaleWithItsFeatures) {
+  using Shapes = std::vector<std::vector<int64_t>>;
+  struct Expected {
+    int n_layers;
+    Shapes features;
+    std::vector<int64_t> logits;
+  };
+  // ndf 4, 3 channels in, 32x32: 4x4 s2 convs halve, the two 4x4 s1 convs take 1 off each side.
+  const std::map<std::string, Expected> expected{
+      {"basic", {7, {{2, 4, 16, 16}, {2, 8, 8, 8}, {2, 16, 4, 4}, {2, 32, 3, 3}}, {2, 1, 2, 2}}},  // 3 whatever n_layers
+      {"n_layers", {2, {{2, 4, 16, 16}, {2, 8, 8, 8}, {2, 16, 7, 7}}, {2, 1, 6, 6}}},
+      {"pixel", {3, {{2, 4, 32, 32}, {2, 8, 32, 32}}, {2, 1, 32, 32}}},
+  };
+  ASSERT_FALSE(nn::discriminator_kinds().empty());
+  for (const auto& kind : nn::discriminator_kinds()) {
+    SCOPED_TRACE(kind.name);
+    const auto it = expected.find(kind.name);
+    ASSERT_NE(it, expected.end()) << "no expected shapes for the registered kind " << kind.name;
+    nn::DiscriminatorConfig c;
+    c.arch = kind.name;
+    c.ndf = 4;
+    c.n_layers = it->second.n_layers;
+    c.norm = "instance";
+    auto d = nn::make_discriminator(c);
+    const auto out = d->forward(torch::randn({2, 3, 32, 32}));
+    ASSERT_EQ(out.scales.size(), 1u);
+    std::vector<std::vector<int64_t>> shapes;
+    for (const auto& f : out.scales[0].features) shapes.push_back(shape_of(f));
+    EXPECT_EQ(shapes, it->second.features);
+    EXPECT_EQ(shape_of(out.scales[0].logits), it->second.logits);
+    // The weight count computed without building matches the built module.
+    int64_t conv_weights = 0;
+    for (const auto& p : d->parameters()) conv_weights += p.dim() == 4 ? p.numel() : 0;
+    EXPECT_EQ(c.conv_weight_count(), conv_weights);
+  }
 }
 
 TEST(Discriminator, BadConfigsNameTheValidValues) {
@@ -88,11 +138,32 @@ TEST(Discriminator, BadConfigsNameTheValidValues) {
     nn::make_discriminator(c);
     FAIL();
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("n_layers"), std::string::npos) << e.what();
+    for (const auto& name : nn::discriminator_kind_names()) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
   }
+  EXPECT_EQ(nn::find_discriminator_kind("patch"), nullptr);
+  EXPECT_THROW(nn::discriminator_kind("patch"), UsageError);
   c.arch = "n_layers";
   c.norm = "group";
   EXPECT_THROW(nn::make_discriminator(c), UsageError);
+}
+
+// A --restore-d file's metadata picks the kind that rebuilds it: the one asked for when it can,
+// else the first that can; a file no kind reads is refused naming the file.
+TEST(Discriminator, KindForFileFollowsTheFileMetadata) {
+  using ganlite::nn::discriminator_kind_for_file;
+  EXPECT_EQ(discriminator_kind_for_file("n_layers", 3, "basic", "d.safetensors").name, "basic");
+  EXPECT_EQ(discriminator_kind_for_file("n_layers", 3, "n_layers", "d.safetensors").name, "n_layers");
+  EXPECT_EQ(discriminator_kind_for_file("n_layers", 4, "basic", "d.safetensors").name, "n_layers");
+  EXPECT_EQ(discriminator_kind_for_file("pixel", 3, "basic", "d.safetensors").name, "pixel");
+  try {
+    discriminator_kind_for_file("multiscale", 3, "basic", "d.safetensors");
+    FAIL() << "no kind reads a 'multiscale' file";
+  } catch (const ganlite::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("d.safetensors"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("basic, n_layers, pixel"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Init, TypesAndErrors) {

@@ -12,6 +12,7 @@
 
 #include "ganlite/nn/generator.h"
 #include "ganlite/nn/inference.h"
+#include "ganlite/nn/lowering.h"
 #include "ganlite/util/error.h"
 #include "tolerance.h"
 
@@ -22,6 +23,7 @@ using ganlite::nn::InferenceOptions;
 using ganlite::nn::InferenceRunner;
 using ganlite::nn::Precision;
 using ganlite::nn::StepKind;
+namespace lowering = ganlite::nn::lowering;
 
 long count_kind(const std::vector<StepKind>& kinds, StepKind kind) { return std::count(kinds.begin(), kinds.end(), kind); }
 
@@ -174,9 +176,16 @@ TEST(Inference, FoldsBatchNormAndFusesActivations) {
   const auto kinds = runner.step_kinds();
   EXPECT_EQ(count_kind(kinds, StepKind::Residual), 3);
   EXPECT_EQ(count_kind(kinds, StepKind::NormAct), 0);
-  const auto lines = runner.describe();
-  EXPECT_NE(lines.front().find("bn(folded)+relu"), std::string::npos) << lines.front();
-  EXPECT_NE(lines.back().find("+tanh"), std::string::npos) << lines.back();
+  // The graph the runner compiles: the stem's BatchNorm folded and its ReLU fused, tanh last.
+  const auto graph = lowering::lower(*g, lowering::Consumer::runner);
+  ASSERT_EQ(graph.size(), runner.num_steps());
+  ASSERT_EQ(graph.front().kind, lowering::LayerKind::Conv);
+  EXPECT_TRUE(graph.front().conv.norm_folded);
+  EXPECT_EQ(graph.front().conv.act.kind, lowering::Act::relu);
+  EXPECT_EQ(graph.front().conv.pre_pad.mode, lowering::PadMode::reflect);
+  EXPECT_EQ(graph.front().conv.pre_pad.amount, 3);
+  ASSERT_EQ(graph.back().kind, lowering::LayerKind::Conv);
+  EXPECT_EQ(graph.back().conv.act.kind, lowering::Act::tanh);
 }
 
 TEST(Inference, RewritesUpSamplingAndThinOutputConvs) {
@@ -203,24 +212,32 @@ TEST(Inference, MergesInceptionResBranches) {
   auto g = make_trained_like(c);
   InferenceRunner runner(*g);
   ASSERT_EQ(runner.step_kinds().at(3), StepKind::InceptionFused);  // stem, 2 down-sampling convs, then a block
-  const auto& block = runner.describe().at(3);
   // One res conv pair at 5x5 whose middle width is the 3x3 and 5x5 branches' together.
   const auto& w = c.widths.blocks.at(0);  // {res_k1, res_k3, res_k5, dw_k1, dw_k3, dw_k5}
   ASSERT_GT(w[1], 0);
   ASSERT_GT(w[2], 0);
   const int64_t dim = c.ngf * 4;
-  const std::string merged = "res 5x5 " + std::to_string(dim) + "->" + std::to_string(w[1] + w[2]) + "->";
-  EXPECT_NE(block.find(merged), std::string::npos) << block;
-  EXPECT_EQ(block.find("res 3x3"), std::string::npos) << block;
+  const auto graph = lowering::lower(*g, lowering::Consumer::runner);
+  ASSERT_EQ(graph.at(3).kind, lowering::LayerKind::InceptionFused);
+  const auto& res = graph.at(3).fused->res;
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res[0].k, 5);
+  EXPECT_EQ(res[0].w_in.size(1), dim);
+  EXPECT_EQ(res[0].w_in.size(0), w[1] + w[2]);
+  EXPECT_EQ(res[0].w_out.size(0), dim);
 
   // Branches of a full vector (16 channels) or more stay apart: merged they cost more than they save.
   c.widths.blocks.at(0) = {0, 16, 16, 0, 0, 8};
   auto wide = make_trained_like(c);
   InferenceRunner wide_runner(*wide);
   ASSERT_EQ(wide_runner.step_kinds().at(3), StepKind::InceptionFused);
-  const auto wide_block = wide_runner.describe().at(3);
-  EXPECT_NE(wide_block.find("res 3x3 " + std::to_string(dim) + "->16->"), std::string::npos) << wide_block;
-  EXPECT_NE(wide_block.find("res 5x5 " + std::to_string(dim) + "->16->"), std::string::npos) << wide_block;
+  const auto wide_graph = lowering::lower(*wide, lowering::Consumer::runner);
+  const auto& wide_res = wide_graph.at(3).fused->res;
+  ASSERT_EQ(wide_res.size(), 2u);
+  EXPECT_EQ(wide_res[0].k, 3);
+  EXPECT_EQ(wide_res[1].k, 5);
+  EXPECT_EQ(wide_res[0].w_in.size(0), 16);
+  EXPECT_EQ(wide_res[1].w_in.size(0), 16);
   const auto x = torch::rand({1, 3, 16, 16}) * 2 - 1;
   const auto want = reference(*wide, x);
   ganlite::testing::expect_close(wide_runner.forward(x), want, fp32_tolerance(*wide, want), "wide inception");
@@ -310,7 +327,16 @@ TEST(Inference, UnknownBlockRunsEagerlyThroughItsModule) {
     } else {  // the generator as one eager step
       EXPECT_EQ(kinds, std::vector<StepKind>{StepKind::Eager}) << what;
     }
-    EXPECT_NE(runner.describe().at(in_sequential ? 1 : 0).find("eager"), std::string::npos) << what;
+    // The Eager layer holds the module itself (the gate, or the whole generator).
+    const auto graph = lowering::lower(*g, lowering::Consumer::runner);
+    ASSERT_EQ(graph.size(), kinds.size()) << what;
+    const auto& eager = graph.at(in_sequential ? 1 : 0);
+    ASSERT_EQ(eager.kind, lowering::LayerKind::Eager) << what;
+    if (in_sequential) {
+      EXPECT_NE(std::dynamic_pointer_cast<GateBlockImpl>(eager.eager.module), nullptr) << what;
+    } else {
+      EXPECT_EQ(eager.eager.module.get(), g.get()) << what;
+    }
     if (ganlite::testing::bf16_convs_run()) {  // bf16 around an fp32 module: converted both ways
       InferenceRunner bf16(*g, InferenceOptions{Precision::bf16, true});
       expect_bf16_above_40db(bf16.forward(x), want, what);
@@ -352,6 +378,54 @@ TEST(Inference, ConvWithoutLoweringRunsEagerly) {
   InferenceRunner runner(*g);
   EXPECT_EQ(runner.step_kinds(), (std::vector<StepKind>{StepKind::Eager, StepKind::NormAct, StepKind::Conv}));
   ganlite::testing::expect_close(runner.forward(x), want, fp32_tolerance(*g, want), "reflect-mode conv");
+}
+
+// The rewrites are passes in one explicit order; the ONNX exporter takes only the exact, plain ones.
+TEST(Lowering, PassesRunInTheirRegisteredOrder) {
+  std::vector<std::string> names, exported;
+  for (const auto& pass : lowering::passes()) {
+    names.push_back(pass.name);
+    if (pass.for_export) exported.push_back(pass.name);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"fold_norms", "merge_inception", "merge_pads", "fuse_norm_act",
+                                             "sub_pixel", "space_to_depth"}));
+  EXPECT_EQ(exported, (std::vector<std::string>{"fold_norms", "merge_pads"}));
+}
+
+// Every layer kind in a graph and its bodies, and the number of running-statistics Norm layers.
+void collect_kinds(const lowering::Graph& graph, std::vector<lowering::LayerKind>* kinds, int* running_norms) {
+  for (const auto& layer : graph) {
+    kinds->push_back(layer.kind);
+    if (layer.kind == lowering::LayerKind::Norm && layer.norm.kind == lowering::NormSpec::Kind::running) ++*running_norms;
+    for (const auto& body : layer.bodies) collect_kinds(body, kinds, running_norms);
+  }
+}
+
+TEST(Lowering, ExportGraphHasFoldedNormsAndNoRunnerRewrites) {
+  for (const std::string arch : {"resnet", "mobile_resnet", "inception", "unet"}) {
+    auto g = make_trained_like(config(arch, "batch"));
+    auto graph = lowering::lower(*g, lowering::Consumer::onnx);
+    std::vector<lowering::LayerKind> kinds;
+    int running_norms = 0;
+    collect_kinds(graph, &kinds, &running_norms);
+    auto count = [&kinds](lowering::LayerKind k) { return std::count(kinds.begin(), kinds.end(), k); };
+    // No BatchNorm after a conv is left (CAT's pw_bn after the branch sum is the Branches layer's;
+    // the InstanceNorms inside MobileResNet's separable convs stay).
+    EXPECT_EQ(running_norms, 0) << arch;
+    EXPECT_EQ(count(lowering::LayerKind::Branches), arch == "inception" ? 3 : 0) << arch;
+    EXPECT_EQ(count(lowering::LayerKind::Pad), 0) << arch;  // merged into the convs after them
+    EXPECT_EQ(count(lowering::LayerKind::NormAct), 0) << arch;
+    EXPECT_EQ(count(lowering::LayerKind::InceptionFused), 0) << arch;
+    EXPECT_EQ(count(lowering::LayerKind::Eager), 0) << arch;
+    EXPECT_GT(count(lowering::LayerKind::Act), 0) << arch;
+    lowering::for_each_graph(graph, [&arch](lowering::Graph& g) {
+      for (const auto& layer : g) {
+        if (layer.kind == lowering::LayerKind::Conv) {
+          EXPECT_EQ(layer.conv.rewrite, lowering::ConvRewrite::none) << arch;
+        }
+      }
+    });
+  }
 }
 
 TEST(Inference, BadInputsAreErrors) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -13,8 +14,10 @@
 #include "ganlite/train/jsonl_log.h"
 #include "ganlite/train/optimizer_state.h"
 #include "ganlite/train/run_folder.h"
+#include "ganlite/nn/discriminator_registry.h"
 #include "ganlite/train/schedule.h"
 #include "ganlite/train/task.h"
+#include "ganlite/train/task_registry.h"
 #include "ganlite/train/train_config.h"
 #include "ganlite/train/trainer.h"
 #include "ganlite/util/error.h"
@@ -58,6 +61,90 @@ TEST(GanLoss, UnknownModeNamesValidOnes) {
     EXPECT_NE(std::string(e.what()).find("wgan"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("hinge"), std::string::npos);
   }
+}
+
+// pix2pixHD / SPADE's GANLoss on a multi-scale D: the mean of the scales' losses. One scale is
+// exactly its prediction map's loss (the single-scale runs stay bit-identical).
+TEST(GanLoss, OverScalesIsTheMeanOfThePerScaleLosses) {
+  torch::manual_seed(5);
+  ganlite::nn::DiscriminatorOutput two;
+  two.scales.resize(2);
+  two.scales[0].logits = torch::randn({2, 1, 6, 6});
+  two.scales[1].logits = torch::randn({2, 1, 3, 3}) * 3;  // a coarser scale, further from 0
+  ganlite::nn::DiscriminatorOutput one;
+  one.scales.push_back(two.scales[0]);
+  for (const auto& mode : valid_gan_modes()) {
+    GanLoss loss(mode);
+    for (const bool for_discriminator : {true, false}) {
+      for (const bool real : {true, false}) {
+        if (mode == "hinge" && !for_discriminator && !real) continue;  // the hinge G loss only targets real
+        SCOPED_TRACE(mode + (for_discriminator ? " D" : " G") + (real ? " real" : " fake"));
+        const double a = loss(two.scales[0].logits, real, for_discriminator).item<double>();
+        const double b = loss(two.scales[1].logits, real, for_discriminator).item<double>();
+        // fp32: the sum and the halving each round once, on values of size |a| + |b|.
+        const double tol = 4 * std::numeric_limits<float>::epsilon() * (std::abs(a) + std::abs(b) + 1);
+        EXPECT_NEAR(loss(two, real, for_discriminator).item<double>(), (a + b) / 2, tol);
+        EXPECT_GT(std::abs(a - b), 100 * tol);  // the scales differ: a sum or one scale alone would fail
+        EXPECT_TRUE(torch::equal(loss(one, real, for_discriminator),
+                                 loss(two.scales[0].logits, real, for_discriminator)));
+      }
+    }
+  }
+  EXPECT_THROW(GanLoss("lsgan")(ganlite::nn::DiscriminatorOutput{}, true), ganlite::Error);
+}
+
+// Each registered task builds its TrainTask under its own name; a paired task's D is conditional
+// (sees A and B: 6 channels), an unpaired task's judges B images alone (3).
+TEST(TaskRegistry, EveryTaskBuildsItsTaskWithItsDiscriminatorInput) {
+  ASSERT_FALSE(task_kinds().empty());
+  EXPECT_EQ(valid_tasks(), task_names());
+  for (const auto& kind : task_kinds()) {
+    SCOPED_TRACE(kind.name);
+    EXPECT_FALSE(kind.description.empty());
+    TrainConfig c;
+    c.task = kind.name;
+    c.dataroot = "unused";
+    c.generator.ngf = 4;
+    c.generator.n_blocks = 1;
+    c.ndf = 4;
+    const TrainConfig resolved = c.resolved();
+    EXPECT_EQ(resolved.gan_mode, kind.default_gan_mode);
+    auto task = make_task(resolved, torch::kCPU);
+    EXPECT_EQ(task->name(), kind.name);
+    int discriminators = 0;
+    for (const auto& [name, module] : task->modules()) {
+      if (name.rfind("D", 0) != 0) continue;
+      ++discriminators;
+      const auto first_conv = module->named_parameters().find("model.0.weight");
+      ASSERT_NE(first_conv, nullptr) << name;
+      EXPECT_EQ(first_conv->size(1), kind.paired ? 6 : 3) << name;
+    }
+    EXPECT_GT(discriminators, 0);
+  }
+}
+
+TEST(TaskRegistry, UnknownTaskOrNetDNamesTheValidOnes) {
+  auto expect_names = [](const std::function<void()>& run, const std::string& bad,
+                         const std::vector<std::string>& valid) {
+    try {
+      run();
+      FAIL() << "no error for " << bad;
+    } catch (const ganlite::UsageError& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find("'" + bad + "'"), std::string::npos) << message;
+      for (const auto& name : valid) EXPECT_NE(message.find(name), std::string::npos) << message;
+    }
+  };
+  TrainConfig c;
+  c.dataroot = "unused";
+  c.task = "semantic";
+  EXPECT_EQ(find_task_kind("semantic"), nullptr);
+  expect_names([&] { make_task(c, torch::kCPU); }, "semantic", task_names());
+  expect_names([&] { c.resolved().validate_config(); }, "semantic", task_names());
+  c.task = task_names().front();
+  c.netD = "multiscale";
+  expect_names([&] { c.resolved().validate_config(); }, "multiscale", ganlite::nn::discriminator_kind_names());
+  EXPECT_EQ(ganlite::nn::discriminator_kind_names(), valid_net_ds());
 }
 
 TEST(ImagePool, FillsThenSwapsAboutHalf) {
@@ -171,7 +258,6 @@ TEST(TrainConfig, JsonRoundTripKeepsEveryFieldUnderItsOwnKey) {
   c.sample_freq = 11;
   c.val_max_images = 13;
   c.validate = false;
-  c.distill = R"({"methods":["ka"],"teacher":"t.safetensors"})";
 
   const nlohmann::json j = c.to_json();
   std::set<std::string> keys;
@@ -181,7 +267,7 @@ TEST(TrainConfig, JsonRoundTripKeepsEveryFieldUnderItsOwnKey) {
       "init_type", "init_gain", "lambda_L1", "lambda_A", "lambda_B", "lambda_identity", "pool_size", "lr",
       "beta1", "beta2", "n_epochs", "n_epochs_decay", "batch_size", "load_size", "crop_size", "preprocess",
       "no_flip", "serial_batches", "workers", "seed", "threads", "device", "max_iters", "save_epoch_freq",
-      "save_latest_freq", "log_freq", "sample_freq", "val_max_images", "validate", "distill"};
+      "save_latest_freq", "log_freq", "sample_freq", "val_max_images", "validate"};
   EXPECT_EQ(keys, expected_keys);
 
   const TrainConfig back = TrainConfig::from_json_string(c.to_json_string(), "mem");
@@ -230,13 +316,11 @@ TEST(TrainConfig, JsonRoundTripKeepsEveryFieldUnderItsOwnKey) {
   field("sample_freq", &TrainConfig::sample_freq);
   field("val_max_images", &TrainConfig::val_max_images);
   field("validate", &TrainConfig::validate);
-  EXPECT_EQ(checked + 2, expected_keys.size());  // + generator and distill, below
+  EXPECT_EQ(checked + 1, expected_keys.size());  // + generator, below
 
   EXPECT_FALSE(c.generator == defaults.generator);
   EXPECT_EQ(j.at("generator"), c.generator.to_json());
   EXPECT_EQ(back.generator, c.generator);
-  EXPECT_EQ(j.at("distill"), nlohmann::json::parse(c.distill));
-  EXPECT_EQ(nlohmann::json::parse(back.distill), nlohmann::json::parse(c.distill));
   EXPECT_EQ(back.to_json_string(), c.to_json_string());
 }
 

@@ -9,6 +9,7 @@
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/safetensors.h"
 #include "ganlite/train/networks.h"
+#include "ganlite/train/task_registry.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::compress {
@@ -30,6 +31,19 @@ torch::Tensor to_image_size(const torch::Tensor& x, const torch::Tensor& image) 
                                .align_corners(false));
 }
 
+// L1 between D' of both sides: each scale's features after its last LeakyReLU (the D cut before
+// its last conv), averaged over scales as the GAN loss is (one scale: that scale's L1).
+torch::Tensor cut_l1(const nn::DiscriminatorOutput& mine, const nn::DiscriminatorOutput& target) {
+  const auto& m = mine.scales;
+  const auto& t = target.scales;
+  if (m.empty() || m.size() != t.size()) throw Error("dcd distillation: the teacher D returned no or unequal scales");
+  torch::Tensor total = torch::l1_loss(m[0].features.back(), t[0].features.back());
+  for (size_t i = 1; i < m.size(); ++i) {
+    total = total + torch::l1_loss(m[i].features.back(), t[i].features.back());
+  }
+  return m.size() == 1 ? total : total / static_cast<double>(m.size());
+}
+
 }  // namespace
 
 DcdAdaptersImpl::DcdAdaptersImpl(const std::vector<int64_t>& channels, int64_t out_channels) {
@@ -39,7 +53,7 @@ DcdAdaptersImpl::DcdAdaptersImpl(const std::vector<int64_t>& channels, int64_t o
 }
 
 DcdTermImpl::DcdTermImpl(const DistillContext& context, const OptionValues& options)
-    : conditional_(context.task == "pix2pix"),
+    : conditional_(train::task_kind(context.task).paired),
       teacher_d_(context.teacher_discriminator),
       gan_loss_(context.gan_mode),
       // < 0 only when unresolved (unit tests): the paper's 1.
@@ -53,7 +67,7 @@ DcdTermImpl::DcdTermImpl(const DistillContext& context, const OptionValues& opti
     throw Error("dcd distillation: the student has " + std::to_string(s.size()) + " taps, the teacher " +
                 std::to_string(t.size()));
   }
-  const int64_t out = conditional_ ? 6 : 3;
+  const int64_t out = context.d_input_nc;  // the adapters yield what the D takes: 6 for a conditional pix2pix D
   for (size_t i = 0; i < s.size(); ++i) {
     student_adapters.push_back(register_module(std::to_string(i), make_adapter(s[i], out)));
   }
@@ -89,13 +103,13 @@ torch::Tensor DcdTermImpl::loss(const DistillInputs& in) {
   }
   torch::Tensor total = torch::zeros({}, in.real_a.options());
   for (size_t i = 0; i < s.size(); ++i) {
-    torch::Tensor target;
+    nn::DiscriminatorOutput target;
     {
       torch::NoGradGuard no_grad;
-      target = teacher_d_->forward_cut(to_image_size(psi_t_->adapters[i]->forward(t[i]), in.real_a));
+      target = teacher_d_->forward(to_image_size(psi_t_->adapters[i]->forward(t[i]), in.real_a));
     }
-    const auto mine = teacher_d_->forward_cut(to_image_size(student_adapters[i]->forward(s[i]), in.real_a));
-    total = total + torch::l1_loss(mine, target);
+    const auto mine = teacher_d_->forward(to_image_size(student_adapters[i]->forward(s[i]), in.real_a));
+    total = total + cut_l1(mine, target);
   }
   return total;
 }

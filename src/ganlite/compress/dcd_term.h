@@ -3,11 +3,12 @@
 // Per tap i (the four distillation layers of forward_with_taps) an adapter psi maps the feature
 // map to an image-like tensor: 1x1 conv (no bias) -> BatchNorm -> ReLU, to 3 channels, or 6 for
 // the conditional pix2pix D (methods.md: the adapter itself yields the 6 channels). Both sides go
-// through the teacher D cut before its last conv (forward_cut):
+// through the teacher D cut before its last conv (the last features of each scale of its output):
 //   L_dcd = sum_i mean |D'(up(psi_S(S_i))) - D'(up(psi_T(T_i)))|,   teacher side without gradient.
-// up() resizes the adapter output bilinearly to the training image size: the teacher D was
-// trained on images, and a PatchGAN cannot take the 4x smaller tap resolution at small crops
-// (our choice; the paper does not say).
+// D' is averaged over the D's scales as the GAN loss is (PatchGAN has one). up() resizes the
+// adapter output bilinearly to the training image size: the teacher D was trained on images, and
+// a PatchGAN cannot take the 4x smaller tap resolution at small crops (our choice; the paper
+// does not say).
 //
 // Who trains what:
 //  - psi_S: the student's optimizer (this module's own parameters, checkpointed as A_dcd).

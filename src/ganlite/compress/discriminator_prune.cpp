@@ -11,15 +11,14 @@ namespace ganlite::compress {
 
 namespace {
 
-struct SequentialOf {
-  torch::nn::SequentialImpl* seq;
-  std::string prefix;
-};
-
-SequentialOf sequential_of(nn::DiscriminatorImpl& d) {
-  if (auto* n = dynamic_cast<nn::NLayerDiscriminatorImpl*>(&d)) return {n->model.get(), "model"};
-  if (auto* p = dynamic_cast<nn::PixelDiscriminatorImpl*>(&d)) return {p->net.get(), "net"};
-  throw Error("cannot prune this discriminator: only the PatchGAN (n_layers) and pixel discriminators are supported");
+// A D kept in one Sequential (PatchGAN, pixel): a multi-scale D has several and is refused.
+nn::DiscriminatorLayers layers_of(nn::DiscriminatorImpl& d) {
+  const auto layers = d.layers();
+  if (layers.seq == nullptr) {
+    throw Error("cannot prune this discriminator: only discriminators kept in one Sequential (PatchGAN, pixel) "
+                "are supported");
+  }
+  return layers;
 }
 
 // One conv of the Sequential and the layers after it up to the next conv (norm, LeakyReLU).
@@ -55,7 +54,7 @@ torch::Tensor score_of(torch::nn::SequentialImpl& seq, const ConvLayer& layer) {
 }  // namespace
 
 std::vector<torch::Tensor> discriminator_channel_scores(nn::DiscriminatorImpl& trained) {
-  auto* seq = sequential_of(trained).seq;
+  auto* seq = layers_of(trained).seq;
   const auto layers = conv_layers(*seq);
   std::vector<torch::Tensor> scores;
   for (size_t i = 0; i + 1 < layers.size(); ++i) scores.push_back(score_of(*seq, layers[i]));
@@ -68,7 +67,7 @@ nn::Discriminator prune_discriminator(nn::DiscriminatorImpl& trained, const nn::
     throw UsageError("a pruned discriminator needs 1 <= ndf <= " + std::to_string(config.ndf) + ", got " +
                      std::to_string(new_ndf));
   }
-  auto* seq = sequential_of(trained).seq;
+  auto* seq = layers_of(trained).seq;
   const auto layers = conv_layers(*seq);
   const auto device = trained.parameters().front().device();
 

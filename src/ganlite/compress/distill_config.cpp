@@ -6,7 +6,8 @@
 #include <variant>
 #include <nlohmann/json.hpp>
 
-#include "ganlite/train/train_config.h"
+#include "ganlite/train/task_registry.h"
+#include "ganlite/util/atomic_file.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/json_read.h"
 
@@ -84,7 +85,9 @@ DistillConfig DistillConfig::resolved(const std::string& task) const {
   DistillConfig c = *this;
   if (c.lambda_recon < 0) {
     const double alone = c.methods.size() == 1 ? distill_method(c.methods[0]).cyclegan_recon_weight_alone : 0;
-    c.lambda_recon = task == "pix2pix" ? 100.0 : (alone > 0 ? alone : 5.0);
+    // A paired task reconstructs B at pix2pix's lambda_L1; an unpaired one the teacher's output.
+    const auto* kind = train::find_task_kind(task);
+    c.lambda_recon = kind && kind->paired ? 100.0 : (alone > 0 ? alone : 5.0);
   }
   // Every method's options are resolved, used or not, so config.json reads the same for any --method.
   for (const auto& m : distill_methods()) {
@@ -228,6 +231,34 @@ std::string DistillConfig::to_json_string() const { return to_json().dump(); }
 
 DistillConfig DistillConfig::from_json_string(const std::string& text, const std::string& file) {
   return from_json(parse_config_json(text, file), file);
+}
+
+nlohmann::json DistillRunConfig::to_json() const {
+  nlohmann::json j = train.to_json();
+  j[train::kDistillSection] = distill.to_json();
+  return j;
+}
+
+std::string DistillRunConfig::to_json_string() const { return train::config_file_text(to_json()); }
+
+DistillRunConfig DistillRunConfig::from_json(const nlohmann::json& j, const std::string& file) {
+  const JsonFields f(j, file);
+  const auto* section = f.find(train::kDistillSection);
+  if (!section) {
+    throw UsageError((file.empty() ? std::string("the config") : "'" + file + "'") +
+                     " is not a distillation run (it has no '" + train::kDistillSection +
+                     "' section); run or resume it with `ganlite train`");
+  }
+  nlohmann::json rest = j;
+  rest.erase(train::kDistillSection);
+  DistillRunConfig c;
+  c.train = train::TrainConfig::from_json(rest, file);
+  c.distill = DistillConfig::from_json(*section, file);
+  return c;
+}
+
+DistillRunConfig DistillRunConfig::load(const std::string& path) {
+  return from_json(parse_config_json(read_file(path), path), path);
 }
 
 }  // namespace ganlite::compress

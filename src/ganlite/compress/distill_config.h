@@ -1,7 +1,7 @@
 // Settings of a distillation run (methods.md 3.2-3.5): which terms, their weights, the teacher
-// and student files, and each method's own options (method_registry.h). Stored in
-// RUN_DIR/config.json as TrainConfig::distill, so `ganlite distill --resume RUN_DIR` rebuilds the
-// same task.
+// and student files, and each method's own options (method_registry.h). A run's config
+// (DistillRunConfig: the TrainConfig and these, typed) is stored in RUN_DIR/config.json with
+// these settings under "distill", so `ganlite distill --resume RUN_DIR` rebuilds the same task.
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ganlite/compress/method_registry.h"
+#include "ganlite/train/train_config.h"
 
 namespace ganlite::compress {
 
@@ -62,6 +63,21 @@ struct DistillConfig {
   static DistillConfig from_json(const nlohmann::json& j, const std::string& file = "");
   std::string to_json_string() const;
   static DistillConfig from_json_string(const std::string& text, const std::string& file = "");
+};
+
+// The whole config of a distillation run: the training settings (data, schedule, D, seed ...;
+// the student's architecture as `train.generator`) and the distillation settings. Its JSON is
+// RUN_DIR/config.json: the TrainConfig's keys with the DistillConfig's under "distill".
+struct DistillRunConfig {
+  train::TrainConfig train;
+  DistillConfig distill;
+
+  nlohmann::json to_json() const;
+  std::string to_json_string() const;  // config.json's text
+  // Strict and bounded like TrainConfig::from_json and DistillConfig::from_json; UsageError
+  // naming `file` when the config has no "distill" section (a plain training run's config).
+  static DistillRunConfig from_json(const nlohmann::json& j, const std::string& file = "");
+  static DistillRunConfig load(const std::string& path);
 };
 
 // The smallest batch a method works with (its registry entry: ka 2, the others 1).

@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "ganlite/compress/discriminator_prune.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/safetensors.h"
 #include "ganlite/metrics/image_quality.h"
+#include "ganlite/train/distributed.h"
 #include "ganlite/train/networks.h"
+#include "ganlite/train/task_registry.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::compress {
@@ -45,7 +48,7 @@ io::Metadata discriminator_file_metadata(const std::string& path, const std::str
   return meta;
 }
 
-train::TrainConfig make_distill_train_config(const train::TrainConfig& base, const DistillConfig& distill) {
+DistillRunConfig make_distill_run_config(const train::TrainConfig& base, const DistillConfig& distill) {
   train::TrainConfig config = base.resolved();
   DistillConfig d = distill.resolved(config.task);
   d.validate(config.batch_size);
@@ -62,9 +65,8 @@ train::TrainConfig make_distill_train_config(const train::TrainConfig& base, con
   if (d.student_ndf > 0) config.ndf = d.student_ndf;
   config.generator = io::read_generator_arch(d.student);  // checked against its tensors first
   if (base.norm_D == train::kAutoNorm) config.norm_D = default_distill_d_norm(d, config.generator);
-  config.distill = d.to_json_string();
   config.validate_config();
-  return config;
+  return {config, d};
 }
 
 std::vector<int64_t> tap_channels(nn::GeneratorImpl& generator, int64_t size, const torch::Device& device) {
@@ -81,10 +83,12 @@ std::vector<int64_t> tap_channels(nn::GeneratorImpl& generator, int64_t size, co
   return channels;
 }
 
-DistillTask::DistillTask(const train::TrainConfig& config, const torch::Device& device, bool fresh_start)
-    : config_(config.resolved()), device_(device), paired_(config_.task == "pix2pix"), gan_loss_(config_.gan_mode) {
-  if (config_.distill.empty()) throw UsageError("a distillation task needs the config's 'distill' section");
-  distill_ = DistillConfig::from_json_string(config_.distill).resolved(config_.task);
+DistillTask::DistillTask(const DistillRunConfig& config, const torch::Device& device, bool fresh_start)
+    : config_(config.train.resolved()),
+      distill_(config.distill.resolved(config_.task)),
+      device_(device),
+      paired_(train::task_kind(config_.task).paired),
+      gan_loss_(config_.gan_mode) {
   distill_.validate(config_.batch_size);
 
   teacher_ = io::load_generator(distill_.teacher, device_);
@@ -173,7 +177,12 @@ train::Losses DistillTask::train_step(const data::Batch& batch) {
     teacher_out = teacher_->forward_with_taps(real_a);
   }
   const nn::GeneratorOutput student_out = student_->forward_with_taps(real_a);
-  const DistillInputs inputs{real_a, real_b, &student_out, &teacher_out};
+  // Data-parallel, the terms see the global batch (KA's Gram matrix couples the samples of a
+  // batch; train/distributed.h): every rank computes them alike. Single process: the batch itself.
+  const auto global_student = train::all_gather_batch(student_out);
+  const auto global_teacher = train::all_gather_batch(teacher_out);
+  const DistillInputs inputs{train::all_gather_batch(real_a), train::all_gather_batch(real_b), &global_student,
+                             &global_teacher};
   auto d_input = [&](const torch::Tensor& image) { return paired_ ? torch::cat({real_a, image}, 1) : image; };
 
   // D: the student's output as fake, real B as real (conditional on A for pix2pix).
@@ -242,16 +251,20 @@ train::Metadata DistillTask::discriminator_metadata() const {
   return train::discriminator_metadata_for(config_, paired_ ? 6 : 3);
 }
 
-std::unique_ptr<train::TrainTask> make_distill_task(const train::TrainConfig& config, const torch::Device& device,
+std::unique_ptr<train::TrainTask> make_distill_task(const DistillRunConfig& config, const torch::Device& device,
                                                     bool fresh_start) {
-  torch::manual_seed(config.seed);
+  torch::manual_seed(config.train.seed);
   return std::make_unique<DistillTask>(config, device, fresh_start);
 }
 
-train::TaskFactory distill_task_factory() {
-  return [](const train::TrainConfig& config, const torch::Device& device, bool fresh_start) {
-    return make_distill_task(config, device, fresh_start);
+train::TrainResult train_distill(const DistillRunConfig& config, train::TrainerOptions options) {
+  const DistillConfig& distill = config.distill;
+  // train() hands both hooks the TrainConfig it resolved; the distillation settings go with it.
+  options.task_factory = [distill](const train::TrainConfig& run, const torch::Device& device, bool fresh_start) {
+    return make_distill_task({run, distill}, device, fresh_start);
   };
+  options.config_json = [distill](const train::TrainConfig& run) { return DistillRunConfig{run, distill}.to_json(); };
+  return train::train(config.train, options);
 }
 
 StudentScores score_student(nn::GeneratorImpl& student, nn::GeneratorImpl& teacher, const train::ValidationSet& set,

@@ -27,20 +27,21 @@
 
 namespace ganlite::compress {
 
-// The TrainConfig of a distillation run: `base` (data, schedule, D, seed ...) with the student's
-// architecture (read from its file) as `generator` and the resolved `distill` settings stored
-// in it. Validates both; throws UsageError / Error naming the bad input.
-train::TrainConfig make_distill_train_config(const train::TrainConfig& base, const DistillConfig& distill);
+// The config of a distillation run: `base` (data, schedule, D, seed ...) resolved, with the
+// student's architecture (read from its file) as `generator`, and `distill` resolved for the
+// task with the run's settings adopted. Validates both; throws UsageError / Error naming the bad
+// input.
+DistillRunConfig make_distill_run_config(const train::TrainConfig& base, const DistillConfig& distill);
 
 // The metadata of a discriminator file given with `flag`; Error when it holds another kind.
 io::Metadata discriminator_file_metadata(const std::string& path, const std::string& flag);
 
 class DistillTask : public train::TrainTask {
  public:
-  // `config` from make_distill_train_config (or a run's config.json). Loads the teacher and the
+  // `config` from make_distill_run_config (or a run's config.json). Loads the teacher and the
   // student from their files; `fresh_start` also loads distill.restore_d into D (a resumed run
   // takes every weight from its checkpoint instead).
-  DistillTask(const train::TrainConfig& config, const torch::Device& device, bool fresh_start = true);
+  DistillTask(const DistillRunConfig& config, const torch::Device& device, bool fresh_start = true);
 
   std::string name() const override { return "distill"; }
   train::Losses train_step(const data::Batch& batch) override;
@@ -77,12 +78,15 @@ class DistillTask : public train::TrainTask {
   std::unique_ptr<torch::optim::Adam> optimizer_d_;
 };
 
-// Seeds torch with config.seed (D and adaptor init are part of the run's seed), then builds a
-// DistillTask.
-std::unique_ptr<train::TrainTask> make_distill_task(const train::TrainConfig& config, const torch::Device& device,
+// Seeds torch with config.train.seed (D and adaptor init are part of the run's seed), then
+// builds a DistillTask.
+std::unique_ptr<train::TrainTask> make_distill_task(const DistillRunConfig& config, const torch::Device& device,
                                                     bool fresh_start);
-// make_distill_task for TrainerOptions::task_factory (train() says whether the run starts fresh).
-train::TaskFactory distill_task_factory();
+// Runs a distillation on the shared training loop (train::train): `options` (run folder, resume,
+// hooks) gain the distiller as task_factory (train() says whether the run starts fresh) and
+// config.json with the "distill" section. On resume `config` is the run's stored config, with
+// the session settings the caller allows to change.
+train::TrainResult train_distill(const DistillRunConfig& config, train::TrainerOptions options);
 
 // Channels of each tap of `generator` (one eval-mode forward without gradients on a
 // size x size input; the generator's mode is restored).

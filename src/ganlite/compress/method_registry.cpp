@@ -4,7 +4,7 @@
 
 #include "ganlite/compress/distill_config.h"
 #include "ganlite/compress/distill_loss.h"
-#include "ganlite/util/error.h"
+#include "ganlite/util/registry.h"
 
 // The registered methods, in --help order. Each unit defines `DistillMethod <x>_distill_method()`.
 // The library is a static archive: an object file that registered itself from a static
@@ -25,9 +25,9 @@ std::vector<DistillMethod> build_registry() {
   std::vector<DistillMethod> methods{GANLITE_DISTILL_METHODS(GANLITE_LIST_DISTILL_METHOD)};
 #undef GANLITE_LIST_DISTILL_METHOD
   // Option keys share the distill section of config.json: a clash would make one overwrite another.
-  std::set<std::string> names, keys;
+  check_unique_names(methods, "distillation method");
+  std::set<std::string> keys;
   for (const auto& m : methods) {
-    if (!names.insert(m.name).second) throw Error("distillation method '" + m.name + "' is registered twice");
     if (!m.make_term || !m.default_weight) {
       throw Error("distillation method '" + m.name + "' lacks a factory or a default weight");
     }
@@ -82,23 +82,12 @@ const std::vector<DistillMethod>& distill_methods() {
   return methods;
 }
 
-std::vector<std::string> distill_method_names() {
-  std::vector<std::string> names;
-  for (const auto& m : distill_methods()) names.push_back(m.name);
-  return names;
-}
+std::vector<std::string> distill_method_names() { return entry_names(distill_methods()); }
 
-const DistillMethod* find_distill_method(const std::string& name) {
-  for (const auto& m : distill_methods()) {
-    if (m.name == name) return &m;
-  }
-  return nullptr;
-}
+const DistillMethod* find_distill_method(const std::string& name) { return find_entry(distill_methods(), name); }
 
 const DistillMethod& distill_method(const std::string& name) {
-  const auto* m = find_distill_method(name);
-  if (!m) throw_bad_choice("distillation method", name, distill_method_names());
-  return *m;
+  return entry_or_throw(distill_methods(), name, "distillation method");
 }
 
 const DistillMethod* method_of_option(const std::string& key) {

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "ganlite/train/cyclegan_task.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::compress {
@@ -39,7 +40,7 @@ DistillMethod mse_distill_method() {
   m.weight_flags = "--lambda-mse";
   m.weight_help = "Weight of the mse term (default --lambda-distill, else 1; cyclegan 0.01)";
   // GAN Compression's CycleGAN recipe: lambda_distill 0.01 and lambda_recon 10.
-  m.default_weight = [](const std::string& task) { return task == "cyclegan" ? 0.01 : 1.0; };
+  m.default_weight = [](const std::string& task) { return task == train::kCycleGanTask ? 0.01 : 1.0; };
   m.follows_lambda_distill = true;
   m.cyclegan_recon_weight_alone = 10;
   m.make_term = [](const DistillContext& context, const OptionValues&) -> std::shared_ptr<DistillTerm> {

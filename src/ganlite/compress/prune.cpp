@@ -8,10 +8,9 @@
 #include <set>
 #include <tuple>
 
-#include "ganlite/nn/inception_generator.h"
+#include "ganlite/nn/generator_family.h"
 #include "ganlite/nn/layers.h"
 #include "ganlite/nn/profiler.h"
-#include "ganlite/nn/resnet_generator.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::compress {
@@ -51,19 +50,25 @@ std::vector<nn::ScoredNorm> scored_norms_or_explain(const nn::GeneratorImpl& tea
                      "', which has no scale gamma to rank channels by; CAT pruning needs affine norms: "
                      "train the teacher with --norm instance_affine or batch");
   }
-  return teacher.scored_norms();  // throws UsageError for architectures without them (unet)
+  return teacher.scored_norms();  // throws UsageError for families without them
+}
+
+// The family's pruning hooks; UsageError naming the prunable families when it has none.
+const nn::PruneHooks& prune_hooks(const nn::GeneratorImpl& teacher) {
+  const auto& family = nn::generator_family(teacher.config().arch);
+  if (!family.prune.plan) {
+    throw UsageError("CAT pruning is not defined for the " + family.name +
+                     " architecture (valid: " + join_names(nn::prunable_generator_families(), ", ") + ")");
+  }
+  return family.prune;
 }
 
 Masks masks_at_threshold(const std::vector<nn::ScoredNorm>& norms, double threshold, int min_channels,
-                         const std::string& arch) {
+                         const nn::PruneHooks& hooks) {
   Masks masks;
   for (const auto& norm : norms) {
-    int64_t floor = 0;
-    if (norm.role != NormRole::block) {
-      floor = min_channels;
-    } else if (arch != "inception") {
-      floor = 1;  // a ResNet block cannot vanish: its second conv still writes the trunk
-    }
+    // A block's norm keeps the family's floor (ResNet blocks cannot vanish, inception branches can).
+    const int64_t floor = norm.role != NormRole::block ? min_channels : hooks.block_floor;
     masks.by_norm[{norm.role, norm.block, norm.slot}] = channels_above(norm.weight(), threshold, floor);
   }
   return masks;
@@ -133,61 +138,27 @@ void walk(const torch::nn::Module& module, const std::string& tprefix, const std
   }
 }
 
-std::vector<LayerSlice> plan_resnet_like(const nn::GeneratorImpl& teacher, const Masks& masks) {
-  const auto& model = dynamic_cast<const nn::ResnetLikeGeneratorImpl&>(teacher).model;
-  const size_t first_block = nn::ResnetLikeGeneratorImpl::kBlocksBegin;
-  const size_t n_blocks = static_cast<size_t>(teacher.config().n_blocks);
-  const Channels trunk = masks.get(NormRole::trunk);
-  std::deque<Channels> targets{masks.get(NormRole::stem), masks.get(NormRole::down1), trunk,
-                               masks.get(NormRole::up1), masks.get(NormRole::up2), Channels()};
-  std::vector<LayerSlice> slices;
-  Channels current;
-  for (size_t i = 0; i < model->size(); ++i) {
-    const std::string prefix = "model." + std::to_string(i);
-    if (i >= first_block && i < first_block + n_blocks) {
-      const int b = static_cast<int>(i - first_block);
-      std::deque<Channels> block_targets{masks.get(NormRole::block, b, 0), trunk};
-      Channels block_current = trunk;
-      walk(*model->ptr(i), prefix, prefix, block_current, block_targets, slices);
-      continue;
-    }
-    walk(*model->ptr(i), prefix, prefix, current, targets, slices);
-  }
-  return slices;
+Channels mask_channels(const Masks& masks, const nn::PruneMask& m) {
+  return m.all ? Channels() : masks.get(m.role, m.block, m.slot);
 }
 
-std::vector<LayerSlice> plan_inception(const nn::GeneratorImpl& teacher, const Masks& masks,
-                                       const std::vector<nn::ScoredNorm>& norms, const nn::GeneratorWidths& widths) {
-  const auto& gen = dynamic_cast<const nn::InceptionGeneratorImpl&>(teacher);
-  const Channels trunk = masks.get(NormRole::trunk);
+// The family's plan made into slices: main-path segments share the activation's channels and the
+// plan's main targets; a residual branch starts from the trunk's channels with its own targets.
+std::vector<LayerSlice> slices_of(const nn::PrunePlan& plan, const Masks& masks) {
+  std::deque<Channels> main_targets;
+  for (const auto& m : plan.main_targets) main_targets.push_back(mask_channels(masks, m));
   std::vector<LayerSlice> slices;
   Channels current;
-  std::deque<Channels> down_targets{masks.get(NormRole::stem), masks.get(NormRole::down1), trunk};
-  walk(*gen.down_sampling, "down_sampling", "down_sampling", current, down_targets, slices);
-
-  // Teacher branches by block, in key order, with their slots.
-  std::map<int, std::vector<std::pair<std::string, int>>> branches;
-  for (const auto& norm : norms) {
-    if (norm.role != NormRole::block) continue;
-    branches[norm.block].push_back({norm.name.substr(0, norm.name.size() - 4), norm.slot});  // strip ".1.1"/".0.1"
-  }
-  const auto teacher_modules = gen.named_modules("", false);
-  for (int b = 0; b < teacher.config().n_blocks; ++b) {
-    int student_res = 0, student_dw = 0;
-    for (const auto& [tname, slot] : branches[b]) {
-      if (widths.blocks[static_cast<size_t>(b)][static_cast<size_t>(slot)] == 0) continue;
-      const bool res = slot < 3;
-      const std::string sname = "features." + std::to_string(b) + (res ? ".res_ops." : ".dw_ops.") +
-                                std::to_string(res ? student_res++ : student_dw++);
-      std::deque<Channels> targets{masks.get(NormRole::block, b, slot), trunk};
-      Channels branch_current = trunk;
-      walk(*teacher_modules[tname], tname, sname, branch_current, targets, slices);
+  for (const auto& segment : plan.segments) {
+    if (!segment.residual_branch) {
+      walk(*segment.module, segment.teacher_prefix, segment.student_prefix, current, main_targets, slices);
+      continue;
     }
-    const std::string pw = "features." + std::to_string(b) + ".pw_bn";
-    slices.push_back({pw, pw, trunk, Channels(), false, false});
+    std::deque<Channels> targets;
+    for (const auto& m : segment.targets) targets.push_back(mask_channels(masks, m));
+    Channels branch_current = masks.get(NormRole::trunk);
+    walk(*segment.module, segment.teacher_prefix, segment.student_prefix, branch_current, targets, slices);
   }
-  std::deque<Channels> up_targets{masks.get(NormRole::up1), masks.get(NormRole::up2), Channels()};
-  walk(*gen.up_sampling, "up_sampling", "up_sampling", current, up_targets, slices);
   return slices;
 }
 
@@ -242,10 +213,11 @@ double now_seconds() {
 }  // namespace
 
 int64_t count_generator_macs(const nn::ArchConfig& config, int64_t input_size) {
-  // Every layer's output area is (input / 2^k)^2 for k <= 2 when the input is a multiple of 4,
-  // so profiling at a quarter-size multiple of 4 and scaling by the area ratio is exact.
+  // Every layer's output area is (input / 2^k)^2 when the input is a multiple of the family's size
+  // multiple 2^K (k <= K), so profiling at a smaller such multiple and scaling by the area ratio is exact.
+  const int64_t multiple = nn::size_multiple(config);
   int64_t small = input_size;
-  while (small % 8 == 0 && small / 2 >= 16) small /= 2;
+  while (small % (2 * multiple) == 0 && small / 2 >= 16) small /= 2;
   const auto profile = nn::profile_generator(config, small);
   const int64_t ratio = (input_size / small) * (input_size / small);
   return profile.macs * ratio;
@@ -253,15 +225,16 @@ int64_t count_generator_macs(const nn::ArchConfig& config, int64_t input_size) {
 
 nn::GeneratorWidths widths_at_threshold(const nn::GeneratorImpl& teacher, double threshold, int min_channels) {
   const auto norms = scored_norms_or_explain(teacher);
-  return widths_from_masks(masks_at_threshold(norms, threshold, min_channels, teacher.config().arch),
-                           teacher.config());
+  const auto& hooks = prune_hooks(teacher);
+  return widths_from_masks(masks_at_threshold(norms, threshold, min_channels, hooks), teacher.config());
 }
 
 PruneResult prune_at_threshold(const nn::GeneratorImpl& teacher, double threshold, const PruneOptions& options) {
   const double start = now_seconds();
   const auto norms = scored_norms_or_explain(teacher);
+  const auto& hooks = prune_hooks(teacher);
   const auto& tcfg = teacher.config();
-  const auto masks = masks_at_threshold(norms, threshold, options.min_channels, tcfg.arch);
+  const auto masks = masks_at_threshold(norms, threshold, options.min_channels, hooks);
 
   PruneResult result;
   result.threshold = threshold;
@@ -269,8 +242,7 @@ PruneResult prune_at_threshold(const nn::GeneratorImpl& teacher, double threshol
   result.config.widths = widths_from_masks(masks, tcfg);
   result.student = nn::make_generator(result.config);
   if (options.inherit_weights) {
-    const auto slices = tcfg.arch == "inception" ? plan_inception(teacher, masks, norms, result.config.widths)
-                                                 : plan_resnet_like(teacher, masks);
+    const auto slices = slices_of(hooks.plan(teacher, norms, result.config.widths), masks);
     inherit_weights(teacher, *result.student, slices);
   }
   const auto device = teacher.parameters().empty() ? torch::Device(torch::kCPU) : teacher.parameters()[0].device();
@@ -287,10 +259,13 @@ PruneResult prune_at_threshold(const nn::GeneratorImpl& teacher, double threshol
 PruneResult prune_to_mac_budget(const nn::GeneratorImpl& teacher, const PruneOptions& options) {
   const double start = now_seconds();
   require(options.target_macs > 0, "the MAC budget must be positive");
-  require(options.input_size >= 16 && options.input_size % 4 == 0,
-          "--input-size must be a multiple of 4 and >= 16, got " + std::to_string(options.input_size));
-  const auto norms = scored_norms_or_explain(teacher);
+  const auto& hooks = prune_hooks(teacher);
   const auto& tcfg = teacher.config();
+  const int64_t multiple = nn::size_multiple(tcfg);
+  require(options.input_size >= 16 && options.input_size % multiple == 0,
+          "--input-size must be a multiple of " + std::to_string(multiple) + " and >= 16, got " +
+              std::to_string(options.input_size));
+  const auto norms = scored_norms_or_explain(teacher);
 
   torch::Tensor all = torch::cat([&] {
     std::vector<torch::Tensor> g;
@@ -302,7 +277,7 @@ PruneResult prune_to_mac_budget(const nn::GeneratorImpl& teacher, const PruneOpt
 
   auto macs_at = [&](double t) {
     nn::ArchConfig c = tcfg;
-    c.widths = widths_from_masks(masks_at_threshold(norms, t, options.min_channels, tcfg.arch), tcfg);
+    c.widths = widths_from_masks(masks_at_threshold(norms, t, options.min_channels, hooks), tcfg);
     return count_generator_macs(c, options.input_size);
   };
 

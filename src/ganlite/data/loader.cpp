@@ -43,17 +43,27 @@ struct DataLoader::State {
   std::map<int64_t, Slot> ready;
   std::vector<std::thread> workers;
 
-  int64_t batches_for(size_t n) const {
-    const auto bs = static_cast<size_t>(options.batch_size);
-    return static_cast<int64_t>(options.drop_last ? n / bs : (n + bs - 1) / bs);
+  size_t global_batch() const {
+    return static_cast<size_t>(options.batch_size) * static_cast<size_t>(options.world_size);
   }
 
-  // Loads batch `b` of the epoch described by (order, seed); touches no shared state.
+  int64_t batches_for(size_t n) const {
+    const size_t full = n / global_batch(), rest = n % global_batch();
+    const bool keep_rest = !options.drop_last && rest >= static_cast<size_t>(options.world_size);
+    return static_cast<int64_t>(full + (keep_rest ? 1 : 0));
+  }
+
+  // Loads this rank's part of global batch `b` of the epoch described by (order, seed);
+  // touches no shared state.
   Batch build(const std::vector<size_t>& epoch_order, uint64_t seed, int64_t b) const {
-    const size_t begin = static_cast<size_t>(b) * static_cast<size_t>(options.batch_size);
-    const size_t end = std::min(epoch_order.size(), begin + static_cast<size_t>(options.batch_size));
+    const size_t global_begin = static_cast<size_t>(b) * global_batch();
+    const size_t global_size = std::min(epoch_order.size(), global_begin + global_batch()) - global_begin;
+    const auto rank = static_cast<size_t>(options.rank), ranks = static_cast<size_t>(options.world_size);
+    const size_t begin = global_begin + rank * global_size / ranks;
+    const size_t end = global_begin + (rank + 1) * global_size / ranks;
     std::vector<torch::Tensor> as, bs;
     Batch batch;
+    batch.global_size = static_cast<int64_t>(global_size);
     for (size_t i = begin; i < end; ++i) {
       Sample s = dataset->get(epoch_order[i], seed);
       as.push_back(std::move(s.a));
@@ -118,6 +128,9 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, LoaderOptions options) 
   require(options.batch_size >= 1, "batch_size must be >= 1, got " + std::to_string(options.batch_size));
   require(options.workers >= 0, "workers must be >= 0, got " + std::to_string(options.workers));
   require(options.prefetch >= 1, "prefetch must be >= 1, got " + std::to_string(options.prefetch));
+  require(options.world_size >= 1 && options.rank >= 0 && options.rank < options.world_size,
+          "loader rank " + std::to_string(options.rank) + " of " + std::to_string(options.world_size) +
+              " is out of range");
   state_->dataset = std::move(dataset);
   state_->options = options;
   for (int i = 0; i < options.workers; ++i) state_->workers.emplace_back([s = state_.get()] { s->worker_loop(); });

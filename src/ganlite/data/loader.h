@@ -17,10 +17,20 @@ struct Batch {
   torch::Tensor b;  // undefined for single-folder datasets
   std::vector<std::string> a_paths;
   std::vector<std::string> b_paths;
+  // Samples in the step's global batch, over all data-parallel ranks (a.size(0) with one).
+  int64_t global_size = 0;
 };
 
+// Data-parallel loading: with world_size N, every rank draws the same global batches of
+// N * batch_size samples (same order, same per-sample crops and flips, as they depend only on
+// seed, epoch and sample) and rank r keeps its slice r of each. So N ranks see together at each
+// step exactly what one process with batch N * batch_size sees. A short last batch of m samples
+// is split as evenly as possible (rank r: [r m / N, (r+1) m / N)); one with fewer samples than
+// ranks is dropped, as every rank needs a sample.
 struct LoaderOptions {
-  int batch_size = 1;
+  int batch_size = 1;  // per rank
+  int rank = 0;
+  int world_size = 1;
   bool shuffle = true;
   bool drop_last = false;
   uint64_t seed = 0;

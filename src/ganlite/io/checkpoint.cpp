@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "ganlite/io/safetensors.h"
+#include "ganlite/nn/generator_family.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::io {
@@ -70,14 +71,14 @@ Metadata generator_metadata(const nn::ArchConfig& config) {
   meta["padding"] = config.padding;
   meta["input_nc"] = std::to_string(config.input_nc);
   meta["output_nc"] = std::to_string(config.output_nc);
-  if (config.arch == "unet") {
+  if (nn::generator_family(config.arch).uses_num_downs) {
     meta["num_downs"] = std::to_string(config.num_downs);
-    meta["widths"] = "null";
   } else {
     meta["n_blocks"] = std::to_string(config.n_blocks);
-    const nlohmann::json resolved = config.with_resolved_widths().to_json();
-    meta["widths"] = resolved.contains("widths") ? resolved["widths"].dump() : "null";
   }
+  // Written out for families with per-layer widths, "null" for the others.
+  const nlohmann::json resolved = config.with_resolved_widths().to_json();
+  meta["widths"] = resolved.contains("widths") ? resolved["widths"].dump() : "null";
   return meta;
 }
 

@@ -18,18 +18,13 @@
 
 #include "ganlite/io/pth.h"
 #include "ganlite/nn/generator.h"
+#include "ganlite/nn/import_keys.h"
 
 namespace ganlite::io {
 
-struct ImportOptions {
-  std::string arch;                   // resnet | unet | mobile_resnet | inception (required)
-  std::optional<int> ngf;             // nominal ngf; default: the stem's width
-  std::optional<int> n_blocks;        // checked against the file (or adds trailing empty inception blocks)
-  std::optional<int> num_downs;       // unet: checked against the file
-  std::optional<std::string> norm;    // overrides the inferred norm
-  std::optional<std::string> padding; // reflect (default) | replicate | zero (zero is inferred)
-  std::optional<double> dropout;      // default 0
-};
+// arch (a registered family, required), ngf, n_blocks, num_downs, norm, padding, dropout: see
+// nn/import_keys.h. The family's import hook reads the file's layout (nn/generator_family.h).
+using ImportOptions = nn::ImportOptions;
 
 struct ImportResult {
   nn::Generator generator;

@@ -1,8 +1,9 @@
-// ONNX export of a generator: the layers are walked in execution order (Sequentials, residual
-// blocks, inception blocks, U-Net skip blocks) and emitted as standard ONNX operators, weights as
-// float32 initializers, BatchNorm folded into the preceding conv with its eval-mode statistics.
-// The graph is checked with onnx::checker before it is written; it is written so that OpenCV 4.6's
-// DNN module imports it (see onnx_export.cpp for the formulations chosen for that).
+// ONNX export of a generator: the generator lowered once (nn/lowering.h, the walk the fast
+// inference path uses too) with the passes that keep ONNX exact and plain (eval-mode norms folded
+// into the conv before them, pads merged into the conv after them), written as standard ONNX
+// operators with float32 initializers (io/onnx_export_graph.cpp). The graph is checked with
+// onnx::checker before it is written; it is written so that OpenCV 4.6's DNN module imports it
+// (see onnx_export_graph.cpp for the formulations chosen for that).
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -29,7 +30,8 @@ struct OnnxExportSummary {
 bool onnx_export_available();
 
 // The serialised, checked ModelProto. Throws UsageError for a bad opset / input size, Error naming
-// the layer for a layer the exporter does not know, Error when the checker rejects the graph.
+// the layer for a layer the lowering does not know (one the fast path runs eagerly), Error when
+// the checker rejects the graph.
 std::string export_onnx_bytes(nn::GeneratorImpl& generator, const OnnxExportOptions& options,
                               OnnxExportSummary* summary = nullptr);
 // Same, written atomically to `path`.

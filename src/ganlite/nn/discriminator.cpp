@@ -4,6 +4,7 @@
 
 #include <torch/nn/modules/activation.h>
 
+#include "ganlite/nn/discriminator_registry.h"
 #include "ganlite/nn/forward_trace.h"
 #include "ganlite/nn/init.h"
 #include "ganlite/nn/layers.h"
@@ -14,46 +15,89 @@ namespace ganlite::nn {
 namespace {
 torch::nn::LeakyReLU leaky_relu() { return torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)); }
 
-// Runs `seq` recording the output of every LeakyReLU and the final output.
-std::vector<torch::Tensor> run_collecting(torch::nn::SequentialImpl& seq, torch::Tensor x) {
-  std::vector<torch::Tensor> features;
+// Runs `seq` as one scale: the output of every LeakyReLU as features, the last output as logits.
+DiscriminatorOutput run_one_scale(torch::nn::SequentialImpl& seq, torch::Tensor x) {
+  DiscriminatorScale scale;
   for (size_t i = 0; i < seq.size(); ++i) {
     x = run_sequential(seq, x, i, i + 1);
-    if (seq.ptr(i)->as<torch::nn::LeakyReLUImpl>() != nullptr) features.push_back(x);
+    if (seq.ptr(i)->as<torch::nn::LeakyReLUImpl>() != nullptr) scale.features.push_back(x);
   }
-  features.push_back(x);
-  return features;
+  scale.logits = x;
+  DiscriminatorOutput out;
+  out.scales.push_back(std::move(scale));
+  return out;
+}
+
+int64_t n_layer_conv_weight_count(const DiscriminatorConfig& c) {
+  const int64_t in = c.input_nc, width = c.ndf;
+  int64_t n = in * width * 16;  // 4x4 kernels throughout
+  int64_t mult = 1;
+  for (int i = 1; i < c.n_layers; ++i) {
+    const int64_t prev = mult;
+    mult = std::min<int64_t>(int64_t{1} << i, 8);
+    n += width * prev * width * mult * 16;
+  }
+  const int64_t prev = mult;
+  mult = std::min<int64_t>(int64_t{1} << std::min(c.n_layers, 3), 8);
+  return n + width * prev * width * mult * 16 + width * mult * 16;
+}
+
+DiscriminatorKind n_layer_kind(const std::string& name) {
+  DiscriminatorKind k;
+  k.name = name;
+  k.file_arch = "n_layers";
+  k.build = [](const DiscriminatorConfig& c) -> Discriminator { return NLayerDiscriminator(c).ptr(); };
+  k.conv_weight_count = n_layer_conv_weight_count;
+  return k;
 }
 }  // namespace
 
-const std::vector<std::string>& valid_discriminator_archs() {
-  static const std::vector<std::string> v{"n_layers", "pixel"};
-  return v;
-}
-
 void DiscriminatorConfig::validate() const {
-  bool known = false;
-  for (const auto& a : valid_discriminator_archs()) known = known || a == arch;
-  if (!known) throw_bad_choice("discriminator", arch, valid_discriminator_archs());
+  discriminator_kind(arch);  // names the valid kinds for an unknown one
   check_norm(norm);
   require(input_nc > 0, "discriminator input_nc must be positive, got " + std::to_string(input_nc));
   require(ndf > 0, "ndf must be positive, got " + std::to_string(ndf));
   require(n_layers >= 1, "discriminator n_layers must be >= 1, got " + std::to_string(n_layers));
 }
 
+DiscriminatorConfig DiscriminatorConfig::resolved() const {
+  DiscriminatorConfig c = *this;
+  const auto& kind = discriminator_kind(arch);
+  if (kind.fixed_n_layers > 0) c.n_layers = kind.fixed_n_layers;
+  return c;
+}
+
 int64_t DiscriminatorConfig::conv_weight_count() const {
-  const int64_t in = input_nc, width = ndf;
-  if (arch == "pixel") return in * width + width * 2 * width + 2 * width;
-  int64_t n = in * width * 16;  // 4x4 kernels throughout
-  int64_t mult = 1;
-  for (int i = 1; i < n_layers; ++i) {
-    const int64_t prev = mult;
-    mult = std::min<int64_t>(int64_t{1} << i, 8);
-    n += width * prev * width * mult * 16;
-  }
-  const int64_t prev = mult;
-  mult = std::min<int64_t>(int64_t{1} << std::min(n_layers, 3), 8);
-  return n + width * prev * width * mult * 16 + width * mult * 16;
+  const DiscriminatorConfig c = resolved();
+  return discriminator_kind(c.arch).conv_weight_count(c);
+}
+
+// PatchGAN of pytorch-CycleGAN-and-pix2pix: `--netD basic` is the 70x70 one (3 layers),
+// `--netD n_layers` the same with --n-layers-D.
+DiscriminatorKind basic_discriminator_kind() {
+  DiscriminatorKind k = n_layer_kind("basic");
+  k.description = "70x70 PatchGAN (n_layers with 3 layers)";
+  k.fixed_n_layers = 3;
+  return k;
+}
+
+DiscriminatorKind n_layers_discriminator_kind() {
+  DiscriminatorKind k = n_layer_kind("n_layers");
+  k.description = "PatchGAN with --n-layers-D stride-2 convs";
+  return k;
+}
+
+DiscriminatorKind pixel_discriminator_kind() {
+  DiscriminatorKind k;
+  k.name = "pixel";
+  k.description = "1x1 PixelGAN: judges every pixel on its own";
+  k.file_arch = "pixel";
+  k.build = [](const DiscriminatorConfig& c) -> Discriminator { return PixelDiscriminator(c).ptr(); };
+  k.conv_weight_count = [](const DiscriminatorConfig& c) {
+    const int64_t in = c.input_nc, width = c.ndf;
+    return in * width + width * 2 * width + 2 * width;
+  };
+  return k;
 }
 
 NLayerDiscriminatorImpl::NLayerDiscriminatorImpl(const DiscriminatorConfig& config) {
@@ -80,15 +124,7 @@ NLayerDiscriminatorImpl::NLayerDiscriminatorImpl(const DiscriminatorConfig& conf
   model = register_module("model", seq);
 }
 
-torch::Tensor NLayerDiscriminatorImpl::forward(torch::Tensor x) { return run_sequential(*model, std::move(x)); }
-
-std::vector<torch::Tensor> NLayerDiscriminatorImpl::forward_features(torch::Tensor x) {
-  return run_collecting(*model, std::move(x));
-}
-
-torch::Tensor NLayerDiscriminatorImpl::forward_cut(torch::Tensor x) {
-  return run_sequential(*model, std::move(x), 0, model->size() - 1);
-}
+DiscriminatorOutput NLayerDiscriminatorImpl::forward(torch::Tensor x) { return run_one_scale(*model, std::move(x)); }
 
 PixelDiscriminatorImpl::PixelDiscriminatorImpl(const DiscriminatorConfig& config) {
   config.validate();
@@ -100,24 +136,12 @@ PixelDiscriminatorImpl::PixelDiscriminatorImpl(const DiscriminatorConfig& config
                                                       make_conv(ndf * 2, 1, 1, 1, 0, use_bias)));
 }
 
-torch::Tensor PixelDiscriminatorImpl::forward(torch::Tensor x) { return run_sequential(*net, std::move(x)); }
-
-std::vector<torch::Tensor> PixelDiscriminatorImpl::forward_features(torch::Tensor x) {
-  return run_collecting(*net, std::move(x));
-}
-
-torch::Tensor PixelDiscriminatorImpl::forward_cut(torch::Tensor x) {
-  return run_sequential(*net, std::move(x), 0, net->size() - 1);
-}
+DiscriminatorOutput PixelDiscriminatorImpl::forward(torch::Tensor x) { return run_one_scale(*net, std::move(x)); }
 
 Discriminator make_discriminator(const DiscriminatorConfig& config) {
   config.validate();
-  Discriminator d;
-  if (config.arch == "pixel") {
-    d = std::make_shared<PixelDiscriminatorImpl>(config);
-  } else {
-    d = std::make_shared<NLayerDiscriminatorImpl>(config);
-  }
+  const DiscriminatorConfig c = config.resolved();
+  Discriminator d = discriminator_kind(c.arch).build(c);
   init_weights(*d, "normal", 0.02);
   return d;
 }

@@ -1,6 +1,9 @@
 // The discriminators of pytorch-CycleGAN-and-pix2pix / gan-compression (methods.md 1.4):
 // PatchGAN `NLayerDiscriminator` (keys model.N) and the 1x1 `PixelDiscriminator` (keys net.N).
-// Both expose their intermediate activations for feature-level losses (DCD).
+// A discriminator returns, per scale, its prediction map and the activations before it
+// (DiscriminatorOutput): PatchGAN and pixel D have one scale; pix2pixHD / SPADE's multi-scale D
+// judge the image at several resolutions. Feature-level losses (DCD) read the activations.
+// The kinds (`--netD basic|n_layers|pixel`) are entries of nn/discriminator_registry.h.
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
@@ -13,30 +16,47 @@
 namespace ganlite::nn {
 
 struct DiscriminatorConfig {
-  std::string arch = "n_layers";  // n_layers | pixel
+  std::string arch = "n_layers";  // a registered kind (discriminator_kind_names()): basic | n_layers | pixel
   int input_nc = 3;               // 6 for a conditional (pix2pix) D: input and output concatenated
   int ndf = 64;
-  int n_layers = 3;               // n_layers only
+  int n_layers = 3;               // n_layers only (basic fixes it to 3)
   std::string norm = "batch";     // instance | instance_affine | batch | none
 
   // Throws UsageError naming the bad field and, for choices, the valid values.
   void validate() const;
+  // The kind's fixed settings applied (basic: n_layers 3). Throws UsageError for an unknown kind.
+  DiscriminatorConfig resolved() const;
   // The 4-d (conv) weights the module will have, computed without building it: configs are
   // checked against nn::kMaxConvWeights before anything is allocated.
   int64_t conv_weight_count() const;
 };
 
-const std::vector<std::string>& valid_discriminator_archs();
+// One scale's judgement.
+struct DiscriminatorScale {
+  torch::Tensor logits;                 // the prediction map (no sigmoid)
+  // The activation after each LeakyReLU, in order. back() is the D "cut before its last conv"
+  // (DCD's D', methods.md 3.4).
+  std::vector<torch::Tensor> features;
+};
+
+// What a discriminator returns: one entry per scale, the input's own resolution first.
+struct DiscriminatorOutput {
+  std::vector<DiscriminatorScale> scales;
+};
+
+// The Sequential holding every layer of a single-Sequential D, under its registered name
+// ("model", "net"): what discriminator pruning slices.
+struct DiscriminatorLayers {
+  torch::nn::SequentialImpl* seq = nullptr;
+  std::string name;
+};
 
 class DiscriminatorImpl : public torch::nn::Module {
  public:
   ~DiscriminatorImpl() override = default;
-  // The prediction map (logits, no sigmoid).
-  virtual torch::Tensor forward(torch::Tensor x) = 0;
-  // The activation after each LeakyReLU, in order, then the prediction map.
-  virtual std::vector<torch::Tensor> forward_features(torch::Tensor x) = 0;
-  // The features "cut before the last conv" (DCD's D'): the output of the last LeakyReLU.
-  virtual torch::Tensor forward_cut(torch::Tensor x) = 0;
+  virtual DiscriminatorOutput forward(torch::Tensor x) = 0;
+  // seq == nullptr for a D of another shape (several Sequentials: a multi-scale D).
+  virtual DiscriminatorLayers layers() { return {}; }
 };
 using Discriminator = std::shared_ptr<DiscriminatorImpl>;
 
@@ -45,9 +65,8 @@ using Discriminator = std::shared_ptr<DiscriminatorImpl>;
 class NLayerDiscriminatorImpl : public DiscriminatorImpl {
  public:
   explicit NLayerDiscriminatorImpl(const DiscriminatorConfig& config);
-  torch::Tensor forward(torch::Tensor x) override;
-  std::vector<torch::Tensor> forward_features(torch::Tensor x) override;
-  torch::Tensor forward_cut(torch::Tensor x) override;
+  DiscriminatorOutput forward(torch::Tensor x) override;
+  DiscriminatorLayers layers() override { return {model.get(), "model"}; }
 
   torch::nn::Sequential model{nullptr};
 };
@@ -57,9 +76,8 @@ TORCH_MODULE(NLayerDiscriminator);
 class PixelDiscriminatorImpl : public DiscriminatorImpl {
  public:
   explicit PixelDiscriminatorImpl(const DiscriminatorConfig& config);
-  torch::Tensor forward(torch::Tensor x) override;
-  std::vector<torch::Tensor> forward_features(torch::Tensor x) override;
-  torch::Tensor forward_cut(torch::Tensor x) override;
+  DiscriminatorOutput forward(torch::Tensor x) override;
+  DiscriminatorLayers layers() override { return {net.get(), "net"}; }
 
   torch::nn::Sequential net{nullptr};
 };

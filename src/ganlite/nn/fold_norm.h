@@ -1,5 +1,6 @@
-// Folding an eval-mode normalisation into the convolution before it: the one implementation
-// behind the fast inference path (nn/inference.cpp) and the ONNX exporter (io/onnx_export.cpp).
+// Folding an eval-mode normalisation into the convolution before it: the one implementation,
+// used by the lowering (nn/lowering.cpp, nn/pass_fold_norms.cpp) that both the fast inference
+// path and the ONNX exporter consume.
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/types.h>

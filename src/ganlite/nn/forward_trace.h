@@ -34,6 +34,17 @@ class ScopedForwardObserver {
 // The observer installed on this thread, or nullptr.
 ForwardObserver* current_forward_observer();
 
+// Replaces leaf layers' forward process-wide while installed: data-parallel training's
+// SyncBatchNorm (train/distributed.h). forward() returns an undefined tensor for a layer it
+// leaves alone.
+class LayerOverride {
+ public:
+  virtual ~LayerOverride() = default;
+  virtual torch::Tensor forward(torch::nn::Module& layer, const torch::Tensor& x) = 0;
+};
+// Installs `override_layers` (nullptr removes it); returns the previous one.
+LayerOverride* set_layer_override(LayerOverride* override_layers);
+
 // Runs one layer of a Sequential (or any AnyModule), reporting it when it is a leaf.
 torch::Tensor run_layer(torch::nn::AnyModule& layer, const torch::Tensor& x);
 

@@ -1,5 +1,6 @@
-// The fast inference path for trained generators (issue 8). A generator module is compiled once
-// into a flat plan of fused steps on prepared weights:
+// The fast inference path for trained generators (issue 8). A generator module is lowered once
+// (nn/lowering.h), rewritten by every pass (nn/pass_*.cpp) and compiled into a flat plan of fused
+// steps on prepared weights (nn/inference_compile.cpp, nn/inference_blocks.cpp):
 //   - BatchNorm (eval statistics) folded into the preceding conv / transposed conv;
 //   - a conv directly followed by an InstanceNorm drops its bias (the norm removes it anyway);
 //   - InstanceNorm + ReLU / LeakyReLU run as one scale-shift pass over NHWC data;

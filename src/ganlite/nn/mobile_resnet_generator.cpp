@@ -36,3 +36,17 @@ MobileResnetGeneratorImpl::MobileResnetGeneratorImpl(ArchConfig config)
                               }) {}
 
 }  // namespace ganlite::nn
+
+namespace ganlite::nn {
+
+GeneratorFamily mobile_resnet_generator_family() {
+  return resnet_like_generator_family(
+      "mobile_resnet", "gan-compression's MobileResnetGenerator: separable convs in the blocks (methods.md 1.2)", true,
+      [](const ArchConfig& c) -> Generator { return std::make_shared<MobileResnetGeneratorImpl>(c); },
+      [](int64_t trunk, const std::vector<int>& mids) -> int64_t {
+        const int64_t mid = mids.at(0);  // two separable convs: depthwise 3x3, then pointwise 1x1
+        return trunk * 9 + trunk * mid + mid * 9 + mid * trunk;
+      });
+}
+
+}  // namespace ganlite::nn

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ganlite/nn/generator.h"
+#include "ganlite/nn/generator_family.h"
 
 namespace ganlite::nn {
 
@@ -58,6 +59,14 @@ class ResnetLikeGeneratorImpl : public GeneratorImpl {
 
   std::vector<size_t> block_first_norm_;
 };
+
+// The family entry shared by resnet and mobile_resnet (generator_family.h): size multiple 4,
+// widths {mid} per block, CAT pruning, import of the public code's `model.<i>` layout.
+// `separable_blocks`: the blocks' convs are SeparableConv2d (gan-compression's mobile layout);
+// `block_conv_weights`: one block's convolution weights (trunk width, {mid}).
+GeneratorFamily resnet_like_generator_family(
+    std::string name, std::string description, bool separable_blocks, std::function<Generator(const ArchConfig&)> build,
+    std::function<int64_t(int64_t trunk, const std::vector<int>& mids)> block_conv_weights);
 
 class ResnetGeneratorImpl : public ResnetLikeGeneratorImpl {
  public:

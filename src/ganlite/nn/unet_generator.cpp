@@ -5,6 +5,8 @@
 #include <torch/nn/modules/dropout.h>
 
 #include "ganlite/nn/forward_trace.h"
+#include "ganlite/nn/generator_family.h"
+#include "ganlite/nn/import_keys.h"
 #include "ganlite/nn/layers.h"
 #include "ganlite/util/error.h"
 
@@ -142,7 +144,92 @@ std::vector<std::string> UnetGeneratorImpl::tap_names() const {
 }
 
 std::vector<ScoredNorm> UnetGeneratorImpl::scored_norms() const {
-  throw UsageError("CAT pruning is not defined for the unet architecture (valid: resnet, mobile_resnet, inception)");
+  throw UsageError("CAT pruning is not defined for the " + config_.arch +
+                   " architecture (valid: " + join_names(prunable_generator_families(), ", ") + ")");
+}
+
+}  // namespace ganlite::nn
+
+namespace ganlite::nn {
+
+namespace {
+
+// (outer, inner, input) of each level from the innermost out; 4x4 down and up convs, the up conv
+// taking the concatenated skip (2 inner) except at the innermost level.
+int64_t unet_conv_weights(const ArchConfig& c) {
+  const int64_t g = c.ngf;
+  int64_t n = 8 * g * 8 * g * 16 + 8 * g * 8 * g * 16;                        // innermost
+  n += int64_t{c.num_downs - 5} * (8 * g * 8 * g * 16 + 16 * g * 8 * g * 16);  // middle at 8 ngf
+  n += 4 * g * 8 * g * 16 + 16 * g * 4 * g * 16;
+  n += 2 * g * 4 * g * 16 + 8 * g * 2 * g * 16;
+  n += g * 2 * g * 16 + 4 * g * g * 16;
+  n += int64_t{c.input_nc} * g * 16 + 2 * g * c.output_nc * 16;  // outermost
+  return n;
+}
+
+int to_int(int64_t v) { return static_cast<int>(v); }
+
+// pytorch-CycleGAN-and-pix2pix's nested `model.model.1.model.3...` layout: depth from the nesting,
+// ngf and channels from the outermost convs; the keys are ours as they are.
+ImportInference import_unet(const PublicStateDict& d, const ImportOptions& opts) {
+  const std::string& arch = opts.arch;
+  ImportInference out;
+  ArchConfig& c = out.config;
+  c.arch = arch;
+  const torch::Tensor outer = d.need("model.model.0.weight", 4, "the outermost down conv", arch);
+  c.input_nc = to_int(outer.size(1));
+  c.ngf = to_int(outer.size(0));
+  check_import_option(opts.ngf, c.ngf, "--ngf", "outermost conv width (model.model.0.weight)", d.source());
+  c.output_nc = to_int(d.need("model.model.3.weight", 4, "the outermost transposed conv", arch).size(1));
+  std::string level = "model.model.1";
+  int levels = 1;
+  if (!d.has_prefix(level + ".model.")) d.need(level + ".model.1.weight", 4, "the second down conv", arch);
+  // Descend while layer 3 is itself a skip block (the innermost block's layer 3 is its up conv).
+  while (d.has_prefix(level + ".model.3.model.")) {
+    level += ".model.3";
+    ++levels;
+  }
+  c.num_downs = levels + 1;
+  check_import_option(opts.num_downs, c.num_downs, "--num-downs", "U-Net depth (nested model.3 blocks, plus one)",
+                      d.source());
+  c.norm = opts.norm.value_or(infer_import_norm(d, "model.model.1.model.2", "model.model.1.model.1"));
+  if (!opts.norm) out.notes.push_back("norm inferred from model.model.1.model.2: " + c.norm);
+  c.dropout = opts.dropout.value_or(0.0);
+  if (opts.padding) c.padding = *opts.padding;
+  out.layout = "pytorch-CycleGAN-and-pix2pix UnetGenerator";
+  out.remap_layers = [](const StateDictTensors&, KeyRemap&) {};
+  return out;
+}
+
+}  // namespace
+
+GeneratorFamily unet_generator_family() {
+  GeneratorFamily f;
+  f.name = "unet";
+  f.description = "U-Net generator of pytorch-CycleGAN-and-pix2pix (unet_256: num_downs 8, unet_128: 7)";
+  f.build = [](const ArchConfig& c) -> Generator { return std::make_shared<UnetGeneratorImpl>(c); };
+  f.size_multiple = [](const ArchConfig& c) { return int64_t{1} << c.num_downs; };
+  f.conv_weight_count = unet_conv_weights;
+  f.uses_num_downs = true;
+  f.widths_per_block = 0;  // no per-layer widths, hence no CAT pruning (no prune hooks)
+  f.taps = "the bottleneck, then the decoder outputs at levels 3, 2 and 1";
+  f.validate = [](const ArchConfig& c) {
+    require(c.num_downs >= 5 && c.num_downs <= kMaxNumDowns, "unet num_downs must be in [5, " +
+                                                                 std::to_string(kMaxNumDowns) + "], got " +
+                                                                 std::to_string(c.num_downs));
+  };
+  // Its forward refuses other sizes, so profiling does too, naming the depth.
+  f.check_profile_size = [](const ArchConfig& c, int64_t input_size) {
+    const int64_t multiple = size_multiple(c);
+    require(input_size % multiple == 0, "--input-size " + std::to_string(input_size) + " must be a multiple of " +
+                                            std::to_string(multiple) + " for unet with --num-downs " +
+                                            std::to_string(c.num_downs));
+  };
+  f.describe = [](const ArchConfig& c) {
+    return c.arch + " ngf " + std::to_string(c.ngf) + ", " + std::to_string(c.num_downs) + " downs";
+  };
+  f.import_state_dict = import_unet;
+  return f;
 }
 
 }  // namespace ganlite::nn

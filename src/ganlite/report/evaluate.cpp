@@ -15,6 +15,7 @@
 #include "ganlite/nn/inference.h"
 #include "ganlite/nn/profiler.h"
 #include "ganlite/train/train_config.h"
+#include "ganlite/train/task_registry.h"
 #include "ganlite/train/validation.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/progress.h"
@@ -40,7 +41,7 @@ cv::Mat to_mat(const torch::Tensor& image_u8) {
 }
 
 void validate_options(const EvalOptions& o) {
-  if (o.task != "pix2pix" && o.task != "cyclegan") throw_bad_choice("task", o.task, {"pix2pix", "cyclegan"});
+  train::task_kind(o.task);  // names the registered tasks for an unknown one
   if (o.direction != "AtoB" && o.direction != "BtoA") throw_bad_choice("direction", o.direction, {"AtoB", "BtoA"});
   require(!o.data.empty(), "no data folder given");
   require(o.max_images >= 0, "max images must be >= 0, got " + std::to_string(o.max_images));

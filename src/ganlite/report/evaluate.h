@@ -22,7 +22,7 @@ namespace ganlite::report {
 
 struct EvalOptions {
   std::string data;                // dataset root: test/ (paired) or testA/ + testA_truth/ (unpaired)
-  std::string task = "pix2pix";    // pix2pix | cyclegan
+  std::string task = "pix2pix";    // a registered task (train/task_registry.h): its test layout
   std::string direction = "AtoB";  // AtoB | BtoA
   int max_images = 0;              // 0: the whole test split
   int size = 0;                    // evaluation size (images resized to size x size); 0: the first input's height

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "ganlite/metrics/image_quality.h"
+#include "ganlite/nn/generator_family.h"
 #include "ganlite/nn/profiler.h"
 #include "ganlite/report/base64.h"
 #include "ganlite/report/svg_plot.h"
@@ -32,13 +33,7 @@ std::string ratio_text(double a, double b) {
   return r ? fixed(*r, 2) + "&times;" : "&ndash;";
 }
 
-std::string arch_text(const nn::ArchConfig& a) {
-  std::string s = a.arch + " ngf " + std::to_string(a.ngf);
-  if (a.arch == "unet") return s + ", " + std::to_string(a.num_downs) + " downs";
-  s += ", " + std::to_string(a.n_blocks) + " blocks";
-  if (!a.widths.empty()) s += " (pruned widths)";
-  return s;
-}
+std::string arch_text(const nn::ArchConfig& a) { return nn::describe_generator(a); }
 
 std::string latency_text(const metrics::LatencyResult& l) {
   return fixed(l.median_ms, 2) + " / " + fixed(l.p90_ms, 2);

@@ -2,12 +2,29 @@
 
 #include <torch/torch.h>
 
+#include <filesystem>
+
+#include "ganlite/train/distributed.h"
+#include "ganlite/train/task_registry.h"
+#include "ganlite/util/error.h"
+
 namespace ganlite::train {
 
 namespace {
 std::vector<torch::Tensor> concat(std::vector<torch::Tensor> a, const std::vector<torch::Tensor>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
+}
+
+// Under data-parallel training the pool takes the global batch's fakes (gathered in rank order),
+// so every rank's pool holds and draws exactly what one process with the global batch would
+// (same seed, same images); each rank's D then judges its own slice of what the pool returns.
+torch::Tensor query_pool(ImagePool& pool, const torch::Tensor& fakes) {
+  Distributed* dist = Distributed::current();
+  if (dist == nullptr || dist->size() == 1 || pool.capacity() == 0) return pool.query(fakes);
+  const auto global = dist->all_gather_cat(fakes.detach().contiguous());
+  const int64_t begin = global_batch_offset(*dist, fakes.size(0));
+  return pool.query(global).narrow(0, begin, fakes.size(0));
 }
 }  // namespace
 
@@ -67,8 +84,10 @@ Losses CycleGanTask::train_step(const data::Batch& batch) {
   set_requires_grad(*discriminator_a_, true);
   set_requires_grad(*discriminator_b_, true);
   optimizer_d_->zero_grad();
-  const auto loss_d_a = discriminator_loss(discriminator_a_, real_b, fake_b_pool_.query(fake_b));
-  const auto loss_d_b = discriminator_loss(discriminator_b_, real_a, fake_a_pool_.query(fake_a));
+  // Each rank's loss is its samples' mean; the gradient averager weights it by the rank's share
+  // of the global batch, so D's gradient is the global batch's mean, as with one process.
+  const auto loss_d_a = discriminator_loss(discriminator_a_, real_b, query_pool(fake_b_pool_, fake_b));
+  const auto loss_d_b = discriminator_loss(discriminator_b_, real_a, query_pool(fake_a_pool_, fake_a));
   optimizer_d_->step();
 
   return {{"G_A", loss_g_a.item<double>()},       {"G_B", loss_g_b.item<double>()},
@@ -100,6 +119,47 @@ void CycleGanTask::save_extra_state(NamedTensors& tensors, Metadata& metadata) c
 void CycleGanTask::load_extra_state(const NamedTensors& tensors, const Metadata& metadata) {
   fake_a_pool_.load_state("pool_fake_A", tensors, metadata, device_);
   fake_b_pool_.load_state("pool_fake_B", tensors, metadata, device_);
+}
+
+// The unaligned layout: <root>/trainA/, trainB/, testA/, testB/. Validation needs the true
+// translations of the test inputs, <root>/testA_truth/ (testB_truth/ for BtoA; the synthetic
+// datasets have them). CAT's CycleGAN recipes: ndf 64, LSGAN, affine InstanceNorm teachers.
+TaskKind cyclegan_train_task() {
+  namespace fs = std::filesystem;
+  TaskKind k;
+  k.name = kCycleGanTask;
+  k.description = "unpaired translation A <-> B (trainA/, trainB/), two generators and two D's";
+  k.paired = false;
+  k.default_ndf = 64;
+  k.default_gan_mode = "lsgan";
+  k.scaled_norm = "instance_affine";
+  k.open_train_set = [](const TrainConfig& c, const data::DatasetOptions& options) {
+    return data::open_unaligned(c.dataroot, "train", options);
+  };
+  k.open_validation_set = [](const TrainConfig& c, const data::DatasetOptions& options,
+                             std::string* why) -> std::optional<ValidationSet> {
+    const fs::path root = c.dataroot;
+    const std::string in = c.direction == "AtoB" ? "testA" : "testB";
+    const fs::path truth = root / (in + "_truth");
+    if (!fs::is_directory(root / in) || !fs::is_directory(truth)) {
+      if (why) *why = "unpaired data has no '" + truth.string() + "' to compare against";
+      return std::nullopt;
+    }
+    ValidationSet set{data::open_single(root / in, options), data::open_single(truth, options), in + "_truth"};
+    if (set.inputs->size() != set.truths->size()) {
+      throw Error("'" + (root / in).string() + "' has " + std::to_string(set.inputs->size()) + " images but '" +
+                  truth.string() + "' has " + std::to_string(set.truths->size()));
+    }
+    return set;
+  };
+  k.open_train_targets = [](const TrainConfig& c, const data::DatasetOptions& options) {
+    const std::string out = c.direction == "AtoB" ? "trainB" : "trainA";
+    return TargetImages{data::open_single(fs::path(c.dataroot) / out, options), false};
+  };
+  k.make_task = [](const TrainConfig& c, const torch::Device& device) -> std::unique_ptr<TrainTask> {
+    return std::make_unique<CycleGanTask>(c, device);
+  };
+  return k;
 }
 
 }  // namespace ganlite::train

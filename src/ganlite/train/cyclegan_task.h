@@ -1,7 +1,8 @@
 // CycleGAN (public models/cycle_gan_model.py): G_A: A -> B, G_B: B -> A, D_A judges B images,
 // D_B judges A images. Per step: both generators together (GAN + cycle * lambda_A/B + identity *
 // lambda_identity * lambda_B/A), then both discriminators on a history pool of fakes, each with
-// 0.5 * (real + fake).
+// 0.5 * (real + fake). Registered as `--task cyclegan` (task_registry.h): unpaired trainA/ and
+// trainB/, validated against testA_truth/ when present.
 #pragma once
 #include <torch/optim/adam.h>
 
@@ -15,11 +16,13 @@
 
 namespace ganlite::train {
 
+inline constexpr const char* kCycleGanTask = "cyclegan";
+
 class CycleGanTask : public TrainTask {
  public:
   CycleGanTask(const TrainConfig& config, const torch::Device& device);
 
-  std::string name() const override { return "cyclegan"; }
+  std::string name() const override { return kCycleGanTask; }
   Losses train_step(const data::Batch& batch) override;
   std::vector<std::pair<std::string, torch::nn::Module*>> modules() override;
   std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers() override;

@@ -33,4 +33,16 @@ torch::Tensor GanLoss::operator()(const torch::Tensor& prediction, bool target_i
   return target_is_real ? torch::relu(1.0 - prediction).mean() : torch::relu(1.0 + prediction).mean();
 }
 
+torch::Tensor GanLoss::operator()(const nn::DiscriminatorOutput& output, bool target_is_real,
+                                  bool for_discriminator) const {
+  const auto& scales = output.scales;
+  if (scales.empty()) throw Error("a discriminator returned no scale to compute the GAN loss on");
+  // One scale is returned as it is, so single-scale losses are exactly the prediction map's loss.
+  torch::Tensor total = (*this)(scales.front().logits, target_is_real, for_discriminator);
+  for (size_t i = 1; i < scales.size(); ++i) {
+    total = total + (*this)(scales[i].logits, target_is_real, for_discriminator);
+  }
+  return scales.size() == 1 ? total : total / static_cast<double>(scales.size());
+}
+
 }  // namespace ganlite::train

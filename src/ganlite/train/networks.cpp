@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "ganlite/nn/discriminator_registry.h"
 #include "ganlite/nn/init.h"
 
 namespace ganlite::train {
@@ -21,12 +22,12 @@ nn::Generator build_generator(const TrainConfig& config, int input_nc, int outpu
 
 nn::DiscriminatorConfig discriminator_config_of(const TrainConfig& config, int input_nc) {
   nn::DiscriminatorConfig d;
-  d.arch = config.netD == "pixel" ? "pixel" : "n_layers";
+  d.arch = config.netD;  // a registered kind (nn/discriminator_registry.h)
   d.input_nc = input_nc;
   d.ndf = config.ndf;
-  d.n_layers = config.netD == "basic" ? 3 : config.n_layers_D;
+  d.n_layers = config.n_layers_D;
   d.norm = config.norm_D;
-  return d;
+  return d.resolved();
 }
 
 nn::Discriminator build_discriminator(const TrainConfig& config, int input_nc, const torch::Device& device) {
@@ -39,12 +40,13 @@ nn::Discriminator build_discriminator(const TrainConfig& config, int input_nc, c
 }
 
 std::map<std::string, std::string> discriminator_metadata_for(const TrainConfig& config, int input_nc) {
+  const auto d = discriminator_config_of(config, input_nc);
   return {{"kind", "discriminator"},
-          {"arch", config.netD == "pixel" ? "pixel" : "n_layers"},
+          {"arch", nn::discriminator_kind(d.arch).file_arch},
           {"input_nc", std::to_string(input_nc)},
-          {"ndf", std::to_string(config.ndf)},
-          {"n_layers", std::to_string(config.netD == "basic" ? 3 : config.n_layers_D)},
-          {"norm", config.norm_D}};
+          {"ndf", std::to_string(d.ndf)},
+          {"n_layers", std::to_string(d.n_layers)},
+          {"norm", d.norm}};
 }
 
 void set_requires_grad(torch::nn::Module& module, bool requires_grad) {

@@ -15,7 +15,7 @@ namespace ganlite::train {
 
 // The configured generator (input_nc -> output_nc), initialised with init_type / init_gain.
 nn::Generator build_generator(const TrainConfig& config, int input_nc, int output_nc, const torch::Device& device);
-// The architecture of netD basic / n_layers (PatchGAN with n_layers_D) or pixel, ndf, norm_D.
+// The discriminator of kind netD (nn/discriminator_registry.h) with ndf, n_layers_D and norm_D, resolved.
 nn::DiscriminatorConfig discriminator_config_of(const TrainConfig& config, int input_nc);
 // That discriminator, initialised with init_type / init_gain.
 nn::Discriminator build_discriminator(const TrainConfig& config, int input_nc, const torch::Device& device);

@@ -2,6 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <filesystem>
+
+#include "ganlite/train/task_registry.h"
+
 namespace ganlite::train {
 
 Pix2PixTask::Pix2PixTask(const TrainConfig& config, const torch::Device& device)
@@ -54,5 +58,37 @@ std::vector<std::pair<std::string, torch::optim::Optimizer*>> Pix2PixTask::optim
 }
 
 std::vector<std::pair<std::string, nn::Generator>> Pix2PixTask::export_generators() { return {{"G", generator_}}; }
+
+// pytorch-CycleGAN-and-pix2pix's aligned layout: <root>/<split>/ holds A|B side by side. CAT's
+// pix2pix recipes: ndf 128, the vanilla GAN loss, BatchNorm teachers.
+TaskKind pix2pix_train_task() {
+  namespace fs = std::filesystem;
+  TaskKind k;
+  k.name = kPix2PixTask;
+  k.description = "paired translation A -> B (aligned A|B images in train/ and test/), conditional D";
+  k.paired = true;
+  k.default_ndf = 128;
+  k.default_gan_mode = "vanilla";
+  k.scaled_norm = "batch";
+  k.open_train_set = [](const TrainConfig& c, const data::DatasetOptions& options) {
+    return data::open_aligned(c.dataroot, "train", options);
+  };
+  k.open_validation_set = [](const TrainConfig& c, const data::DatasetOptions& options,
+                             std::string* why) -> std::optional<ValidationSet> {
+    const fs::path root = c.dataroot;
+    if (!fs::is_directory(root / "test")) {
+      if (why) *why = "no test split '" + (root / "test").string() + "'";
+      return std::nullopt;
+    }
+    return ValidationSet{data::open_aligned(root, "test", options), nullptr, "test (B)"};
+  };
+  k.open_train_targets = [](const TrainConfig& c, const data::DatasetOptions& options) {
+    return TargetImages{data::open_aligned(c.dataroot, "train", options), true};
+  };
+  k.make_task = [](const TrainConfig& c, const torch::Device& device) -> std::unique_ptr<TrainTask> {
+    return std::make_unique<Pix2PixTask>(c, device);
+  };
+  return k;
+}
 
 }  // namespace ganlite::train

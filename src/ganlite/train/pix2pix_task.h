@@ -1,6 +1,7 @@
 // pix2pix (public models/pix2pix_model.py): G maps A to B; D is conditional (sees A and B
 // concatenated). Per step: D update with 0.5 * (fake + real), then G update with
-// GAN(D(A, G(A))) + lambda_L1 * L1(G(A), B).
+// GAN(D(A, G(A))) + lambda_L1 * L1(G(A), B). Registered as `--task pix2pix` (task_registry.h):
+// aligned A|B images in train/ and test/.
 #pragma once
 #include <torch/optim/adam.h>
 
@@ -13,12 +14,14 @@
 
 namespace ganlite::train {
 
+inline constexpr const char* kPix2PixTask = "pix2pix";
+
 class Pix2PixTask : public TrainTask {
  public:
   // Builds G and D (seed torch first for reproducible init) on `device`.
   Pix2PixTask(const TrainConfig& config, const torch::Device& device);
 
-  std::string name() const override { return "pix2pix"; }
+  std::string name() const override { return kPix2PixTask; }
   Losses train_step(const data::Batch& batch) override;
   std::vector<std::pair<std::string, torch::nn::Module*>> modules() override;
   std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers() override;

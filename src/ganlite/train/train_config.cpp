@@ -6,7 +6,10 @@
 #include <set>
 
 #include "ganlite/nn/discriminator.h"
+#include "ganlite/nn/discriminator_registry.h"
+#include "ganlite/nn/generator_family.h"
 #include "ganlite/train/gan_loss.h"
+#include "ganlite/train/task_registry.h"
 #include "ganlite/util/atomic_file.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/json_read.h"
@@ -77,36 +80,36 @@ nn::ArchConfig generator_from_json(nlohmann::json g, const std::string& file) {
 
 }  // namespace
 
-const std::vector<std::string>& valid_tasks() {
-  static const std::vector<std::string> v{"pix2pix", "cyclegan"};
-  return v;
-}
-const std::vector<std::string>& valid_net_ds() {
-  static const std::vector<std::string> v{"basic", "n_layers", "pixel"};
-  return v;
-}
+const std::vector<std::string>& valid_tasks() { return task_names(); }
+const std::vector<std::string>& valid_net_ds() { return nn::discriminator_kind_names(); }
 const std::vector<std::string>& valid_init_types() {
   static const std::vector<std::string> v{"normal", "xavier", "kaiming", "orthogonal"};
   return v;
 }
 
 std::string default_generator_norm(const std::string& task, const std::string& arch) {
-  if (arch == "inception") return task == "cyclegan" ? "instance_affine" : "batch";
+  if (nn::uses_scaled_norm_defaults(arch)) {  // the family's (nn/generator_family.h): CAT's teachers
+    const auto* kind = find_task_kind(task);
+    return kind ? kind->scaled_norm : "batch";
+  }
   return "instance";
 }
 
 std::string default_discriminator_norm(const nn::ArchConfig& generator) {
-  if (generator.arch != "inception") return "instance";
-  return generator.norm == "instance" ? "instance_affine" : generator.norm;
+  return nn::default_discriminator_norm_for(generator);
 }
 
 TrainConfig TrainConfig::resolved() const {
   TrainConfig c = *this;
   if (c.generator.norm == kAutoNorm) c.generator.norm = default_generator_norm(c.task, c.generator.arch);
   if (c.norm_D == kAutoNorm) c.norm_D = default_discriminator_norm(c.generator);
-  if (c.ndf == 0) c.ndf = c.task == "pix2pix" ? 128 : 64;
-  if (c.gan_mode == "auto") c.gan_mode = c.task == "pix2pix" ? "vanilla" : "lsgan";
-  if (c.netD == "basic") c.n_layers_D = 3;
+  // An unknown task or netD keeps its "auto" / 0 fields: validate_config() names the valid ones.
+  if (const auto* task_defaults = find_task_kind(c.task)) {
+    if (c.ndf == 0) c.ndf = task_defaults->default_ndf;
+    if (c.gan_mode == "auto") c.gan_mode = task_defaults->default_gan_mode;
+  }
+  const auto* d_kind = nn::find_discriminator_kind(c.netD);
+  if (d_kind && d_kind->fixed_n_layers > 0) c.n_layers_D = d_kind->fixed_n_layers;
   return c;
 }
 
@@ -121,7 +124,7 @@ void TrainConfig::validate_config() const {
           "n_layers_D must be in [1, " + std::to_string(kMaxLayersD) + "], got " + std::to_string(n_layers_D));
   // A conditional (pix2pix) D sees input and output together.
   nn::DiscriminatorConfig d;
-  d.arch = netD == "pixel" ? "pixel" : "n_layers";
+  d.arch = netD;
   d.input_nc = generator.input_nc + generator.output_nc;
   d.ndf = ndf;
   d.n_layers = n_layers_D;
@@ -166,28 +169,30 @@ nlohmann::json TrainConfig::to_json() const {
   nlohmann::json j = nlohmann::json::object();
   visit_fields(const_cast<TrainConfig&>(*this), [&j](const char* key, auto& value, auto...) { j[key] = value; });
   j["generator"] = generator.to_json();
-  if (!distill.empty()) j["distill"] = nlohmann::json::parse(distill);
   return j;
 }
 
 TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& file) {
   const JsonFields f(j, file);
+  if (f.find(kDistillSection)) {
+    throw UsageError((file.empty() ? "" : file + ": ") +
+                     "this config describes a distillation run (it has a '" + kDistillSection +
+                     "' section): run or resume it with `ganlite distill`");
+  }
   TrainConfig c;
-  std::set<std::string> known{"generator", "distill"};
+  std::set<std::string> known{"generator"};
   visit_fields(c, [&](const char* key, auto& value, auto... bounds) {
     known.insert(key);
     f.get(key, value, bounds...);
   });
   f.refuse_unknown(known);
   if (const auto* generator = f.find("generator")) c.generator = generator_from_json(*generator, file);
-  if (const auto* distill = f.find("distill")) {
-    if (!distill->is_object()) throw UsageError(f.where("distill") + " must be a JSON object");
-    c.distill = distill->dump();
-  }
   return c;
 }
 
-std::string TrainConfig::to_json_string(int indent) const { return to_json().dump(indent) + "\n"; }
+std::string config_file_text(const nlohmann::json& j, int indent) { return j.dump(indent) + "\n"; }
+
+std::string TrainConfig::to_json_string(int indent) const { return config_file_text(to_json(), indent); }
 
 TrainConfig TrainConfig::from_json_string(const std::string& text, const std::string& name_for_errors) {
   return from_json(parse_config_json(text, name_for_errors), name_for_errors);

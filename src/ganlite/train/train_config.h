@@ -33,14 +33,14 @@ inline nn::ArchConfig generator_with_auto_norm() {
 }
 
 struct TrainConfig {
-  std::string task = "pix2pix";  // pix2pix | cyclegan
+  std::string task = "pix2pix";  // a registered task (task_registry.h): pix2pix | cyclegan
   std::string dataroot;          // pix2pix: train/ and test/ of A|B images; cyclegan: trainA/ trainB/ testA/ ...
   std::string direction = "AtoB";
 
   // The generator(s); input_nc/output_nc follow the images (3). Norm "auto" until resolved().
   nn::ArchConfig generator = generator_with_auto_norm();
   int ndf = 0;                   // 0: CAT's default (128 for pix2pix, 64 for cyclegan)
-  std::string netD = "basic";    // basic (= n_layers with 3) | n_layers | pixel
+  std::string netD = "basic";    // a registered kind (nn/discriminator_registry.h): basic | n_layers | pixel
   int n_layers_D = 3;
   std::string norm_D = kAutoNorm;  // auto: default_discriminator_norm(generator)
   std::string gan_mode = "auto";  // auto (pix2pix: vanilla, cyclegan: lsgan) | lsgan | vanilla | hinge
@@ -79,11 +79,6 @@ struct TrainConfig {
   int val_max_images = 0;         // validation images per epoch (0: the whole test split)
   bool validate = true;
 
-  // Settings of a distillation run (compress/distill_config.h) as JSON object text, kept opaque
-  // here so train/ stays independent of compress/; written to config.json under "distill".
-  // Empty for plain training.
-  std::string distill;
-
   // Fills the "auto" / 0 defaults for the task; call before use. Idempotent.
   TrainConfig resolved() const;
   // Throws UsageError naming the bad field and, for choices, the valid values.
@@ -93,11 +88,19 @@ struct TrainConfig {
   nlohmann::json to_json() const;
   // Strict: an unknown key throws UsageError naming it (catches typos in hand-written configs).
   // Numbers must fit their field and its bounds (util/json_read.h); `file` names the source.
+  // A distillation run's config (one with a "distill" section, compress/distill_config.h) is
+  // refused: it is read as a whole by compress::DistillRunConfig, and run by `ganlite distill`.
   static TrainConfig from_json(const nlohmann::json& j, const std::string& file = "");
   std::string to_json_string(int indent = 2) const;
   static TrainConfig from_json_string(const std::string& text, const std::string& name_for_errors);
   static TrainConfig load(const std::string& path);
 };
+
+// The text of a config file such as RUN_DIR/config.json: `j` indented, ending in a newline.
+std::string config_file_text(const nlohmann::json& j, int indent = 2);
+
+// The key of a distillation run's own settings in its config.json (compress/distill_config.h).
+inline constexpr const char* kDistillSection = "distill";
 
 const std::vector<std::string>& valid_tasks();
 const std::vector<std::string>& valid_net_ds();

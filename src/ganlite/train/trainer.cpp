@@ -15,12 +15,12 @@
 #include "ganlite/data/loader.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/torch_compat.h"
-#include "ganlite/train/cyclegan_task.h"
+#include "ganlite/train/distributed.h"
 #include "ganlite/train/jsonl_log.h"
-#include "ganlite/train/pix2pix_task.h"
 #include "ganlite/train/run_folder.h"
 #include "ganlite/train/sample_grid.h"
 #include "ganlite/train/schedule.h"
+#include "ganlite/train/task_registry.h"
 #include "ganlite/train/validation.h"
 #include "ganlite/util/atomic_file.h"
 #include "ganlite/util/device.h"
@@ -80,25 +80,14 @@ std::shared_ptr<data::Dataset> open_train_set(const TrainConfig& c) {
   options.transform.flip = !c.no_flip;
   options.direction = c.direction;
   options.serial_batches = c.serial_batches;
-  if (c.task == "pix2pix") return data::open_aligned(c.dataroot, "train", options);
-  return data::open_unaligned(c.dataroot, "train", options);
-}
-
-void refuse_distillation_config(const TrainConfig& config) {
-  if (!config.distill.empty()) {
-    throw UsageError("this config describes a distillation run (it has a 'distill' section): run or resume it "
-                     "with `ganlite distill`");
-  }
+  return task_kind(c.task).open_train_set(c, options);
 }
 
 }  // namespace
 
 std::unique_ptr<TrainTask> make_task(const TrainConfig& config, const torch::Device& device) {
-  refuse_distillation_config(config);
   torch::manual_seed(config.seed);  // network init is part of the run's seed
-  if (config.task == "pix2pix") return std::make_unique<Pix2PixTask>(config, device);
-  if (config.task == "cyclegan") return std::make_unique<CycleGanTask>(config, device);
-  throw_bad_choice("task", config.task, valid_tasks());
+  return task_kind(config.task).make_task(config, device);  // names the valid tasks for an unknown one
 }
 
 fs::path latest_checkpoint_path(const fs::path& run_dir) {
@@ -112,7 +101,10 @@ Trainer::Trainer(TrainConfig config, TrainerOptions options, std::unique_ptr<Tra
 
 TrainResult Trainer::run() {
   const TrainConfig& c = config_;
-  const torch::Device device = parse_device(c.device);
+  // Data-parallel (train/distributed.h): every rank trains; rank 0 alone writes the run folder.
+  Distributed* const dist = Distributed::current();
+  const bool main_rank = dist == nullptr || dist->is_main();
+  const torch::Device device = dist ? dist->device() : parse_device(c.device);
   const fs::path run_dir = options_.run_dir;
   const fs::path ckpt_dir = run_dir / "checkpoints";
   const fs::path samples_dir = run_dir / "samples";
@@ -120,11 +112,13 @@ TrainResult Trainer::run() {
   const fs::path val_path = run_dir / "val.jsonl";
   const fs::path latest = latest_checkpoint_path(run_dir);
   fs::create_directories(ckpt_dir);
-  const std::string config_json = c.to_json_string();
+  const std::string config_json = config_file_text(options_.config_json ? options_.config_json(c) : c.to_json());
 
   TrainingProgress progress;
   if (options_.resume) {
     progress = load_training_checkpoint(latest, *task_, device);
+  }
+  if (options_.resume && main_rank) {
     // The logs and samples may run past the checkpoint (or end in a torn line): cut them back to
     // it; the resumed run writes them again, as the uninterrupted run did.
     filter_jsonl(metrics_path, [&](const nlohmann::json& j) {
@@ -136,11 +130,11 @@ TrainResult Trainer::run() {
       return epoch >= 0 && epoch < progress.epoch;
     });
     remove_samples_after(run_dir, progress.global_step);
-  } else if (fs::exists(latest)) {
+  } else if (!options_.resume && main_rank && fs::exists(latest)) {
     throw UsageError("run folder '" + run_dir.string() + "' already holds a run (" + latest.string() +
                      "); continue it with --resume or choose another --out");
   }
-  write_file_atomic(run_dir / "config.json", config_json);
+  if (main_rank) write_file_atomic(run_dir / "config.json", config_json);
 
   auto train_set = open_train_set(c);
   if (train_set->size() == 0) throw Error("no training images in '" + c.dataroot + "'");
@@ -149,6 +143,15 @@ TrainResult Trainer::run() {
   loader_options.shuffle = !c.serial_batches;
   loader_options.seed = c.seed;
   loader_options.workers = c.workers;
+  std::unique_ptr<GradientAverager> gradient_averager;
+  std::optional<SyncBatchNormScope> sync_batch_norm;
+  if (dist) {
+    loader_options.rank = dist->rank();
+    loader_options.world_size = dist->size();
+    broadcast_modules(*dist, task_->modules());
+    gradient_averager = std::make_unique<GradientAverager>(*dist, task_->modules());
+    sync_batch_norm.emplace(*dist);
+  }
   data::DataLoader loader(train_set, loader_options);
   const int64_t batches_per_epoch = loader.batches_per_epoch();
 
@@ -167,10 +170,11 @@ TrainResult Trainer::run() {
     std::vector<fs::path> files;
     for (const auto& [name, generator] : task_->export_generators()) {
       const fs::path path = ckpt_dir / (tag + "_net_" + name + ".safetensors");
-      io::save_generator(path, *generator, {{"task", task_->name()}, {"tag", tag}});
+      if (main_rank) io::save_generator(path, *generator, {{"task", task_->name()}, {"tag", tag}});
       files.push_back(path);
     }
     for (const auto& [name, module] : task_->export_discriminators()) {
+      if (!main_rank) break;
       auto meta = task_->discriminator_metadata();
       meta[io::kMetaFormat] = "ganlite";
       meta["task"] = task_->name();
@@ -185,10 +189,13 @@ TrainResult Trainer::run() {
     return wall_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
   };
   TrainResult result;
+  bool saved = options_.resume;  // a checkpoint exists (checked without the file system: ranks race it)
   auto save_latest = [&] {
+    if (dist) check_modules_agree(*dist, task_->modules());
     progress.wall_seconds = wall_now();
-    save_training_checkpoint(latest, *task_, progress, config_json);
+    if (main_rank) save_training_checkpoint(latest, *task_, progress, config_json);
     result.generator_files = export_nets("latest");
+    saved = true;
   };
 
   StopSignalGuard signal_guard;
@@ -208,9 +215,12 @@ TrainResult Trainer::run() {
     while (progress.epoch_iter < batches_per_epoch) {
       auto batch = loader.next();
       if (!batch) break;
+      if (dist) dist->set_step_weight(static_cast<double>(batch->a.size(0)) / static_cast<double>(batch->global_size));
       losses = task_->train_step(*batch);
       ++result.iterations;
       if (options_.after_step_hook) options_.after_step_hook(progress.global_step + 1, losses);
+      int signal = g_stop_signal.load();
+      if (dist) signal = reduce_step_report(*dist, losses, signal);  // global-batch means; stop together
       for (const auto& [name, value] : losses) {
         if (!std::isfinite(value)) {
           throw Error("loss '" + name + "' is " + std::to_string(value) + " at step " +
@@ -227,18 +237,17 @@ TrainResult Trainer::run() {
       for (const auto& [name, value] : losses) status += " " + name + " " + format_loss(value);
       bar.update(std::min(progress.global_step, total_iters), status);
 
-      const int signal = g_stop_signal.load();
       // Every log_freq steps, and always the last step of the session (the end, max_iters, a
       // signal), so the log reaches the final checkpoint whatever log_freq is.
       const bool last_step = progress.global_step >= total_iters || signal != 0;
-      if (c.log_freq > 0 && (progress.global_step % c.log_freq == 0 || last_step)) {
+      if (main_rank && c.log_freq > 0 && (progress.global_step % c.log_freq == 0 || last_step)) {
         nlohmann::json line{{"step", progress.global_step}, {"epoch", epoch}, {"epoch_iter", progress.epoch_iter}};
         for (const auto& [name, value] : losses) line[name] = value;
         line["lr"] = lr;
         line["wall_seconds"] = wall_now();
         append_jsonl(metrics_path, line);
       }
-      if (c.sample_freq > 0 && progress.global_step % c.sample_freq == 0) {
+      if (main_rank && c.sample_freq > 0 && progress.global_step % c.sample_freq == 0) {
         auto generator = task_->sample_generator();
         const bool was_training = generator->is_training();
         generator->eval();
@@ -268,25 +277,28 @@ TrainResult Trainer::run() {
 
     // End of epoch: validation, best and periodic exports, then the position moves to the next epoch.
     if (val_set) {
-      const auto v = evaluate_generator(*task_->sample_generator(), *val_set, c.val_max_images, device);
-      append_jsonl(val_path, nlohmann::json{{"epoch", epoch},
-                                            {"step", progress.global_step},
-                                            {"psnr", v.psnr},
-                                            {"ssim", v.ssim},
-                                            {"count", v.count},
-                                            {"wall_seconds", wall_now()}});
+      // Every rank scores its shard; the means are all-reduced, so every rank takes the same decision.
+      const auto v = evaluate_generator(*task_->sample_generator(), *val_set, c.val_max_images, device, dist);
+      if (main_rank) {
+        append_jsonl(val_path, nlohmann::json{{"epoch", epoch},
+                                              {"step", progress.global_step},
+                                              {"psnr", v.psnr},
+                                              {"ssim", v.ssim},
+                                              {"count", v.count},
+                                              {"wall_seconds", wall_now()}});
+      }
       if (v.psnr > progress.best_psnr) {
         progress.best_psnr = v.psnr;
         progress.best_epoch = epoch;
         export_nets("best");
       }
     }
-    if (c.save_epoch_freq > 0 && (epoch + 1) % c.save_epoch_freq == 0) export_nets(epoch_tag(epoch + 1));
+    if (main_rank && c.save_epoch_freq > 0 && (epoch + 1) % c.save_epoch_freq == 0) export_nets(epoch_tag(epoch + 1));
     progress.epoch = epoch + 1;
     progress.epoch_iter = 0;
     save_latest();
   }
-  if (result.iterations > 0 || !fs::exists(latest)) save_latest();
+  if (result.iterations > 0 || !saved) save_latest();
   bar.finish();
 
   result.progress = progress;
@@ -302,11 +314,15 @@ TrainResult Trainer::run() {
 TrainResult train(const TrainConfig& config, const TrainerOptions& options) {
   const TrainConfig resolved = config.resolved();
   resolved.validate_config();
-  const torch::Device device = parse_device(resolved.device);
-  set_threads(resolved.threads);
-  if (!options.task_factory) refuse_distillation_config(resolved);  // before the run folder is touched
+  torch::Device device = parse_device(resolved.device);
   TrainerOptions session = options;
-  session.resume = prepare_run_folder(options.run_dir, options.resume);
+  // Started as torchrun starts workers: join the others; rank 0 alone prepares the run folder
+  // and decides whether the run continues, then every rank reads the same checkpoint.
+  Distributed* dist = join_environment_world(device);
+  set_threads(dist ? threads_per_rank(resolved.threads, dist->world().local_world_size) : resolved.threads);
+  if (dist && !dist->is_main()) ProgressBar::set_enabled(false);
+  if (dist == nullptr || dist->is_main()) session.resume = prepare_run_folder(options.run_dir, options.resume);
+  if (dist) session.resume = main_rank_decides(*dist, session.resume);
   auto task = options.task_factory ? options.task_factory(resolved, device, !session.resume)
                                    : make_task(resolved, device);
   Trainer trainer(resolved, session, std::move(task));

@@ -4,7 +4,7 @@
 // non-finite loss guard.
 //
 // RUN_DIR layout:
-//   config.json                        effective TrainConfig
+//   config.json                        effective TrainConfig (TrainerOptions::config_json)
 //   metrics.jsonl                      one line per logged step (every log_freq, and the last)
 //   val.jsonl                          one line per validated epoch
 //   samples/step_000500.png            input | output | target
@@ -38,6 +38,10 @@ struct TrainerOptions {
   // Used by train() instead of make_task when set: compress/ passes its distiller this way, so
   // train/ never includes compress/ headers.
   TaskFactory task_factory;
+  // The run's config as written to RUN_DIR/config.json (and into each checkpoint), given the
+  // resolved TrainConfig; TrainConfig::to_json when unset. A distiller adds its typed settings
+  // as the "distill" section this way (compress::DistillRunConfig::to_json).
+  std::function<nlohmann::json(const TrainConfig& config)> config_json;
 };
 
 struct TrainResult {
@@ -50,8 +54,8 @@ struct TrainResult {
   std::filesystem::path best_generator;                 // empty when no validation ran
 };
 
-// Throws UsageError for a bad task name, and for a distillation config (it needs the
-// distiller's factory, see TrainerOptions::task_factory).
+// Throws UsageError for a bad task name. (A distillation run needs the distiller's factory, see
+// TrainerOptions::task_factory.)
 std::unique_ptr<TrainTask> make_task(const TrainConfig& config, const torch::Device& device);
 
 std::filesystem::path latest_checkpoint_path(const std::filesystem::path& run_dir);

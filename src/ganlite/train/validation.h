@@ -1,6 +1,6 @@
 // Validation on the test split: PSNR and SSIM of a prediction against the truth, averaged over
-// images. Paired data (pix2pix) uses each test pair's B; CycleGAN uses `<root>/testA_truth/`
-// (same file names as testA/) when present. Images are resized to crop_size (no crop, no flip),
+// images. The task's entry (task_registry.h) opens the split: paired data (pix2pix) uses each test
+// pair's B; CycleGAN uses `<root>/testA_truth/` (same file names as testA/) when present. Images are resized to crop_size (no crop, no flip),
 // so every generator sees a size it supports.
 #pragma once
 #include <torch/types.h>
@@ -16,6 +16,8 @@
 #include "ganlite/train/train_config.h"
 
 namespace ganlite::train {
+
+class Distributed;
 
 struct ValidationSet {
   std::shared_ptr<data::Dataset> inputs;  // sample.a is the input
@@ -33,12 +35,15 @@ struct ValidationResult {
 std::optional<ValidationSet> open_validation_set(const TrainConfig& config, std::string* why = nullptr);
 
 // `predict` maps one input [1, 3, H, W] (on `device`) to an image of the truth's shape.
+// With a data-parallel world (every rank must call it), rank r of N scores images r, r+N, ...
+// of the first max_images and the sums are all-reduced: every rank gets the mean over all of
+// them (the single-process mean up to the fp64 summation order). Without one, images in order.
 ValidationResult evaluate_predictions(const ValidationSet& set,
                                       const std::function<torch::Tensor(const torch::Tensor&)>& predict,
-                                      int max_images, const torch::Device& device);
+                                      int max_images, const torch::Device& device, Distributed* dist = nullptr);
 // The generator in eval mode without gradients (its train/eval mode is restored afterwards).
 ValidationResult evaluate_generator(nn::GeneratorImpl& generator, const ValidationSet& set, int max_images,
-                                    const torch::Device& device);
+                                    const torch::Device& device, Distributed* dist = nullptr);
 
 // Trivial baselines to judge a trained generator against: output = input, and output = the
 // mean training B image (resized like validation images).
@@ -46,6 +51,8 @@ struct Baselines {
   ValidationResult identity;
   ValidationResult mean_train_b;
 };
-Baselines evaluate_baselines(const TrainConfig& config, const ValidationSet& set, int max_images);
+// Sharded over `dist`'s ranks as evaluate_predictions (the mean image is every rank's own).
+Baselines evaluate_baselines(const TrainConfig& config, const ValidationSet& set, int max_images,
+                             Distributed* dist = nullptr);
 
 }  // namespace ganlite::train

@@ -18,6 +18,9 @@ class UsageError : public Error {
   using Error::Error;
 };
 
+// "a | b | c" for join_names({a, b, c}, " | ").
+std::string join_names(const std::vector<std::string>& names, const std::string& separator);
+
 // "unknown norm 'foo' (valid: instance, batch)" as a UsageError.
 [[noreturn]] void throw_bad_choice(const std::string& what, const std::string& value,
                                    const std::vector<std::string>& valid);
