@@ -59,6 +59,13 @@ void setup_eval(CLI::App& app) {
   cmd->add_option("--out", o->out, "Report folder (index.html, report.json)")->required();
   cmd->add_option("--inception", o->eval.inception,
                   "FID Inception weights (pt_inception-2015-12-05-6726825d.pth); enables FID and KID");
+  cmd->add_option("--kid-subsets", o->eval.kid_subsets, "KID: random subsets averaged")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--kid-subset-size", o->eval.kid_subset_size,
+                  "KID: images per subset, capped by the test split (CAT's protocol: 100 subsets of 100)")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1000000));
   cmd->add_option("--real-stats", o->eval.real_stats, "Real statistics (.npz with mu, sigma) for FID instead of the truth");
   cmd->add_option("--task", o->eval.task, "Dataset layout")->capture_default_str()->check(one_of(train::task_names()));
   cmd->add_option("--direction", o->eval.direction, "Translation direction")

@@ -27,7 +27,8 @@ void setup_kid(CLI::App& app) {
   cmd->add_option("--fake", o->fake, "Folder of generated images")->required();
   add_inception_options(*cmd, o->inception);
   cmd->add_option("--subsets", o->subsets, "Random subsets averaged")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--subset-size", o->subset_size, "Images per subset (capped by the smaller set)")
+  cmd->add_option("--subset-size", o->subset_size,
+                  "Images per subset (capped by the smaller set; CAT's protocol: --subsets 100 --subset-size 100)")
       ->capture_default_str()
       ->check(CLI::Range(2, 1000000));
   cmd->add_option("--seed", o->seed, "Seed of the subset sampling")->capture_default_str();

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -373,4 +374,103 @@ TEST(DistillTask, RestoreDLoadsTheTeachersDiscriminator) {
     EXPECT_NE(std::string(e.what()).find("--restore-d"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("--ndf"), std::string::npos) << e.what();
   }
+}
+
+namespace {
+
+// A term of `method` as a run builds it from a config with `option` set (none when key empty).
+std::shared_ptr<compress::DistillTerm> term_with(const std::string& method, const std::string& key,
+                                                 compress::OptionValue value, std::vector<int64_t> student_widths = {},
+                                                 std::vector<int64_t> teacher_widths = {}) {
+  compress::DistillConfig config;
+  config.methods = {method};
+  if (!key.empty()) config.set_option(key, std::move(value));
+  const auto resolved = config.resolved("pix2pix");
+  compress::DistillContext context;
+  context.task = "pix2pix";
+  context.config = &resolved;
+  context.student_tap_channels = std::move(student_widths);
+  context.teacher_tap_channels = std::move(teacher_widths);
+  return compress::make_distill_term(method, context);
+}
+
+}  // namespace
+
+// --ka-chunks 4: per tap, the sum of the 4 chunks' KAs, as CAT's 4-GPU DataParallel computes it
+// (docs/fidelity.md, "CAT's KA per GPU chunk"); checked against CAT's formula in double per chunk.
+TEST(DistillTask, KaChunksSumTheAlignmentsOfTheBatchsChunksPerTap) {
+  const auto* field = compress::distill_method("ka").field("ka_chunks");
+  ASSERT_NE(field, nullptr);
+  EXPECT_EQ(field->flag, "--ka-chunks");
+  EXPECT_EQ(std::get<int64_t>(field->default_value), 1);  // one KA over the batch, as before
+
+  torch::manual_seed(5);
+  const int64_t n = 8;  // 4 chunks of 2
+  std::vector<torch::Tensor> s_taps, t_taps;
+  for (int i = 0; i < 2; ++i) {
+    s_taps.push_back(torch::randn({n, 3, 4, 4}).relu());
+    t_taps.push_back(torch::randn({n, 6, 4, 4}).relu());
+  }
+  const auto image = torch::zeros({n, 3, 8, 8});
+  const nn::GeneratorOutput so{image, s_taps}, to{image, t_taps};
+  const compress::DistillInputs inputs{image, image, &so, &to};
+  double expected = 0, whole = 0, tolerance = 0;
+  for (int i = 0; i < 2; ++i) {
+    whole -= kernel_alignment_by_definition(s_taps[i], t_taps[i]);
+    for (int64_t c = 0; c < 4; ++c) {
+      expected -= kernel_alignment_by_definition(s_taps[i].narrow(0, 2 * c, 2), t_taps[i].narrow(0, 2 * c, 2));
+      // As in KernelAlignmentChunks: sums of D products and of n^2 Gram products, twice, x4 room.
+      tolerance += 4.0 * kFp32Epsilon * static_cast<double>(2 * (48 + 96) + 3 * 4);
+    }
+  }
+  const double chunked = term_with("ka", "ka_chunks", int64_t{4})->loss(inputs).item<double>();
+  EXPECT_NEAR(chunked, expected, tolerance);
+  EXPECT_GT(std::abs(expected - whole), 100 * tolerance);
+  // The default is the current single KA, bit for bit.
+  const auto by_default = term_with("ka", "", int64_t{0})->loss(inputs);
+  const auto one_chunk = term_with("ka", "ka_chunks", int64_t{1})->loss(inputs);
+  EXPECT_TRUE(torch::equal(by_default, one_chunk));
+  EXPECT_NEAR(by_default.item<double>(), whole, tolerance);
+
+  // Refused without ka among the methods, and out of range.
+  compress::DistillConfig w;
+  w.methods = {"mse"};
+  w.teacher = w.student = "x";
+  w.set_option("ka_chunks", int64_t{4});
+  EXPECT_NE(usage_error_of([&] { w.validate(4); }).find("--ka-chunks belongs to ka"), std::string::npos);
+  w.methods = {"ka"};
+  EXPECT_NO_THROW(w.validate(4));
+  w.set_option("ka_chunks", int64_t{0});
+  EXPECT_NE(usage_error_of([&] { w.validate(4); }).find("--ka-chunks must be in [1, 1024]"), std::string::npos);
+}
+
+// GAN Compression's adaptors go through networks.init_net (mit-han-lab/gan-compression,
+// distillers/base_resnet_distiller.py): weights N(0, 0.02), biases 0. PyTorch's default for a
+// 1x1 conv from 16 channels would be U(+-1/4): std 0.144 and non-zero biases.
+TEST(DistillTask, MseAdaptorsStartAsGanCompressionsInitNet) {
+  const std::vector<int64_t> student{16, 16, 16, 16}, teacher{32, 32, 32, 32};
+  torch::manual_seed(11);
+  const auto term = term_with("mse", "", int64_t{0}, student, teacher);
+  std::vector<torch::Tensor> weights;
+  for (const auto& item : term->named_parameters()) {
+    if (item.key().find("bias") != std::string::npos) {
+      EXPECT_TRUE(torch::equal(item.value(), torch::zeros_like(item.value()))) << item.key();
+    } else {
+      weights.push_back(item.value().detach().flatten());
+    }
+  }
+  ASSERT_EQ(weights.size(), 4u);
+  const auto w = torch::cat(weights).to(torch::kFloat64);
+  const double count = static_cast<double>(w.numel());  // 4 x 16 x 32 = 2048 draws
+  // For n draws of N(0, s^2): the sample mean has sd s / sqrt(n), the sample std ~ s / sqrt(2n).
+  // Six of those: a seed that fails is a 1-in-10^8 event; the default init's std is 60 bounds off.
+  const double sigma = 0.02;
+  EXPECT_NEAR(w.mean().item<double>(), 0.0, 6 * sigma / std::sqrt(count));
+  EXPECT_NEAR(w.std().item<double>(), sigma, 6 * sigma / std::sqrt(2 * count));
+
+  // Seeded: the same seed gives the same adaptors.
+  torch::manual_seed(11);
+  const auto again = term_with("mse", "", int64_t{0}, student, teacher);
+  const auto a = again->named_parameters();
+  for (const auto& item : term->named_parameters()) EXPECT_TRUE(torch::equal(item.value(), a[item.key()])) << item.key();
 }

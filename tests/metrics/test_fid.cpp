@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "ganlite/io/npz.h"
 #include "ganlite/metrics/fid.h"
@@ -216,4 +218,45 @@ TEST(Kid, SeededSubsetsAndOrdering) {
   EXPECT_GT(a.mean, near.mean + 3 * near.std);
   EXPECT_THROW(metrics::kernel_inception_distance(x.slice(0, 0, 1), y), Error);
   EXPECT_THROW(metrics::kernel_inception_distance(x, y.slice(1, 0, 3)), Error);
+}
+
+// CAT's protocol (snap-research/CAT, metric/kid_score.py, calculate_kid_given_paths): 100 subsets
+// of 100 images. With sets of 5 and subsets of 3, a single subset's value must be the MMD^2 of
+// one pair of 3-subsets (10 x 10 candidates, by the loops above), never the full sets' value.
+TEST(Kid, SubsetSizeIsHonoured) {
+  torch::manual_seed(9);
+  const auto x = torch::randn({5, 4}, torch::kFloat64);
+  const auto y = torch::randn({5, 4}, torch::kFloat64) * 1.5 + 0.4;
+  std::vector<torch::Tensor> xs, ys;
+  for (int64_t i = 0; i < 5; ++i) {
+    for (int64_t j = i + 1; j < 5; ++j) {
+      for (int64_t k = j + 1; k < 5; ++k) {
+        const auto idx = torch::tensor({i, j, k}, torch::kInt64);
+        xs.push_back(x.index_select(0, idx));
+        ys.push_back(y.index_select(0, idx));
+      }
+    }
+  }
+  std::vector<double> candidates;
+  for (const auto& a : xs) {
+    for (const auto& b : ys) candidates.push_back(mmd2_by_loops(a, b));
+  }
+  const double full = mmd2_by_loops(x, y);
+  // Double-precision sums of a few dozen O(10) kernel values: 1e-12 is a thousand roundings.
+  const double tol = 1e-12 * (1 + std::abs(full));
+  for (uint64_t seed = 0; seed < 8; ++seed) {
+    const auto r = metrics::kernel_inception_distance(x, y, 1, 3, seed);
+    EXPECT_EQ(r.subset_size, 3);
+    const bool is_candidate = std::any_of(candidates.begin(), candidates.end(),
+                                          [&](double c) { return std::abs(c - r.mean) <= tol; });
+    EXPECT_TRUE(is_candidate) << "seed " << seed << ": " << r.mean;
+    EXPECT_GT(std::abs(r.mean - full), 1e3 * tol);
+  }
+  // The cap: a subset size above the smaller set uses the whole of it.
+  EXPECT_EQ(metrics::kernel_inception_distance(x, y.slice(0, 0, 4), 2, 100).subset_size, 4);
+  // CAT's 100 x 100 on 150 images each.
+  const auto big = metrics::kernel_inception_distance(torch::randn({150, 4}, torch::kFloat64),
+                                                      torch::randn({150, 4}, torch::kFloat64), 100, 100);
+  EXPECT_EQ(big.subset_size, 100);
+  EXPECT_EQ(big.subsets, 100);
 }

@@ -192,6 +192,7 @@ TEST(Evaluate, TeacherAsStudentGivesIdenticalFiguresAndFid) {
   o.size = 28;  // not a multiple of 4: padded for the resnet and cropped back
   o.inception = ganlite::testing::random_inception_weights().string();
   o.kid_subsets = 5;
+  o.kid_subset_size = 3;  // of the 4 images (`eval --kid-subset-size`)
   const auto r = report::evaluate_teacher_student(f.teacher, f.teacher, o, torch::kCPU);
   EXPECT_EQ(r.count, 4);
   EXPECT_EQ(r.size, 28);
@@ -204,7 +205,10 @@ TEST(Evaluate, TeacherAsStudentGivesIdenticalFiguresAndFid) {
   EXPECT_GT(*r.teacher.fid, 0.0);
   EXPECT_DOUBLE_EQ(*r.student.fid, *r.teacher.fid);
   EXPECT_DOUBLE_EQ(r.student.kid->mean, r.teacher.kid->mean);
+  EXPECT_EQ(r.teacher.kid->subset_size, 3);
+  EXPECT_EQ(r.student.kid->subsets, 5);
   const auto j = r.to_json();
+  EXPECT_EQ(j["kid"]["student"]["subset_size"].get<int64_t>(), 3);
   EXPECT_DOUBLE_EQ(j["ratios"]["macs"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(j["fid"]["teacher"].get<double>(), *r.teacher.fid);
   EXPECT_NE(j["fid"]["real"].get<std::string>().find("4 truth images"), std::string::npos);

@@ -15,7 +15,7 @@ torch::Tensor KaTermImpl::loss(const DistillInputs& in) {
     return torch::full({}, -static_cast<double>(s.size()), in.real_a.options());
   }
   torch::Tensor total = torch::zeros({}, in.real_a.options());
-  for (size_t i = 0; i < s.size(); ++i) total = total - kernel_alignment(s[i], t[i]);
+  for (size_t i = 0; i < s.size(); ++i) total = total - chunked_kernel_alignment(s[i], t[i], chunks_);
   return total;
 }
 
@@ -31,8 +31,14 @@ DistillMethod ka_distill_method() {
   m.min_batch_reason =
       "kernel alignment compares the samples of a batch with each other (N x N Gram matrices); with one sample "
       "KA is always 1 and gives the student no signal";
-  m.make_term = [](const DistillContext&, const OptionValues&) -> std::shared_ptr<DistillTerm> {
-    return KaTerm().ptr();
+  // CAT trains its students on 4 GPUs (batch 80, scripts/*/train_inception_student_*.sh) and
+  // sums the 4 replicas' KAs; 1 keeps one KA over the whole batch.
+  m.options = {{"ka_chunks", "--ka-chunks", OptionType::Integer, int64_t{1}, 1, kMaxKaChunks, {},
+                "ka: split each batch into this many chunks as DataParallel over N GPUs does and sum their KAs "
+                "(CAT's 4-GPU recipes: 4)",
+                true}};
+  m.make_term = [](const DistillContext&, const OptionValues& o) -> std::shared_ptr<DistillTerm> {
+    return KaTerm(o.integer("ka_chunks")).ptr();
   };
   return m;
 }

@@ -2,6 +2,9 @@
 #pragma once
 #include <torch/types.h>
 
+#include <cstdint>
+#include <vector>
+
 namespace ganlite::compress {
 
 // Uncentred linear kernel alignment of two feature batches with the same batch size N >= 2:
@@ -10,5 +13,16 @@ namespace ganlite::compress {
 // projection is learned). Differentiable in both arguments; throws UsageError when N < 2,
 // since a 1x1 Gram matrix makes KA identically 1.
 torch::Tensor kernel_alignment(const torch::Tensor& student, const torch::Tensor& teacher);
+
+// The sizes a batch of n splits into over `parts` replicas, as torch.nn.DataParallel scatters it
+// (torch.chunk: chunks of ceil(n / parts), the last smaller, fewer than `parts` when n is small).
+// parts >= 1, n >= 1; UsageError otherwise.
+std::vector<int64_t> data_parallel_chunk_sizes(int64_t n, int64_t parts);
+
+// CAT's KA under DataParallel on `parts` GPUs (snap-research/CAT,
+// distillers/inception_distiller.py, InceptionDistiller.calc_distill_loss): each replica's KA over
+// its chunk of the batch, summed. A one-sample chunk adds its exact KA, 1, without gradient.
+// parts = 1 is kernel_alignment(student, teacher) itself, bit for bit.
+torch::Tensor chunked_kernel_alignment(const torch::Tensor& student, const torch::Tensor& teacher, int64_t parts);
 
 }  // namespace ganlite::compress

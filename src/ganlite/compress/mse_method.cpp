@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "ganlite/nn/init.h"
 #include "ganlite/train/cyclegan_task.h"
 #include "ganlite/util/error.h"
 
@@ -15,7 +16,12 @@ MseTermImpl::MseTermImpl(const DistillContext& context) {
                 std::to_string(t.size()));
   }
   for (size_t i = 0; i < s.size(); ++i) {
-    adaptors.push_back(register_module(std::to_string(i), torch::nn::Conv2d(torch::nn::Conv2dOptions(s[i], t[i], 1))));
+    auto adaptor = register_module(std::to_string(i), torch::nn::Conv2d(torch::nn::Conv2dOptions(s[i], t[i], 1)));
+    // GAN Compression (distillers/base_resnet_distiller.py, BaseResnetDistiller.__init__) passes
+    // each adaptor through networks.init_net: weights N(0, 0.02), biases 0, drawn from the run's
+    // seeded generator after the conv's own default init, adaptor by adaptor as here.
+    nn::init_weights(*adaptor, "normal", 0.02);
+    adaptors.push_back(adaptor);
   }
   to(context.device);
 }

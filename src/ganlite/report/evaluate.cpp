@@ -51,6 +51,7 @@ void validate_options(const EvalOptions& o) {
   require(o.grid_images >= 0, "grid images must be >= 0, got " + std::to_string(o.grid_images));
   require(o.inception_batch >= 1, "inception batch must be >= 1, got " + std::to_string(o.inception_batch));
   require(o.kid_subsets >= 1, "KID subsets must be >= 1, got " + std::to_string(o.kid_subsets));
+  require(o.kid_subset_size >= 2, "KID subset size must be >= 2, got " + std::to_string(o.kid_subset_size));
   require(o.real_stats.empty() || !o.inception.empty(),
           "real statistics '" + o.real_stats + "' need Inception weights (--inception) to compute FID");
 }
@@ -349,8 +350,8 @@ EvalReport evaluate_teacher_student(const fs::path& teacher_path, const fs::path
     report.teacher.fid = metrics::frechet_distance(*real_stats, metrics::compute_statistics(tf));
     report.student.fid = metrics::frechet_distance(*real_stats, metrics::compute_statistics(sf));
     if (rf.defined()) {
-      report.teacher.kid = metrics::kernel_inception_distance(tf, rf, o.kid_subsets);
-      report.student.kid = metrics::kernel_inception_distance(sf, rf, o.kid_subsets);
+      report.teacher.kid = metrics::kernel_inception_distance(tf, rf, o.kid_subsets, o.kid_subset_size);
+      report.student.kid = metrics::kernel_inception_distance(sf, rf, o.kid_subsets, o.kid_subset_size);
     }
   }
 

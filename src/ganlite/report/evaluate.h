@@ -33,6 +33,7 @@ struct EvalOptions {
   std::string real_stats;          // .npz real statistics for FID instead of the truth images
   int inception_batch = 16;
   int kid_subsets = 100;
+  int kid_subset_size = 1000;      // capped by the smaller set; CAT's protocol: 100 subsets of 100
   int grid_images = 4;             // rows of input | teacher | student | target
   std::string teacher_run;         // run folders for the loss curves; empty: from the checkpoint path
   std::string student_run;
