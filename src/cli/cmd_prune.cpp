@@ -61,6 +61,7 @@ void run_prune(const PruneCommandOptions& opts) {
                 {"threshold", result.threshold},
                 {"macs_before", result.macs_before},
                 {"macs_after", result.macs_after},
+                {"search_macs", result.search_macs},  // as CAT's search counts (BatchNorm left out)
                 {"params_before", result.params_before},
                 {"params_after", result.params_after},
                 {"search_steps", result.search_steps},
@@ -85,6 +86,10 @@ void run_prune(const PruneCommandOptions& opts) {
               nn::format_macs(result.macs_after).c_str(), nn::format_macs(static_cast<int64_t>(options.target_macs)).c_str(),
               static_cast<double>(result.macs_before) / static_cast<double>(std::max<int64_t>(1, result.macs_after)),
               opts.input_size, opts.input_size);
+  if (result.search_macs != result.macs_after) {
+    std::printf("          %s as CAT's search counts them (BatchNorm left out), which the budget bounds\n",
+                nn::format_macs(result.search_macs).c_str());
+  }
   std::printf("params    %s -> %s\n", nn::format_params(result.params_before).c_str(),
               nn::format_params(result.params_after).c_str());
   std::printf("weights   %s\nwrote     %s\n", options.inherit_weights ? "inherited from the teacher" : "re-initialised",

@@ -98,5 +98,6 @@ TEST(Defaults, InceptionTeacherTrainsThenPrunesWithoutNormFlags) {
   r = run_cli("prune --teacher " + q(teacher) + " --target-macs " + std::to_string(macs / 2) +
               " --input-size 32 --min-channels 4 --out " + q(dir / "student.safetensors") + " --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_LE(nlohmann::json::parse(r.output)["macs_after"].get<int64_t>(), macs / 2);
+  // The budget bounds the MACs as CAT's search counts them (BatchNorm left out; issue 15).
+  EXPECT_LE(nlohmann::json::parse(r.output)["search_macs"].get<int64_t>(), macs / 2);
 }

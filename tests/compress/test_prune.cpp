@@ -154,10 +154,14 @@ TEST(Prune, MeetsTheBudgetWithinThreePercentAt256) {
     options.target_macs = c.budget;
     options.inherit_weights = false;
     const auto result = compress::prune_to_mac_budget(*teacher, options);
-    EXPECT_LE(static_cast<double>(result.macs_after), c.budget) << c.arch;
-    EXPECT_GE(static_cast<double>(result.macs_after), 0.97 * c.budget) << c.arch;
-    // The reported figure is the profiler's at full size.
+    // The budget bounds the MACs as CAT's search counts them (BatchNorm left out).
+    EXPECT_LE(static_cast<double>(result.search_macs), c.budget) << c.arch;
+    EXPECT_GE(static_cast<double>(result.search_macs), 0.97 * c.budget) << c.arch;
+    // The reported figure is the profiler's at full size (methods.md section 5).
     EXPECT_EQ(result.macs_after, nn::profile_generator(result.config, 256).macs) << c.arch;
+    EXPECT_EQ(result.search_macs,
+              nn::profile_generator(result.config, 256, torch::kCPU, nn::MacRules::cat_search()).macs)
+        << c.arch;
   }
 }
 
@@ -197,4 +201,70 @@ TEST(Prune, BudgetAboveTheTeacherKeepsEverything) {
   const auto result = compress::prune_to_mac_budget(*teacher, options);
   EXPECT_EQ(result.macs_after, result.macs_before);
   EXPECT_EQ(result.config.widths, teacher->config().with_resolved_widths().widths);
+}
+
+// CAT's profiler (utils/model_profiling.py) gives BatchNorm2d with running stats 0 MACs; the
+// affine InstanceNorm of CycleGAN teachers still counts its output elements.
+TEST(Prune, SearchCountingLeavesOnlyBatchNormOut) {
+  for (const auto& norm : {"batch", "instance_affine"}) {
+    const auto cfg = config("resnet", 8, norm, 3);
+    const auto full = nn::profile_generator(cfg, 32);
+    int64_t norm_elements = 0;
+    for (const auto& l : full.layers) {
+      if (l.type == "BatchNorm2d" || l.type == "InstanceNorm2d") norm_elements += l.macs;
+    }
+    ASSERT_GT(norm_elements, 0) << norm;
+    const int64_t search = compress::count_generator_macs(cfg, 32, nn::MacRules::cat_search());
+    EXPECT_EQ(search, full.macs - (std::string(norm) == "batch" ? norm_elements : 0)) << norm;
+  }
+}
+
+// A budget equal to the BatchNorm-free MACs of the network at |gamma| threshold 0.5: CAT's rule
+// picks exactly that network, whose MACs with BatchNorm counted exceed the budget. Counting
+// BatchNorm in the search (ganlite before issue 15) picks a smaller network instead.
+TEST(Prune, SearchLeavesBatchNormOutAsCATDoes) {
+  auto teacher = nn::make_generator(config("resnet", 8, "batch", 3));
+  torch::NoGradGuard no_grad;
+  for (const auto& n : teacher->scored_norms()) {
+    auto w = n.weight();  // gammas k / size: the nearest one above 0.5 is 17/32, far beyond 1e-3
+    w.copy_(torch::arange(1, w.size(0) + 1, torch::kFloat32) / static_cast<float>(w.size(0)));
+  }
+  PruneOptions options;
+  options.min_channels = 1;
+  options.input_size = 32;
+  options.inherit_weights = false;
+  nn::ArchConfig at_half = teacher->config();
+  at_half.widths = compress::widths_at_threshold(*teacher, 0.5, 1);
+  const int64_t budget = compress::count_generator_macs(at_half, 32, nn::MacRules::cat_search());
+  options.target_macs = static_cast<double>(budget);
+
+  const auto result = compress::prune_to_mac_budget(*teacher, options);
+  EXPECT_EQ(result.config.widths, at_half.widths);
+  EXPECT_EQ(result.search_macs, budget);
+  EXPECT_GT(result.macs_after, budget);  // BatchNorm counted in the report
+  EXPECT_EQ(result.macs_after, nn::profile_generator(at_half, 32).macs);
+  EXPECT_GE(result.threshold, 0.5);
+  EXPECT_LE(result.threshold, 0.5 * (1 + 2e-3));
+}
+
+// CAT's stop rule (utils/common.py, shrink_model) by hand on [1, 2] with MACs 200 below 1.3 and
+// 100 from 1.3 on, target 150. Midpoints: 1.5 met, 1.25 over, 1.375 met, 1.3125 met, 1.28125 over,
+// 1.296875 over, 1.3046875 met, 1.30078125 met, 1.298828125 over, 1.2998046875 over: now
+// hi - lo = 2^-10 <= 1e-3 * lo, but the last midpoint was over, so CAT goes on: 1.30029296875 met,
+// stop after 11 steps. (Stopping as soon as the interval is small gives 1.30078125 after 10.)
+TEST(Prune, SearchStopsOnlyWhenTheIntervalIsSmallAndTheLastProbeMetTheBudget) {
+  int calls = 0;
+  auto macs_at = [&](double t) {
+    ++calls;
+    return t < 1.3 ? int64_t{200} : int64_t{100};
+  };
+  const auto s = compress::search_threshold(1.0f, 2.0f, 150.0, macs_at);
+  EXPECT_EQ(s.steps, 11);
+  EXPECT_EQ(calls, 11);
+  EXPECT_EQ(s.threshold, 1.30029296875);  // dyadic: exact in float32
+  EXPECT_EQ(s.macs, 100);
+  // All gammas equal (lo == hi): CAT still probes once, at hi.
+  const auto one = compress::search_threshold(1.5f, 1.5f, 150.0, macs_at);
+  EXPECT_EQ(one.steps, 1);
+  EXPECT_EQ(one.threshold, 1.5);
 }

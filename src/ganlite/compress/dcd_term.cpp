@@ -8,6 +8,7 @@
 #include "ganlite/compress/distill_task.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/safetensors.h"
+#include "ganlite/nn/init.h"
 #include "ganlite/train/networks.h"
 #include "ganlite/train/task_registry.h"
 #include "ganlite/util/error.h"
@@ -31,6 +32,32 @@ torch::Tensor to_image_size(const torch::Tensor& x, const torch::Tensor& image) 
                                .align_corners(false));
 }
 
+// One conv's output length along an axis (PyTorch's formula); 0 when the input is too short.
+int64_t conv_output_length(int64_t n, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation) {
+  const int64_t span = n + 2 * padding - dilation * (kernel - 1) - 1;
+  return span < 0 ? 0 : span / stride + 1;
+}
+
+// Whether an h x w input passes every conv of a single-Sequential D with at least one output
+// position, and reaches every InstanceNorm with more than one (it refuses a 1x1 map in training).
+// false for a D of another shape (a multi-scale D): the caller then resizes.
+bool fits_discriminator(nn::DiscriminatorImpl& d, int64_t h, int64_t w) {
+  auto* seq = d.layers().seq;
+  if (seq == nullptr) return false;
+  for (const auto& child : seq->children()) {
+    if (child->as<torch::nn::InstanceNorm2dImpl>() != nullptr && h * w <= 1) return false;
+    const auto* conv = child->as<torch::nn::Conv2dImpl>();
+    if (conv == nullptr) continue;
+    const auto& o = conv->options;
+    const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+    if (pad == nullptr) return false;
+    h = conv_output_length(h, (*o.kernel_size())[0], (*o.stride())[0], (**pad)[0], (*o.dilation())[0]);
+    w = conv_output_length(w, (*o.kernel_size())[1], (*o.stride())[1], (**pad)[1], (*o.dilation())[1]);
+    if (h < 1 || w < 1) return false;
+  }
+  return true;
+}
+
 // L1 between D' of both sides: each scale's features after its last LeakyReLU (the D cut before
 // its last conv), averaged over scales as the GAN loss is (one scale: that scale's L1).
 torch::Tensor cut_l1(const nn::DiscriminatorOutput& mine, const nn::DiscriminatorOutput& target) {
@@ -45,6 +72,32 @@ torch::Tensor cut_l1(const nn::DiscriminatorOutput& mine, const nn::Discriminato
 }
 
 }  // namespace
+
+int64_t smallest_fitting_side(nn::DiscriminatorImpl& d) {
+  constexpr int64_t kLargest = 4096;
+  for (int64_t side = 1; side <= kLargest; ++side) {
+    if (fits_discriminator(d, side, side)) return side;
+  }
+  return 0;
+}
+
+std::string dcd_tap_size_help(nn::DiscriminatorImpl& d) {
+  const int64_t side = smallest_fitting_side(d);
+  if (side == 0) return "a D of several scales: resized always";
+  return "it takes " + std::to_string(side) + "x" + std::to_string(side) + " and larger";
+}
+
+torch::Tensor vgg_style_loss(const std::vector<torch::Tensor>& mine, const std::vector<torch::Tensor>& target) {
+  torch::Tensor total = torch::l1_loss(gram_matrix(mine.at(0)), gram_matrix(target.at(0)));
+  for (size_t i = 1; i < kVggStyleLayers; ++i) {
+    total = total + torch::l1_loss(gram_matrix(mine.at(i)), gram_matrix(target.at(i)));
+  }
+  return total;
+}
+
+torch::Tensor vgg_feature_loss(const std::vector<torch::Tensor>& mine, const std::vector<torch::Tensor>& target) {
+  return torch::l1_loss(mine.at(kVggRelu2_2), target.at(kVggRelu2_2));
+}
 
 DcdAdaptersImpl::DcdAdaptersImpl(const std::vector<int64_t>& channels, int64_t out_channels) {
   for (size_t i = 0; i < channels.size(); ++i) {
@@ -72,6 +125,15 @@ DcdTermImpl::DcdTermImpl(const DistillContext& context, const OptionValues& opti
     student_adapters.push_back(register_module(std::to_string(i), make_adapter(s[i], out)));
   }
   psi_t_ = DcdAdapters(t, out);
+  // DCD-official (distillers/base_cycleganbest_distiller.py, __init__) passes every adapter
+  // through networks.init_net (conv N(0, 0.02), BatchNorm gamma N(1, 0.02), beta 0), tap by tap,
+  // psi_S then psi_T, and sets psi_T to eval: its BatchNorm normalises with the untouched running
+  // statistics (mean 0, var 1) forever.
+  for (size_t i = 0; i < s.size(); ++i) {
+    nn::init_weights(*student_adapters[i], "normal", 0.02);
+    nn::init_weights(*psi_t_->adapters[i], "normal", 0.02);
+  }
+  psi_t_->eval();
   to(context.device);
   psi_t_->to(context.device);
   train::set_requires_grad(*psi_t_, false);
@@ -85,12 +147,24 @@ DcdTermImpl::DcdTermImpl(const DistillContext& context, const OptionValues& opti
     vgg_ = load_vgg16_features(vgg, context.device);
   } else {
     std::cerr << "dcd: no --vgg-weights given: the VGG16 perceptual terms of the released DCD code "
-                 "(relu2_2 feature L1, Gram style) are off\n";
+                 "(relu2_2 feature L1, Gram style over relu1_2..relu4_3) are off\n";
   }
 }
 
 torch::Tensor DcdTermImpl::d_input(const DistillInputs& inputs, const torch::Tensor& image) const {
   return conditional_ ? torch::cat({inputs.real_a, image}, 1) : image;
+}
+
+torch::Tensor DcdTermImpl::teacher_d_input(const torch::Tensor& adapted, const torch::Tensor& image) {
+  const int64_t h = adapted.size(2), w = adapted.size(3);
+  if (fits_discriminator(*teacher_d_, h, w)) return adapted;
+  if (!resize_noted_) {
+    resize_noted_ = true;
+    std::cerr << "dcd: the " << h << "x" << w << " taps are too small for the teacher D ("
+              << dcd_tap_size_help(*teacher_d_) << "): their adapter outputs are resized to the " << image.size(2) << "x" << image.size(3)
+              << " image size before it (the released code feeds them at tap resolution)\n";
+  }
+  return to_image_size(adapted, image);
 }
 
 torch::Tensor DcdTermImpl::loss(const DistillInputs& in) {
@@ -106,9 +180,9 @@ torch::Tensor DcdTermImpl::loss(const DistillInputs& in) {
     nn::DiscriminatorOutput target;
     {
       torch::NoGradGuard no_grad;
-      target = teacher_d_->forward(to_image_size(psi_t_->adapters[i]->forward(t[i]), in.real_a));
+      target = teacher_d_->forward(teacher_d_input(psi_t_->adapters[i]->forward(t[i]), in.real_a));
     }
-    const auto mine = teacher_d_->forward(to_image_size(student_adapters[i]->forward(s[i]), in.real_a));
+    const auto mine = teacher_d_->forward(teacher_d_input(student_adapters[i]->forward(s[i]), in.real_a));
     total = total + cut_l1(mine, target);
   }
   return total;
@@ -131,14 +205,14 @@ NamedLosses DcdTermImpl::extra_generator_losses(const DistillInputs& in) {
   losses.emplace_back("G_dcd_gan",
                       gan_loss_(teacher_d_->forward(d_input(in, in.student->image)), true, false) * lambda_gan_);
   if (has_vgg()) {
-    torch::Tensor target;
+    std::vector<torch::Tensor> target;
     {
       torch::NoGradGuard no_grad;
       target = vgg_->forward(in.teacher->image);
     }
     const auto mine = vgg_->forward(in.student->image);
-    losses.emplace_back("G_vgg", torch::l1_loss(mine, target) * lambda_vgg_feature_);
-    losses.emplace_back("G_style", torch::mse_loss(gram_matrix(mine), gram_matrix(target)) * lambda_vgg_style_);
+    losses.emplace_back("G_vgg", vgg_feature_loss(mine, target) * lambda_vgg_feature_);
+    losses.emplace_back("G_style", vgg_style_loss(mine, target) * lambda_vgg_style_);
   }
   return losses;
 }
@@ -205,13 +279,15 @@ DistillMethod dcd_distill_method() {
       {"lambda_dcd_gan", "--lambda-dcd-gan", OptionType::Number, -1.0, -kHuge, kHuge, {},
        "dcd: weight of the student's GAN term against the teacher D (< 0: --lambda-gan)"},
       {"vgg_weights", "--vgg-weights", OptionType::Text, std::string(), 0, 0, {},
-       "dcd: torchvision vgg16 state dict (.pth or .safetensors; only features.0/2/5/7 are read) enabling the "
+       "dcd: torchvision vgg16 state dict (.pth or .safetensors; features.0 to 21 are read) enabling the "
        "released code's perceptual terms; off without it",
        true},
-      {"lambda_vgg_feature", "--lambda-vgg", OptionType::Number, 1.0, 0, kHuge, {},
-       "dcd: weight of the VGG relu2_2 feature L1"},
-      {"lambda_vgg_style", "--lambda-style", OptionType::Number, 1.0, 0, kHuge, {},
-       "dcd: weight of the VGG Gram style MSE"},
+      // DCD-official's scripts pass --AGD_weights 1e1,1e4,1e1,1e-5; its distillers read only the
+      // first two (cycleganbest_distiller.py, __init__): lambda_style 1e1, lambda_feature 1e4.
+      {"lambda_vgg_feature", "--lambda-vgg", OptionType::Number, 1e4, 0, kHuge, {},
+       "dcd: weight of the VGG relu2_2 feature L1 (the release's AGD_weights[1])"},
+      {"lambda_vgg_style", "--lambda-style", OptionType::Number, 10.0, 0, kHuge, {},
+       "dcd: weight of the VGG Gram style L1 summed over relu1_2/2_2/3_3/4_3 (the release's AGD_weights[0])"},
   };
   m.resolve = [](OptionValues& o, const DistillConfig& c) {
     if (o.number("lambda_dcd_gan") < 0) o.set_number("lambda_dcd_gan", c.lambda_gan);

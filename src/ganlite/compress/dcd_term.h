@@ -1,28 +1,30 @@
-// DCD: discriminator-cooperated distillation (methods.md 3.4).
+// DCD: discriminator-cooperated distillation (methods.md 3.4; docs/fidelity.md, "DCD").
 //
 // Per tap i (the four distillation layers of forward_with_taps) an adapter psi maps the feature
 // map to an image-like tensor: 1x1 conv (no bias) -> BatchNorm -> ReLU, to 3 channels, or 6 for
 // the conditional pix2pix D (methods.md: the adapter itself yields the 6 channels). Both sides go
 // through the teacher D cut before its last conv (the last features of each scale of its output):
-//   L_dcd = sum_i mean |D'(up(psi_S(S_i))) - D'(up(psi_T(T_i)))|,   teacher side without gradient.
-// D' is averaged over the D's scales as the GAN loss is (PatchGAN has one). up() resizes the
-// adapter output bilinearly to the training image size: the teacher D was trained on images, and
-// a PatchGAN cannot take the 4x smaller tap resolution at small crops (our choice; the paper
-// does not say).
+//   L_dcd = sum_i mean |D'(psi_S(S_i)) - D'(psi_T(T_i))|,   teacher side without gradient.
+// D' is averaged over the D's scales as the GAN loss is (PatchGAN has one). The adapter outputs
+// enter D at tap resolution, as DCD-official does (cycleganbest_distiller.py, calc_DCD_loss).
+// Fallback: a tap too small for the D (a 3-layer PatchGAN needs 24x24: 32x32 crops give 8x8
+// taps) is resized bilinearly to the image size first, said once on stderr.
 //
 // Who trains what:
 //  - psi_S: the student's optimizer (this module's own parameters, checkpointed as A_dcd).
-//  - psi_T: nothing (methods.md: teacher side without gradient): it keeps its seeded init, its
-//    BatchNorm normalising with batch statistics; checkpointed as A_dcd_teacher (running stats).
+//  - psi_T: nothing. As the release's CycleGAN distiller: init_net's N(0, 0.02) init and eval
+//    mode, so its BatchNorm uses the running statistics it was built with (mean 0, var 1) and
+//    never updates them; checkpointed as A_dcd_teacher.
 //  - the teacher D: trained from scratch online (or from --dcd-restore-teacher-d) by its own Adam
 //    on its own GAN loss, real B vs the teacher's T(A), 0.5 * (real + fake), in
 //    before_generator_step; checkpointed as D_teacher / opt_D_teacher. Its weights never get
 //    gradients from the student's losses (requires_grad is off outside its own step).
 //  - the student also gets lambda_dcd_gan * GAN(D_teacher(S(A)), real) (collaborative
 //    adversarial training, as the paper says; the released code's term never reached the student).
-// With --vgg-weights the released code's perceptual terms are added, between S(A) and T(A):
-// L1 of VGG16 relu2_2 features (lambda_vgg_feature) and MSE of their Gram matrices
-// (lambda_vgg_style). Without it they are off and the constructor says so once on stderr.
+// With --vgg-weights the released code's perceptual terms are added, between S(A) and T(A), on
+// VGG16 of (x + 1) / 2: lambda_vgg_feature (1e4) x L1 of relu2_2 features and lambda_vgg_style
+// (10) x the sum over relu1_2, relu2_2, relu3_3, relu4_3 of the L1 of their Gram matrices. Without
+// it they are off and the constructor says so once on stderr.
 // The method's options (teacher_ndf, dcd_restore_teacher_d, lambda_dcd_gan, vgg_weights,
 // lambda_vgg_feature, lambda_vgg_style) and its teacher D's construction are in dcd_term.cpp.
 #pragma once
@@ -40,6 +42,16 @@
 namespace ganlite::compress {
 
 inline constexpr const char* kDcdMethod = "dcd";
+
+// The smallest square input side every conv of the D maps to at least one position (0 for a D of
+// several scales), and that fact in words for messages.
+int64_t smallest_fitting_side(nn::DiscriminatorImpl& d);
+std::string dcd_tap_size_help(nn::DiscriminatorImpl& d);
+
+// The release's perceptual terms on Vgg16Features' outputs (unweighted): sum over the four
+// layers of L1(Gram(mine), Gram(target)); L1 of the relu2_2 features.
+torch::Tensor vgg_style_loss(const std::vector<torch::Tensor>& mine, const std::vector<torch::Tensor>& target);
+torch::Tensor vgg_feature_loss(const std::vector<torch::Tensor>& mine, const std::vector<torch::Tensor>& target);
 
 // A list of adapters registered as "0", "1", ... (one per tap), each Sequential [conv, bn, relu].
 class DcdAdaptersImpl : public torch::nn::Module {
@@ -74,6 +86,9 @@ class DcdTermImpl : public DistillTerm {
 
  private:
   torch::Tensor d_input(const DistillInputs& inputs, const torch::Tensor& image) const;
+  // An adapter output as the teacher D takes it: itself, or resized to `image`'s size when too
+  // small for the D.
+  torch::Tensor teacher_d_input(const torch::Tensor& adapted, const torch::Tensor& image);
 
   bool conditional_;
   nn::Discriminator teacher_d_;
@@ -84,6 +99,7 @@ class DcdTermImpl : public DistillTerm {
   double lambda_vgg_feature_;
   double lambda_vgg_style_;
   Vgg16Features vgg_{nullptr};
+  bool resize_noted_ = false;
 };
 TORCH_MODULE(DcdTerm);
 

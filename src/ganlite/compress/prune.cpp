@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <deque>
 #include <map>
 #include <set>
@@ -212,13 +213,13 @@ double now_seconds() {
 
 }  // namespace
 
-int64_t count_generator_macs(const nn::ArchConfig& config, int64_t input_size) {
+int64_t count_generator_macs(const nn::ArchConfig& config, int64_t input_size, const nn::MacRules& rules) {
   // Every layer's output area is (input / 2^k)^2 when the input is a multiple of the family's size
   // multiple 2^K (k <= K), so profiling at a smaller such multiple and scaling by the area ratio is exact.
   const int64_t multiple = nn::size_multiple(config);
   int64_t small = input_size;
   while (small % (2 * multiple) == 0 && small / 2 >= 16) small /= 2;
-  const auto profile = nn::profile_generator(config, small);
+  const auto profile = nn::profile_generator(config, small, torch::kCPU, rules);
   const int64_t ratio = (input_size / small) * (input_size / small);
   return profile.macs * ratio;
 }
@@ -256,6 +257,25 @@ PruneResult prune_at_threshold(const nn::GeneratorImpl& teacher, double threshol
   return result;
 }
 
+ThresholdSearch search_threshold(float lo, float hi, double target_macs, const std::function<int64_t(double)>& macs_at,
+                                 int max_steps) {
+  ThresholdSearch s;
+  int64_t last_macs = 0;
+  bool last_met = false;
+  // CAT's loop condition, negated: an interval within 1e-3 relative and a last probe that met the budget.
+  auto done = [&] { return std::abs(hi - lo) <= 1e-3f * lo && last_met; };
+  while (!done() && s.steps < max_steps) {
+    ++s.steps;
+    const float mid = (lo + hi) / 2.0f;
+    last_macs = macs_at(mid);
+    last_met = static_cast<double>(last_macs) <= target_macs;
+    (last_met ? hi : lo) = mid;
+  }
+  s.threshold = hi;  // == the last midpoint when the rule stopped the loop
+  s.macs = last_met ? last_macs : macs_at(hi);
+  return s;
+}
+
 PruneResult prune_to_mac_budget(const nn::GeneratorImpl& teacher, const PruneOptions& options) {
   const double start = now_seconds();
   require(options.target_macs > 0, "the MAC budget must be positive");
@@ -269,49 +289,33 @@ PruneResult prune_to_mac_budget(const nn::GeneratorImpl& teacher, const PruneOpt
 
   torch::Tensor all = torch::cat([&] {
     std::vector<torch::Tensor> g;
-    for (const auto& n : norms) g.push_back(n.weight().detach().abs().to(torch::kCPU, torch::kFloat64).flatten());
+    for (const auto& n : norms) g.push_back(n.weight().detach().abs().to(torch::kCPU, torch::kFloat32).flatten());
     return g;
   }());
-  double lo = all.min().item<double>();
-  double hi = all.max().item<double>();
-
+  const auto search_rules = nn::MacRules::cat_search();
   auto macs_at = [&](double t) {
     nn::ArchConfig c = tcfg;
     c.widths = widths_from_masks(masks_at_threshold(norms, t, options.min_channels, hooks), tcfg);
-    return count_generator_macs(c, options.input_size);
+    return count_generator_macs(c, options.input_size, search_rules);
   };
 
-  const int64_t teacher_macs = count_generator_macs(tcfg, options.input_size);
-  int steps = 0;
-  double threshold = 0;
-  if (static_cast<double>(teacher_macs) > options.target_macs) {
+  ThresholdSearch search;
+  search.macs = count_generator_macs(tcfg, options.input_size, search_rules);
+  if (static_cast<double>(search.macs) > options.target_macs) {
+    const float hi = all.max().item<float>();
     const int64_t smallest = macs_at(hi);
     if (static_cast<double>(smallest) > options.target_macs) {
       throw UsageError("the budget " + nn::format_macs(static_cast<int64_t>(options.target_macs)) +
                        " MACs is below the smallest network the pruning rule can build from this teacher (" +
                        nn::format_macs(smallest) + " at " + std::to_string(options.input_size) + "x" +
                        std::to_string(options.input_size) + " with --min-channels " +
-                       std::to_string(options.min_channels) + ")");
+                       std::to_string(options.min_channels) + ", BatchNorm left out as CAT's search does)");
     }
-    // Invariant: macs_at(hi) <= target < macs_at(lo) (lo itself drops the weakest channel,
-    // so the search never returns the unpruned teacher when it is over budget).
-    int64_t macs_hi = smallest;
-    while (steps < 200) {
-      ++steps;
-      const double mid = 0.5 * (lo + hi);
-      const int64_t m = macs_at(mid);
-      if (static_cast<double>(m) > options.target_macs) {
-        lo = mid;
-      } else {
-        hi = mid;
-        macs_hi = m;
-      }
-      if (hi - lo <= 1e-3 * lo && static_cast<double>(macs_hi) <= options.target_macs) break;
-    }
-    threshold = hi;
+    search = search_threshold(all.min().item<float>(), hi, options.target_macs, macs_at);
   }
-  auto result = prune_at_threshold(teacher, threshold, options);
-  result.search_steps = steps;
+  auto result = prune_at_threshold(teacher, search.threshold, options);
+  result.search_macs = count_generator_macs(result.config, options.input_size, search_rules);
+  result.search_steps = search.steps;
   result.seconds = now_seconds() - start;
   return result;
 }

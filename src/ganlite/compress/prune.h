@@ -4,8 +4,10 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 
 #include "ganlite/nn/generator.h"
+#include "ganlite/nn/profiler.h"
 
 namespace ganlite::compress {
 
@@ -20,7 +22,8 @@ struct PruneResult {
   nn::Generator student;
   nn::ArchConfig config;         // the student's architecture (widths written out)
   double threshold = 0;          // channels with |gamma| > threshold survive
-  int64_t macs_before = 0, macs_after = 0;
+  int64_t macs_before = 0, macs_after = 0;  // methods.md section 5 (BatchNorm counted)
+  int64_t search_macs = 0;  // the student's MACs as the search counts them (MacRules::cat_search)
   int64_t params_before = 0, params_after = 0;
   int search_steps = 0;
   double seconds = 0;
@@ -34,14 +37,29 @@ nn::GeneratorWidths widths_at_threshold(const nn::GeneratorImpl& teacher, double
 // Prunes at a given threshold (no search).
 PruneResult prune_at_threshold(const nn::GeneratorImpl& teacher, double threshold, const PruneOptions& options);
 
-// Binary search between min and max |gamma| until (hi - lo) <= 1e-3 * lo with MACs <= target;
-// the result is always at or under the budget. Throws UsageError when the teacher has no
+// One CAT threshold search (snap-research/CAT utils/common.py, shrink_model): bisect [lo, hi] in
+// float32 as CAT's tensors do, moving lo to the midpoint when its MACs exceed the target and hi
+// otherwise, and stop only when |hi - lo| <= 1e-3 * lo AND the last midpoint met the target; the
+// threshold is that last midpoint. Requires macs_at(hi) <= target (else CAT would loop forever);
+// stops after `max_steps` at hi, which always meets the target.
+struct ThresholdSearch {
+  double threshold = 0;
+  int64_t macs = 0;  // macs_at(threshold)
+  int steps = 0;
+};
+ThresholdSearch search_threshold(float lo, float hi, double target_macs, const std::function<int64_t(double)>& macs_at,
+                                 int max_steps = 400);
+
+// search_threshold between min and max |gamma|, counting MACs as CAT's search does (BatchNorm
+// with running stats left out, MacRules::cat_search): so search_macs <= target, while the
+// reported macs_after (BatchNorm counted) may exceed it for BatchNorm teachers. A teacher whose
+// search MACs already meet the budget is kept whole (threshold 0). Throws UsageError when the teacher has no
 // norm scales (non-affine norms), or when the budget is below the smallest network the rule
 // can build (the message gives that minimum).
 PruneResult prune_to_mac_budget(const nn::GeneratorImpl& teacher, const PruneOptions& options);
 
 // MACs of a generator architecture at size x size (profiled at a reduced size and scaled
 // exactly, since every layer's output area scales with the input's).
-int64_t count_generator_macs(const nn::ArchConfig& config, int64_t input_size);
+int64_t count_generator_macs(const nn::ArchConfig& config, int64_t input_size, const nn::MacRules& rules = {});
 
 }  // namespace ganlite::compress

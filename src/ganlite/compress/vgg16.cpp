@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
 
 #include "ganlite/io/checkpoint.h"
@@ -21,18 +22,34 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 }  // namespace
 
+// torchvision's vgg16 cfg "D": 64, 64, M, 128, 128, M, 256, 256, 256, M, 512, 512, 512 (the last
+// pool is beyond relu4_3 and left out).
 Vgg16FeaturesImpl::Vgg16FeaturesImpl() {
-  features = register_module(
-      "features", torch::nn::Sequential(conv3x3(3, 64), torch::nn::ReLU(), conv3x3(64, 64), torch::nn::ReLU(),
-                                        torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2).stride(2)),
-                                        conv3x3(64, 128), torch::nn::ReLU(), conv3x3(128, 128), torch::nn::ReLU()));
+  torch::nn::Sequential seq;
+  int64_t in = 3;
+  const std::vector<std::vector<int64_t>> stages{{64, 64}, {128, 128}, {256, 256, 256}, {512, 512, 512}};
+  for (size_t s = 0; s < stages.size(); ++s) {
+    if (s > 0) seq->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2).stride(2)));
+    for (const int64_t out : stages[s]) {
+      seq->push_back(conv3x3(in, out));
+      seq->push_back(torch::nn::ReLU());
+      in = out;
+    }
+  }
+  features = register_module("features", seq);
 }
 
-torch::Tensor Vgg16FeaturesImpl::forward(const torch::Tensor& images) {
-  const auto options = images.options();
-  const auto mean = torch::tensor({0.485, 0.456, 0.406}, options).view({1, 3, 1, 1});
-  const auto std = torch::tensor({0.229, 0.224, 0.225}, options).view({1, 3, 1, 1});
-  return features->forward(((images + 1) * 0.5 - mean) / std);
+std::vector<torch::Tensor> Vgg16FeaturesImpl::forward(const torch::Tensor& images) {
+  // The ReLUs ending relu1_2, relu2_2, relu3_3, relu4_3 (torchvision indices 3, 8, 15, 22).
+  const std::vector<size_t> taps{3, 8, 15, 22};
+  std::vector<torch::Tensor> out;
+  torch::Tensor x = (images + 1) * 0.5;
+  size_t index = 0;
+  for (auto& layer : *features) {
+    x = layer.forward(x);
+    if (std::find(taps.begin(), taps.end(), index++) != taps.end()) out.push_back(x);
+  }
+  return out;
 }
 
 Vgg16Features load_vgg16_features(const std::string& path, const torch::Device& device) {
@@ -49,7 +66,7 @@ Vgg16Features load_vgg16_features(const std::string& path, const torch::Device& 
     const auto it = by_name.find(name);
     if (it == by_name.end()) {
       throw Error("--vgg-weights " + path + ": no key '" + name +
-                  "' (expected torchvision vgg16 names features.0/2/5/7.weight/bias)");
+                  "' (expected torchvision vgg16 names features.{0,2,5,7,10,12,14,17,19,21}.weight/bias)");
     }
     if (it->second.sizes() != param.sizes()) {
       throw Error("--vgg-weights " + path + ": '" + name + "' has shape " + c10::str(it->second.sizes()) +

@@ -34,7 +34,7 @@ int64_t own_parameters(const torch::nn::Module& m) {
 
 class ProfileObserver : public ForwardObserver {
  public:
-  explicit ProfileObserver(const torch::nn::Module& root) {
+  ProfileObserver(const torch::nn::Module& root, const MacRules& rules) : rules_(rules) {
     for (const auto& item : root.named_modules("", false)) names_[item.value().get()] = item.key();
   }
 
@@ -44,7 +44,7 @@ class ProfileObserver : public ForwardObserver {
     row.name = it != names_.end() ? it->second : "?";
     row.type = short_type_name(layer);
     row.output_shape = output.sizes().vec();
-    row.macs = layer_macs(layer, output);
+    row.macs = layer_macs(layer, output, rules_);
     row.params = own_parameters(layer);
     profile.macs += row.macs;
     profile.layers.push_back(std::move(row));
@@ -53,6 +53,7 @@ class ProfileObserver : public ForwardObserver {
   ModelProfile profile;
 
  private:
+  MacRules rules_;
   std::unordered_map<const torch::nn::Module*, std::string> names_;
 };
 
@@ -64,7 +65,7 @@ std::string format_scaled(double value, int decimals, const char* suffix) {
 
 }  // namespace
 
-int64_t layer_macs(const torch::nn::Module& layer, const torch::Tensor& output) {
+int64_t layer_macs(const torch::nn::Module& layer, const torch::Tensor& output, const MacRules& rules) {
   const int64_t out = output.numel();
   if (const auto* conv = dynamic_cast<const torch::nn::Conv2dImpl*>(&layer)) {
     const auto& o = conv->options;
@@ -76,7 +77,10 @@ int64_t layer_macs(const torch::nn::Module& layer, const torch::Tensor& output) 
     const auto k = *o.kernel_size();
     return out * (o.in_channels() / o.groups()) * k[0] * k[1];
   }
-  if (const auto* bn = dynamic_cast<const torch::nn::BatchNorm2dImpl*>(&layer)) return bn->options.affine() ? out : 0;
+  if (const auto* bn = dynamic_cast<const torch::nn::BatchNorm2dImpl*>(&layer)) {
+    if (bn->options.track_running_stats() && !rules.count_batchnorm_with_running_stats) return 0;
+    return bn->options.affine() ? out : 0;
+  }
   if (const auto* in = dynamic_cast<const torch::nn::InstanceNorm2dImpl*>(&layer)) {
     return in->options.affine() ? out : 0;
   }
@@ -91,10 +95,11 @@ int64_t count_parameters(const torch::nn::Module& module) {
   return n;
 }
 
-ModelProfile profile_forward(torch::nn::Module& model, const std::function<void()>& run_forward) {
+ModelProfile profile_forward(torch::nn::Module& model, const std::function<void()>& run_forward,
+                             const MacRules& rules) {
   const bool was_training = model.is_training();
   model.eval();
-  ProfileObserver observer(model);
+  ProfileObserver observer(model, rules);
   try {
     torch::NoGradGuard no_grad;
     ScopedForwardObserver scope(&observer);
@@ -108,24 +113,25 @@ ModelProfile profile_forward(torch::nn::Module& model, const std::function<void(
   return std::move(observer.profile);
 }
 
-ModelProfile profile_generator(GeneratorImpl& generator, int64_t input_size) {
+ModelProfile profile_generator(GeneratorImpl& generator, int64_t input_size, const MacRules& rules) {
   require(input_size > 0, "input size must be positive, got " + std::to_string(input_size));
   const auto params = generator.parameters();
   const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
   const auto input =
       torch::zeros({1, generator.config().input_nc, input_size, input_size}, torch::TensorOptions().device(device));
   try {
-    return profile_forward(generator, [&] { generator.forward(input); });
+    return profile_forward(generator, [&] { generator.forward(input); }, rules);
   } catch (const c10::Error& e) {
     throw Error("cannot run the " + generator.config().arch + " generator on a " + std::to_string(input_size) + "x" +
                 std::to_string(input_size) + " input: " + e.what_without_backtrace());
   }
 }
 
-ModelProfile profile_generator(const ArchConfig& config, int64_t input_size, const torch::Device& device) {
+ModelProfile profile_generator(const ArchConfig& config, int64_t input_size, const torch::Device& device,
+                               const MacRules& rules) {
   Generator generator = make_generator(config);
   generator->to(device);
-  return profile_generator(*generator, input_size);
+  return profile_generator(*generator, input_size, rules);
 }
 
 nlohmann::json ModelProfile::to_json(bool with_layers) const {

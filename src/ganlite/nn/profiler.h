@@ -4,6 +4,7 @@
 //   conv-transpose:  output elements x (C_in / groups) x kH x kW   (at the OUTPUT resolution)
 //   affine norm (BatchNorm, affine InstanceNorm): output elements; non-affine norm: 0
 //   everything else (activations, padding, additions, dropout): 0
+// MacRules::cat_search() gives the counting CAT's pruning search uses instead (see MacRules).
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/types.h>
@@ -35,22 +36,32 @@ struct ModelProfile {
   nlohmann::json to_json(bool with_layers) const;
 };
 
+// Which layers count. The default is methods.md section 5 (what every figure reports).
+struct MacRules {
+  // CAT's profiler (snap-research/CAT utils/model_profiling.py, module_profiling) gives a
+  // BatchNorm2d with track_running_stats 0 MACs, and its search (utils/common.py,
+  // shrink_model) compares that count with the budget.
+  bool count_batchnorm_with_running_stats = true;
+  static MacRules cat_search() { return MacRules{false}; }
+};
+
 // MACs of one leaf layer given its output (0 for layers that do not count).
-int64_t layer_macs(const torch::nn::Module& layer, const torch::Tensor& output);
+int64_t layer_macs(const torch::nn::Module& layer, const torch::Tensor& output, const MacRules& rules = {});
 
 // Number of elements over all (defined) parameters of `module`, recursively.
 int64_t count_parameters(const torch::nn::Module& module);
 
 // Profiles whatever `run_forward` executes on `model` (in eval mode, without gradients; the
 // training flag is restored afterwards).
-ModelProfile profile_forward(torch::nn::Module& model, const std::function<void()>& run_forward);
+ModelProfile profile_forward(torch::nn::Module& model, const std::function<void()>& run_forward,
+                             const MacRules& rules = {});
 
 // Profiles `generator` on a zero input of 1 x input_nc x size x size on the generator's device.
-ModelProfile profile_generator(GeneratorImpl& generator, int64_t input_size);
+ModelProfile profile_generator(GeneratorImpl& generator, int64_t input_size, const MacRules& rules = {});
 
 // Builds the generator for `config` on `device` and profiles it.
 ModelProfile profile_generator(const ArchConfig& config, int64_t input_size,
-                               const torch::Device& device = torch::kCPU);
+                               const torch::Device& device = torch::kCPU, const MacRules& rules = {});
 
 // "56.80G", "1.41G", "812.5M": MACs as the papers print them.
 std::string format_macs(int64_t macs);
