@@ -88,11 +88,13 @@ void run_bench(const BenchOptions& o) {
   require(o.batch_size >= 1, "--batch-size must be >= 1, got " + std::to_string(o.batch_size));
   const torch::Device device = parse_device(o.common.device);
   const nn::Precision precision = nn::parse_precision(o.precision);
-  if (precision == nn::Precision::bf16 && device.is_cpu()) {
+  // The same probe the inference runner refuses by (nn::bf16_convs_run), asked before a model is
+  // loaded; the message names the ISA limit, the usual reason.
+  if (precision == nn::Precision::bf16 && !nn::bf16_convs_run(device)) {
     const std::string limit = metrics::onednn_isa_limit();
-    require(metrics::onednn_isa_allows_bf16(limit),
-            "--precision bf16: oneDNN cannot run bf16 convolutions under the ISA limit '" + limit +
-                "' (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA below AVX512_CORE); unset it or use fp32");
+    throw UsageError("--precision bf16: oneDNN cannot run bf16 convolutions here" +
+                     (limit.empty() ? std::string() : " under the ISA limit '" + limit + "' (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA below AVX512_CORE)") +
+                     "; use fp32");
   }
   nn::Generator generator;
   if (!o.model.empty()) {
