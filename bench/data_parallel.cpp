@@ -4,9 +4,6 @@
 // (11.4M weights): all-reduce alone, and what remains exposed after the backward pass when
 // the buckets are launched from autograd hooks.
 // Usage: bench_data_parallel [--iters N] [--ngf N] [--size N] [--batch N] (batch per process)
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -37,18 +34,6 @@ struct Settings {
   int size = 64;
   int batch = 2;  // per process
 };
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -146,7 +131,7 @@ void allreduce_worker(int rank, int world, int port, const Settings& s) {
 // Runs `worker(rank)` in `world` forked processes; false when one failed.
 template <typename Worker>
 bool run_processes(int world, Worker worker) {
-  const int port = free_port();
+  const int port = ganlite::train::free_local_port();
   std::vector<pid_t> pids;
   for (int rank = 0; rank < world; ++rank) {
     const pid_t pid = fork();

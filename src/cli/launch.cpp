@@ -1,10 +1,7 @@
 #include "launch.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,21 +44,6 @@ std::vector<std::string> worker_arguments() {
   return kept;
 }
 
-// A port the kernel just handed out on loopback (free now; the store binds it moments later).
-int free_local_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw Error("--nproc: cannot open a socket to find a free port");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  close(fd);
-  if (!ok) throw Error("--nproc: cannot find a free local port");
-  return ntohs(addr.sin_port);
-}
-
 [[noreturn]] void exec_worker(const std::vector<std::string>& args, int rank, int nproc, int port) {
   const std::string r = std::to_string(rank), n = std::to_string(nproc);
   setenv("RANK", r.c_str(), 1);
@@ -99,7 +81,7 @@ void add_nproc_flag(CLI::App* cmd, int& nproc) {
 bool run_as_launcher(int nproc) {
   if (nproc <= 1 || train::world_from_environment()) return false;
   const auto args = worker_arguments();
-  const int port = free_local_port();
+  const int port = train::free_local_port();
   // SIGINT / SIGTERM are passed on to the workers (a terminal's SIGINT reaches them anyway);
   // the launcher waits for them to save and stop.
   struct sigaction action {};

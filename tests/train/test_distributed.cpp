@@ -1,10 +1,7 @@
 // Data-parallel training (train/distributed.h, `--nproc`): N processes with batch B compute what
 // one process with batch N*B computes; rank 0 alone writes; a killed run resumes exactly; a dead
 // rank stops the others with a message.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -17,6 +14,7 @@
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/safetensors.h"
 #include "ganlite/nn/generator.h"
+#include "ganlite/train/distributed.h"
 #include "ganlite/train/trainer.h"
 #include "ganlite/train/validation.h"
 #include "test_support.h"
@@ -321,24 +319,12 @@ TEST(DataParallel, CycleGanWithImagePoolsTwoByTwoMatchesOneByFour) {
   }
 }
 
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 TEST(DataParallel, DeadRankStopsTheOtherWithAMessage) {
   TempDir dir;
   // Two workers started as torchrun starts them (no launcher to stop the survivor): rank 0 dies
   // writing its first checkpoint (step 2); rank 1 must notice at its next collective.
   const std::string env = "WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
-                          std::to_string(free_port()) + " GANLITE_DIST_TIMEOUT=30 ";
+                          std::to_string(ganlite::train::free_local_port()) + " GANLITE_DIST_TIMEOUT=30 ";
   const std::string args = train_args("--max-iters 6 --save-latest-freq 2 --batch-size 2", dir / "run");
   const std::string cli = "'" + std::string(GANLITE_CLI_PATH) + "' ";
   const fs::path out = dir.path();

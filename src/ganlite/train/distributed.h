@@ -97,6 +97,10 @@ class Distributed {
   double step_weight_ = 1.0;
 };
 
+// A TCP port on loopback that the kernel just handed out (free now; a TCPStore binds it moments
+// later): MASTER_PORT for workers started on this machine. Error when no socket can be had.
+int free_local_port();
+
 // The rank this process has in its world per the environment (0 without one): lets a command
 // silence the other ranks' output before it starts training.
 int environment_rank();
