@@ -261,6 +261,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--ganlite", help="ganlite binary: also run `ganlite bench` and print ratios")
     ap.add_argument("--no-bf16", action="store_true", help="skip PyTorch's bf16 autocast timing")
+    ap.add_argument("--torchscript", action="store_true",
+                    help="also time TorchScript: traced, frozen and torch.jit.optimize_for_inference'd (fp32)")
     ap.add_argument("--check", action="store_true", help="with --ganlite: check both compute the same image")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -276,6 +278,11 @@ def main():
         row["torch_fp32_median_ms"], row["torch_fp32_p90_ms"] = time_model(model, x, args.runs, args.warmup, False)
         if not args.no_bf16:
             row["torch_bf16_median_ms"], _ = time_model(model, x, args.runs, args.warmup, True)
+        if args.torchscript:
+            with torch.no_grad():
+                ts = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x).eval()))
+            row["torchscript_fp32_median_ms"], row["torchscript_fp32_p90_ms"] = time_model(ts, x, args.runs,
+                                                                                          args.warmup, False)
         if args.ganlite and args.check:
             row["max_diff_8bit_vs_ganlite"] = check_same_outputs(args.ganlite, path, model)
             if row["max_diff_8bit_vs_ganlite"] > 2:

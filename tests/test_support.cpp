@@ -37,6 +37,10 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
+// The ganlite executable re-executes itself once to bound libgomp's spin unless GOMP_SPINCOUNT or
+// OMP_WAIT_POLICY is set (src/cli/openmp_wait.cpp): set here, each command a test spawns starts once.
+static const bool kBoundedOpenmpSpin = [] { return ::setenv("GOMP_SPINCOUNT", "1000", 0) == 0; }();
+
 CommandResult run_command(const std::string& command_line) {
   CommandResult result;
   std::string full = command_line + " 2>&1";

@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -13,6 +15,7 @@
 
 #include "command.h"
 #include "ganlite/io/checkpoint.h"
+#include "ganlite/io/onnx_runner.h"
 #include "ganlite/metrics/conv_peak.h"
 #include "ganlite/metrics/latency.h"
 #include "ganlite/nn/arch_config.h"
@@ -36,6 +39,7 @@ struct BenchOptions {
   int runs = 20;
   int warmup = 3;
   bool eager = false;  // time the plain module forward instead (for comparison)
+  std::string onnx;    // time OpenCV DNN on this export of the model instead (issue 19)
   bool verbose = false;
   bool no_cache = false;   // measure the conv peak without reading or writing the cache
   bool remeasure = false;  // measure the conv peak again and replace the cached figure
@@ -81,6 +85,18 @@ void print_peak_lines(const metrics::ConvPeakLookup& lookup, const std::filesyst
   }
 }
 
+// How libgomp's threads wait between parallel regions in this process (src/cli/openmp_wait.cpp).
+std::string openmp_spin_policy() {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  if (std::getenv("GANLITE_SET_GOMP_SPINCOUNT") != nullptr && spin != nullptr) {
+    return std::string("GOMP_SPINCOUNT=") + spin + " (ganlite's bounded spin)";
+  }
+  if (policy != nullptr) return std::string("OMP_WAIT_POLICY=") + policy + " (user)";
+  if (spin != nullptr) return std::string("GOMP_SPINCOUNT=") + spin + " (user)";
+  return "libgomp default (300000 spins)";
+}
+
 void run_bench(const BenchOptions& o) {
   apply_common(o.common);
   require(o.runs >= 1, "--runs must be >= 1, got " + std::to_string(o.runs));
@@ -124,7 +140,16 @@ void run_bench(const BenchOptions& o) {
   const auto input = torch::rand({o.batch_size, arch.input_nc, o.size, o.size}, torch::TensorOptions().device(device)) * 2 - 1;
   ProgressBar bar(o.warmup + o.runs, "bench");
   std::function<void()> once;
-  if (o.eager) {
+  std::unique_ptr<io::OnnxRunner> onnx;
+  if (!o.onnx.empty()) {
+    require(!o.eager, "--onnx and --eager exclude each other");
+    require(precision == nn::Precision::fp32, "--onnx times OpenCV DNN in fp32 only; drop --precision bf16");
+    onnx = std::make_unique<io::OnnxRunner>(o.onnx);
+    once = [&] {
+      (void)onnx->run(input);
+      bar.advance();
+    };
+  } else if (o.eager) {
     require(precision == nn::Precision::fp32, "--eager times the module in fp32 only; drop --precision bf16");
     once = [&] {
       c10::InferenceMode guard;
@@ -156,13 +181,15 @@ void run_bench(const BenchOptions& o) {
     psnr_vs_fp32 = 10.0 * std::log10(4.0 / std::max(mse, 1e-20));
   }
 
+  const std::string path_name = onnx ? "opencv-dnn" : o.eager ? "eager" : "fast";
   if (o.common.json) {
     nlohmann::json j{{"arch", arch.arch},
                      {"config", arch.to_json()},
                      {"size", o.size},
                      {"batch_size", o.batch_size},
                      {"precision", o.precision},
-                     {"path", o.eager ? "eager" : "fast"},
+                     {"path", path_name},
+                     {"openmp_spin", openmp_spin_policy()},
                      {"threads", threads},
                      {"device", device.str()},
                      {"cpu_model", metrics::cpu_model_name()},
@@ -192,7 +219,8 @@ void run_bench(const BenchOptions& o) {
   }
   std::printf("%s%s %s at %dx%d, batch %d, %s, %d thread(s), %s path\n",
               o.model.empty() ? "" : (o.model + ": ").c_str(), arch.arch.c_str(), nn::format_macs(macs).c_str(),
-              o.size, o.size, o.batch_size, o.precision.c_str(), threads, o.eager ? "eager" : "fast");
+              o.size, o.size, o.batch_size, o.precision.c_str(), threads, path_name.c_str());
+  std::printf("OpenMP waiting: %s\n", openmp_spin_policy().c_str());
   std::printf("median %.2f ms   p90 %.2f ms   %.2f images/s   %.1f GFLOP/s\n", r.median_ms, r.p90_ms,
               r.images_per_second, gflops);
   if (peak) print_peak_lines(*peak, peak_cache, gflops, precision);
@@ -213,6 +241,9 @@ void setup_bench(CLI::App& app) {
   cmd->add_option("--runs", opts->runs, "Timed runs")->capture_default_str();
   cmd->add_option("--warmup", opts->warmup, "Untimed warm-up runs")->capture_default_str();
   cmd->add_flag("--eager", opts->eager, "Time the plain module forward (InferenceMode, NCHW) instead of the fast path");
+  cmd->add_option("--onnx", opts->onnx,
+                  "Time OpenCV DNN on this ONNX export of --model (`ganlite export`) instead of the fast path")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--verbose", opts->verbose, "List the fused steps of the inference plan on stderr");
   cmd->add_flag("--remeasure", opts->remeasure,
                 "Measure the CPU's conv peak again and replace the cached figure "

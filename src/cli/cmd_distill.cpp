@@ -85,6 +85,13 @@ fs::path write_fresh_student(const DistillCliState& s, const train::TrainConfig&
   nn::ArchConfig arch;
   arch.arch = s.student_arch;
   arch.ngf = s.student_ngf;
+  if (!s.distill.teacher.empty()) {  // the student reads what the teacher reads (label maps: label_nc + 1)
+    const nn::ArchConfig teacher = io::read_generator_arch(s.distill.teacher);
+    arch.input_nc = teacher.input_nc;
+    arch.label_nc = teacher.label_nc;
+    arch.input_height = teacher.input_height;
+    arch.input_width = teacher.input_width;
+  }
   arch.validate();
   torch::manual_seed(config.seed);
   auto student = nn::make_generator(arch);
@@ -171,13 +178,14 @@ void run_distill(DistillCliState& s) {
   nlohmann::json summary = train_summary(result, config.train, run_dir);
   const auto& d = config.distill;
   summary["method"] = d.method_spec();
-  summary["teacher"] = d.teacher;
+  const std::string teacher = d.online() ? "online " + d.online_teacher : d.teacher;
+  summary["teacher"] = teacher;
   summary["student"] = d.student;
   if (s.json) {
     print_json(summary);
     return;
   }
-  std::cout << "distilled '" << d.teacher << "' into '" << d.student << "' with " << d.method_spec() << "\n";
+  std::cout << "distilled '" << teacher << "' into '" << d.student << "' with " << d.method_spec() << "\n";
   print_train_summary(result);
   std::cout << "checkpoint " << result.latest_checkpoint.string() << "\n";
 }
@@ -244,6 +252,22 @@ void setup_distill(CLI::App& app) {
                                      ", or none (GAN + recon only)"));
   opts.push_back(cmd->add_option("--teacher", d.teacher, "Teacher generator file (frozen)"));
   opts.push_back(cmd->add_option("--student", d.student, "Student generator file, e.g. the output of `ganlite prune`"));
+  opts.push_back(cmd->add_option("--online-teacher", d.online_teacher,
+                                 "Instead of --teacher FILE: train a teacher ARCH:NGF (e.g. mobile_resnet:64) and its D "
+                                 "from scratch alongside the student, which learns from its output at each step "
+                                 "(OMGD / DCD-official); the student then has no D of its own. Needs --vgg-weights "
+                                 "or --allow-no-vgg"));
+  opts.push_back(cmd->add_option("--n-dis", d.n_dis,
+                                 "--online-teacher: the teacher trains on every N-th step, the student on every step "
+                                 "(default: the release's 4 for cyclegan, 1 for pix2pix)"));
+  opts.push_back(cmd->add_flag("--allow-no-vgg", d.allow_no_vgg,
+                               "--online-teacher without --vgg-weights: train the student without the VGG16 terms"));
+  opts.push_back(cmd->add_option("--lambda-ssim", d.lambda_ssim,
+                                 "--online-teacher: weight of the student's 1 - SSIM(S(A), T(A)) (default 0 as "
+                                 "DCD-official, which never computes it; OMGD 10)"));
+  opts.push_back(cmd->add_option("--lambda-tv", d.lambda_tv,
+                                 "--online-teacher: weight of the student's total variation (default 0 as "
+                                 "DCD-official; OMGD 1e-5)"));
   opts.push_back(cmd->add_option("--student-arch", s->student_arch,
                                  "Instead of --student FILE: a freshly initialised student of this architecture "
                                  "(" + join_names(nn::generator_family_names(), " | ") +

@@ -21,9 +21,26 @@ struct ProfileOptions {
   CommonOptions common;
   nn::ArchConfig arch;
   std::string model;  // a generator file; its architecture replaces --arch and friends
-  int input_size = 256;
+  std::string input_size;  // "S" (square) or "HxW"; empty: the family's default (256, GauGAN 256x512)
   bool per_layer = false;
 };
+
+// "256" -> 256x256, "256x512" -> 256x512.
+std::pair<int64_t, int64_t> parse_input_size(const std::string& text) {
+  const auto x = text.find('x');
+  try {
+    size_t used = 0;
+    const int64_t h = std::stoll(text.substr(0, x), &used);
+    if (used != (x == std::string::npos ? text.size() : x)) throw std::invalid_argument(text);
+    if (x == std::string::npos) return {h, h};
+    const std::string rest = text.substr(x + 1);
+    const int64_t w = std::stoll(rest, &used);
+    if (used != rest.size()) throw std::invalid_argument(text);
+    return {h, w};
+  } catch (const std::exception&) {
+    throw UsageError("--input-size must be a side (256) or HxW (256x512), got '" + text + "'");
+  }
+}
 
 std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s;
@@ -42,15 +59,27 @@ void run_profile(const ProfileOptions& opts) {
   }
   arch.validate();
   const auto& family = nn::generator_family(arch.arch);
-  if (family.check_profile_size) family.check_profile_size(arch, opts.input_size);
-  require(opts.input_size >= 8, "--input-size must be at least 8, got " + std::to_string(opts.input_size));
-  const nn::ModelProfile profile =
-      model ? nn::profile_generator(*model, opts.input_size) : nn::profile_generator(arch, opts.input_size, device);
+  const auto [height, width] = !opts.input_size.empty()       ? parse_input_size(opts.input_size)
+                               : family.default_profile_size ? family.default_profile_size(arch)
+                                                             : std::pair<int64_t, int64_t>{256, 256};
+  for (const int64_t side : {height, width}) {
+    if (family.check_profile_size) family.check_profile_size(arch, side);
+    require(side >= 8, "--input-size must be at least 8, got " + std::to_string(side));
+  }
+  if (!model) {
+    model = nn::make_generator(arch);
+    model->to(device);
+  }
+  const nn::ModelProfile profile = nn::profile_generator(*model, height, width);
 
   if (opts.common.json) {
     nlohmann::json j = profile.to_json(opts.per_layer);
     j["arch"] = arch.arch;
-    j["input_size"] = opts.input_size;
+    if (height == width) {
+      j["input_size"] = height;
+    } else {
+      j["input_size"] = {height, width};
+    }
     j["config"] = arch.to_json();
     if (!opts.model.empty()) j["model"] = opts.model;
     print_json(j);
@@ -64,7 +93,7 @@ void run_profile(const ProfileOptions& opts) {
     }
     std::printf("\n");
   }
-  std::cout << (opts.model.empty() ? "" : opts.model + ": ") << arch.arch << " ngf " << arch.ngf << " at " << opts.input_size << "x" << opts.input_size << "\n"
+  std::cout << (opts.model.empty() ? "" : opts.model + ": ") << arch.arch << " ngf " << arch.ngf << " at " << height << "x" << width << "\n"
             << "MACs   " << nn::format_macs(profile.macs) << " (" << profile.macs << ")\n"
             << "params " << nn::format_params(profile.params) << " (" << profile.params << ")\n";
 }
@@ -75,7 +104,9 @@ void setup_profile(CLI::App& app) {
   add_arch_options(*cmd, opts->arch, "Generator architecture");
   cmd->add_option("--model", opts->model, "A generator file (.safetensors); its architecture and widths are used")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--input-size", opts->input_size, "Square input side in pixels")->capture_default_str();
+  cmd->add_option("--input-size", opts->input_size,
+                  "Input side in pixels, or HxW (default 256; spade / inception_spade: the config's training "
+                  "resolution, 256x512)");
   cmd->add_flag("--per-layer", opts->per_layer, "List every layer (name, type, output shape, MACs, params)");
   add_device_options(*cmd, opts->common);
   add_output_options(*cmd, opts->common);

@@ -2,12 +2,18 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "ganlite/compress/latency_budget.h"
 #include "ganlite/compress/prune.h"
 #include "ganlite/io/checkpoint.h"
+#include "ganlite/nn/generator_family.h"
+#include "ganlite/metrics/latency.h"
+#include "ganlite/nn/inference.h"
 #include "ganlite/nn/profiler.h"
 #include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
@@ -19,6 +25,9 @@ struct PruneCommandOptions {
   CommonOptions common;
   std::string teacher;
   std::string target_macs;
+  std::string target_latency;  // issue 19: a budget in ms, measured here
+  std::string precision = "fp32";
+  bool no_cache = false;
   std::string out;
   int input_size = 256;
   int min_channels = 16;
@@ -32,12 +41,71 @@ std::string widths_line(const nn::GeneratorWidths& w) {
   return s;
 }
 
+// The student's latency through the fast path at input_size, as `ganlite bench` times it.
+double measure_student_ms(nn::GeneratorImpl& student, int64_t size, nn::Precision precision) {
+  const nn::InferenceRunner runner(student, nn::InferenceOptions{precision, true});
+  const auto input = torch::rand({1, student.config().input_nc, size, size}) * 2 - 1;
+  metrics::LatencyOptions lat;
+  lat.warmup = 3;
+  lat.runs = 10;
+  return metrics::measure_latency([&] { (void)runner.forward(input); }, torch::kCPU, 1, lat).median_ms;
+}
+
+// --target-latency: the per-layer table search, confirmed by timing (compress/latency_budget.h).
+compress::LatencyBudgetResult prune_to_latency(const PruneCommandOptions& opts, const nn::GeneratorImpl& teacher,
+                                               const compress::PruneOptions& prune,
+                                               std::filesystem::path& table_cache, int& shapes_timed) {
+  const nn::Precision precision = nn::parse_precision(opts.precision);
+  compress::LatencyBudgetOptions options;
+  options.target_ms = compress::parse_latency_ms(opts.target_latency);
+  options.prune = prune;
+  table_cache = opts.no_cache ? std::filesystem::path() : compress::default_latency_table_cache();
+  compress::MeasuredLatencyTable table(compress::current_latency_table_key(opts.precision, opts.input_size),
+                                       table_cache);
+  if (!opts.common.json && !opts.common.quiet) {
+    std::cerr << "pruning to " << options.target_ms << " ms at " << opts.input_size << "x" << opts.input_size << ", "
+              << opts.precision << ", " << at::get_num_threads() << " thread(s): timing conv shapes and students"
+              << std::endl;
+  }
+  auto result = compress::prune_to_latency_budget(
+      teacher, options, table, [&](nn::GeneratorImpl& s) { return measure_student_ms(s, opts.input_size, precision); });
+  table.save();
+  shapes_timed = table.measured();
+  return result;
+}
+
+nlohmann::json latency_json(const compress::LatencyBudgetResult& r, const PruneCommandOptions& opts,
+                            const std::filesystem::path& cache, int shapes_timed) {
+  nlohmann::json rounds = nlohmann::json::array();
+  for (const auto& x : r.rounds) {
+    rounds.push_back({{"threshold", x.threshold}, {"predicted_ms", x.predicted_ms}, {"measured_ms", x.measured_ms},
+                      {"macs", x.macs}, {"calibration", x.calibration}});
+  }
+  return {{"target_ms", r.target_ms},       {"predicted_ms", r.predicted_ms},
+          {"measured_ms", r.measured_ms},   {"table_ms", r.table_ms},
+          {"met", r.met},                   {"fraction_of_budget", r.measured_ms / r.target_ms},
+          {"precision", opts.precision},    {"threads", at::get_num_threads()},
+          {"rounds", rounds},               {"table_cache", cache.string()},
+          {"shapes_timed", shapes_timed}};
+}
+
+void print_latency_lines(const compress::LatencyBudgetResult& r) {
+  std::printf("latency   %.2f ms measured (%.0f%% of the %.2f ms budget%s), %.2f ms predicted, %zu student(s) timed\n",
+              r.measured_ms, 100.0 * r.measured_ms / r.target_ms, r.target_ms,
+              r.met ? "" : "; outside 90-100%: the widths cannot land closer, or the machine is busy",
+              r.predicted_ms, r.rounds.size());
+}
+
 void run_prune(const PruneCommandOptions& opts) {
   apply_common(opts.common);
   const torch::Device device = parse_device(opts.common.device);
   require(!(opts.inherit && opts.reinit), "--inherit-weights and --reinit exclude each other");
   compress::PruneOptions options;
-  options.target_macs = parse_si_count(opts.target_macs);
+  require(opts.target_macs.empty() != opts.target_latency.empty(),
+          "give exactly one of --target-macs and --target-latency");
+  require(!opts.common.device.empty() && (opts.target_latency.empty() || opts.common.device == "cpu"),
+          "--target-latency times the student on the CPU: use --device cpu");
+  if (!opts.target_macs.empty()) options.target_macs = parse_si_count(opts.target_macs);
   options.input_size = opts.input_size;
   options.min_channels = opts.min_channels;
   options.inherit_weights = !opts.reinit;
@@ -45,16 +113,30 @@ void run_prune(const PruneCommandOptions& opts) {
 
   auto teacher = io::load_generator(opts.teacher, device);
   teacher->eval();
-  const auto result = compress::prune_to_mac_budget(*teacher, options);
+  std::optional<compress::LatencyBudgetResult> latency;
+  std::filesystem::path table_cache;
+  int shapes_timed = 0;
+  if (!opts.target_latency.empty()) {
+    latency = prune_to_latency(opts, *teacher, options, table_cache, shapes_timed);
+    options.target_macs = static_cast<double>(latency->prune.macs_after);
+  }
+  const auto result = latency ? std::move(latency->prune) : compress::prune_to_mac_budget(*teacher, options);
   io::save_generator(opts.out, *result.student,
                      {{"pruned_from", opts.teacher},
                       {"prune_threshold", std::to_string(result.threshold)},
-                      {"prune_target_macs", std::to_string(static_cast<int64_t>(options.target_macs))},
-                      {"prune_weights", options.inherit_weights ? "inherited" : "reinitialised"}});
+                      {latency ? "prune_target_latency_ms" : "prune_target_macs",
+                       latency ? std::to_string(latency->target_ms)
+                               : std::to_string(static_cast<int64_t>(options.target_macs))},
+                      {"prune_weights", result.inherited ? "inherited" : "reinitialised"}});
 
   const auto& w = result.config.widths;
+  // Families that count their budget at their training resolution (GauGAN's 256x512) say it.
+  const auto& family = nn::generator_family(result.config.arch);
+  const auto budget_size = family.prune.macs && family.default_profile_size
+                               ? family.default_profile_size(result.config)
+                               : std::pair<int64_t, int64_t>{opts.input_size, opts.input_size};
   if (opts.common.json) {
-    print_json({{"teacher", opts.teacher},
+    nlohmann::json j{{"teacher", opts.teacher},
                 {"out", opts.out},
                 {"target_macs", static_cast<int64_t>(options.target_macs)},
                 {"input_size", opts.input_size},
@@ -66,9 +148,14 @@ void run_prune(const PruneCommandOptions& opts) {
                 {"params_after", result.params_after},
                 {"search_steps", result.search_steps},
                 {"seconds", result.seconds},
-                {"weights", options.inherit_weights ? "inherited" : "reinitialised"},
+                {"weights", result.inherited ? "inherited" : "reinitialised"},
                 {"widths", result.config.to_json()["widths"]},
-                {"config", result.config.to_json()}});
+                {"config", result.config.to_json()}};
+    if (latency) {
+      j["target_macs"] = nullptr;  // the budget was a latency
+      j["latency"] = latency_json(*latency, opts, table_cache, shapes_timed);
+    }
+    print_json(j);
     return;
   }
   std::printf("teacher   %s (%s ngf %d)\n", opts.teacher.c_str(), teacher->config().arch.c_str(), teacher->config().ngf);
@@ -82,17 +169,19 @@ void run_prune(const PruneCommandOptions& opts) {
                 std::all_of(w.blocks[b].begin(), w.blocks[b].end(), [](int x) { return x == 0; }) ? " (identity)"
                                                                                                      : "");
   }
-  std::printf("MACs      %s -> %s (budget %s, %.1fx fewer) at %dx%d\n", nn::format_macs(result.macs_before).c_str(),
-              nn::format_macs(result.macs_after).c_str(), nn::format_macs(static_cast<int64_t>(options.target_macs)).c_str(),
+  const std::string budget = latency ? "latency budget" : "budget " + nn::format_macs(static_cast<int64_t>(options.target_macs));
+  std::printf("MACs      %s -> %s (%s, %.1fx fewer) at %dx%d\n", nn::format_macs(result.macs_before).c_str(),
+              nn::format_macs(result.macs_after).c_str(), budget.c_str(),
               static_cast<double>(result.macs_before) / static_cast<double>(std::max<int64_t>(1, result.macs_after)),
-              opts.input_size, opts.input_size);
+              static_cast<int>(budget_size.first), static_cast<int>(budget_size.second));
   if (result.search_macs != result.macs_after) {
     std::printf("          %s as CAT's search counts them (BatchNorm left out), which the budget bounds\n",
                 nn::format_macs(result.search_macs).c_str());
   }
+  if (latency) print_latency_lines(*latency);
   std::printf("params    %s -> %s\n", nn::format_params(result.params_before).c_str(),
               nn::format_params(result.params_after).c_str());
-  std::printf("weights   %s\nwrote     %s\n", options.inherit_weights ? "inherited from the teacher" : "re-initialised",
+  std::printf("weights   %s\nwrote     %s\n", result.inherited ? "inherited from the teacher" : "re-initialised",
               opts.out.c_str());
 }
 
@@ -100,7 +189,15 @@ void setup_prune(CLI::App& app) {
   auto opts = std::make_shared<PruneCommandOptions>();
   auto* cmd = app.add_subcommand("prune", "Prune a teacher in one step to a MAC budget (CAT)");
   cmd->add_option("--teacher", opts->teacher, "Teacher generator file (.safetensors)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--target-macs", opts->target_macs, "MAC budget, e.g. 2.6G, 500M")->required();
+  cmd->add_option("--target-macs", opts->target_macs, "MAC budget, e.g. 2.6G, 500M");
+  cmd->add_option("--target-latency", opts->target_latency,
+                  "Latency budget measured on this machine through the fast path, e.g. 30ms (instead of --target-macs)");
+  cmd->add_option("--precision", opts->precision, "With --target-latency: the precision the student is timed in")
+      ->check(one_of(nn::valid_precisions()))
+      ->capture_default_str();
+  cmd->add_flag("--no-cache", opts->no_cache,
+                "With --target-latency: time every conv shape afresh, without reading or writing the latency table "
+                "cache ($XDG_CACHE_HOME/ganlite/latency_table.json)");
   cmd->add_option("--out", opts->out, "Student generator file to write")->required();
   cmd->add_option("--input-size", opts->input_size, "Square input side the budget is counted at")->capture_default_str();
   cmd->add_option("--min-channels", opts->min_channels, "Channels kept at least in stem, down and up layers")

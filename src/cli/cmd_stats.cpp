@@ -12,7 +12,7 @@ namespace ganlite::cli {
 namespace {
 
 struct StatsOptions {
-  std::string images;
+  std::vector<std::string> images;
   InceptionOptions inception;
   std::string out;
   CommonOptions common;
@@ -21,7 +21,9 @@ struct StatsOptions {
 void setup_stats(CLI::App& app) {
   auto* cmd = app.add_subcommand("stats", "Compute FID statistics (mu, sigma of Inception pool3 features) of a folder");
   auto o = std::make_shared<StatsOptions>();
-  cmd->add_option("--images", o->images, "Folder of images")->required();
+  cmd->add_option("--images", o->images,
+                  "Folder(s) of images, pooled (CycleGAN's protocol: the target domain's train and test folders)")
+      ->required();
   add_inception_options(*cmd, o->inception);
   cmd->add_option("--out", o->out, "Output .npz with float64 arrays mu and sigma")->required();
   add_device_options(*cmd, o->common);
@@ -30,8 +32,11 @@ void setup_stats(CLI::App& app) {
     apply_common(o->common);
     const auto device = parse_device(o->common.device);
     auto net = metrics::load_fid_inception(o->inception.weights, device);
-    const auto features =
-        metrics::inception_features_of_folder(net, o->images, o->inception.batch_size, "FID", "inception");
+    std::vector<torch::Tensor> parts;
+    for (const auto& folder : o->images) {
+      parts.push_back(metrics::inception_features_of_folder(net, folder, o->inception.batch_size, "FID", "inception"));
+    }
+    const auto features = torch::cat(parts, 0);
     const auto stats = metrics::compute_statistics(features);
     metrics::save_statistics(o->out, stats);
     if (o->common.json) {

@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "ganlite/data/image_io.h"
+#include "ganlite/data/label_maps.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/onnx_runner.h"
 #include "ganlite/nn/inference.h"
@@ -30,7 +31,26 @@ struct TranslateOptions {
   int batch_size = 1;
   std::string precision = "fp32";
   int pad_multiple = 4;  // .onnx models: inputs are padded to this multiple (unet_256: 256)
+  std::string paired_half;  // "A" / "B": inputs are A|B pairs side by side; translate that half
+  std::string instances;    // label-map generators: instance map(s) for the label maps (file or folder)
 };
+
+// A label-map generator's classes (data/label_maps.h): its label_nc, else input_nc - 1 for a
+// generator trained on label maps without the field; 0 for an image-to-image generator.
+int label_classes(const nn::ArchConfig& c) {
+  if (c.label_nc > 0) return c.label_nc;
+  return c.input_nc != 3 && c.input_nc > 1 ? c.input_nc - 1 : 0;
+}
+
+// The instance map of label map `label`: --instances itself for one input, else the file of the
+// same name in the --instances folder; none without --instances.
+fs::path instance_map_for(const TranslateOptions& o, const fs::path& label) {
+  if (o.instances.empty()) return {};
+  if (!fs::is_directory(o.instances)) return o.instances;
+  const fs::path p = fs::path(o.instances) / label.filename();
+  if (!fs::exists(p)) throw Error("--instances: no instance map '" + p.string() + "' for label map '" + label.string() + "'");
+  return p;
+}
 
 void run_translate(const TranslateOptions& o) {
   apply_common(o.common);
@@ -63,6 +83,8 @@ void run_translate(const TranslateOptions& o) {
     forward = [&](const torch::Tensor& x) { return runner->forward(x); };
     multiple = nn::size_multiple(generator->config());
   }
+  const int label_nc = generator ? label_classes(generator->config()) : 0;
+  require(o.instances.empty() || label_nc > 0, "--instances is for label-map generators (--task spade)");
   fs::create_directories(o.out);
 
   ProgressBar bar(static_cast<int64_t>(inputs.size()), "translate");
@@ -84,7 +106,13 @@ void run_translate(const TranslateOptions& o) {
     pending_paths.clear();
   };
   for (const auto& path : inputs) {
-    auto image = data::image_to_tensor(data::read_image_rgb(path));
+    // Label-map generators read class ids (and instance ids) as their one-hot + edge input.
+    auto image = label_nc > 0 ? data::read_semantic_input(path, instance_map_for(o, path), label_nc)[0]
+                              : data::image_to_tensor(data::read_image_rgb(path));
+    if (!o.paired_half.empty()) {  // pytorch-CycleGAN-and-pix2pix's aligned layout: A left, B right
+      const int64_t half = image.size(2) / 2;
+      image = image.narrow(2, o.paired_half == "A" ? 0 : half, half).contiguous();
+    }
     if (!pending.empty() && (pending.front().sizes() != image.sizes() ||
                              static_cast<int>(pending.size()) >= o.batch_size)) {
       flush();
@@ -115,6 +143,12 @@ void setup_translate(CLI::App& app) {
   cmd->add_option("--precision", opts->precision, "Generator files: compute precision (bf16: oneDNN/AMX, PSNR > 40 dB vs fp32)")
       ->check(one_of(nn::valid_precisions()))
       ->capture_default_str();
+  cmd->add_option("--paired-half", opts->paired_half,
+                  "Inputs are A|B pairs side by side (pix2pix test images): translate the A (left) or B (right) half")
+      ->check(CLI::IsMember({"A", "B"}));
+  cmd->add_option("--instances", opts->instances,
+                  "Label-map generators (--task spade; inputs are class-id maps): the instance-id map, or a folder "
+                  "of them named as the label maps (without it the class map's own edges are used)");
   add_device_options(*cmd, opts->common);
   add_output_options(*cmd, opts->common);
   cmd->callback([opts] { run_translate(*opts); });

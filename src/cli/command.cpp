@@ -54,6 +54,9 @@ void add_arch_options(CLI::App& cmd, nn::ArchConfig& arch, const std::string& ar
       ->capture_default_str();
   cmd.add_option("--input-nc", arch.input_nc, "Input channels")->capture_default_str();
   cmd.add_option("--output-nc", arch.output_nc, "Output channels")->capture_default_str();
+  cmd.add_option_function<int>(
+      "--label-nc", [&arch](const int& n) { arch.label_nc = n, arch.input_nc = n + 1; },
+      "Label-map generators (spade, inception_spade): classes; input channels become label_nc + 1 (one-hot + edge)");
 }
 
 void add_inception_options(CLI::App& cmd, InceptionOptions& opts) {

@@ -64,8 +64,12 @@ void add_train_flags(CLI::App* cmd, TrainFlags& st, const TrainFlagGroups& group
                               "Take the generator architecture, pruned widths included, from this generator file "
                               "(weights are freshly initialised): trains a student from scratch",
                               [](TrainConfig& c, const std::string& path) { c.generator = arch_of_generator_file(path); });
+    add_override<int>(cmd, st, "--label-nc",
+                      "Label-map tasks (--task spade): classes of the label maps (cityscapes 35); the generator "
+                      "takes label_nc + 1 channels (one-hot plus instance edges)",
+                      GANLITE_FIELD(int, generator.label_nc));
   }
-  add_override<int>(cmd, st, "--ndf", "Discriminator width (default: 128 pix2pix, 64 cyclegan)", GANLITE_FIELD(int, ndf));
+  add_override<int>(cmd, st, "--ndf", "Discriminator width (default: 128 pix2pix, 64 cyclegan and spade)", GANLITE_FIELD(int, ndf));
   add_override<std::string>(cmd, st, "--netD", join_names(nn::discriminator_kind_names(), " | "), GANLITE_FIELD(std::string, netD));
   add_override<int>(cmd, st, "--n-layers-D", "PatchGAN layers for --netD n_layers", GANLITE_FIELD(int, n_layers_D));
   add_override<std::string>(cmd, st, "--norm-D",
@@ -81,7 +85,19 @@ void add_train_flags(CLI::App* cmd, TrainFlags& st, const TrainFlagGroups& group
     add_override<double>(cmd, st, "--lambda-B", "CycleGAN cycle weight B->A->B (default 10)", GANLITE_FIELD(double, lambda_B));
     add_override<double>(cmd, st, "--lambda-identity", "CycleGAN identity weight (default 0.5)", GANLITE_FIELD(double, lambda_identity));
     add_override<int>(cmd, st, "--pool-size", "CycleGAN history pool (default 50)", GANLITE_FIELD(int, pool_size));
+    add_override<double>(cmd, st, "--lambda-feat", "spade: GAN feature matching weight (default 10)", GANLITE_FIELD(double, lambda_feat));
+    add_override<double>(cmd, st, "--lambda-vgg", "spade: VGG19 perceptual weight (default 10)", GANLITE_FIELD(double, lambda_vgg));
+    add_override<std::string>(cmd, st, "--vgg-weights",
+                              "spade: torchvision vgg19 state dict (.pth) for the VGG19 perceptual loss; without it the "
+                              "term is off",
+                              GANLITE_FIELD(std::string, vgg_weights));
+    add_switch(cmd, st, "--no-ttur", "spade: one lr and --beta1/--beta2 for G and D (default TTUR: G lr/2, D lr*2, betas 0, 0.9)",
+               [](TrainConfig& c) { c.no_ttur = true; });
   }
+  add_override<double>(cmd, st, "--aspect-ratio", "Label-map tasks, --preprocess fixed: width / height (cityscapes 2)",
+                       GANLITE_FIELD(double, aspect_ratio));
+  add_switch(cmd, st, "--no-instance", "Label-map tasks: ignore instance maps (the edge channel follows the class map)",
+             [](TrainConfig& c) { c.no_instance = true; });
   add_override<double>(cmd, st, "--lr", "Adam learning rate (default 2e-4)", GANLITE_FIELD(double, lr));
   add_override<double>(cmd, st, "--beta1", "Adam beta1 (default 0.5)", GANLITE_FIELD(double, beta1));
   add_override<double>(cmd, st, "--beta2", "Adam beta2 (default 0.999)", GANLITE_FIELD(double, beta2));
@@ -90,7 +106,7 @@ void add_train_flags(CLI::App* cmd, TrainFlags& st, const TrainFlagGroups& group
   add_override<int>(cmd, st, "--batch-size", "Batch size (default 1)", GANLITE_FIELD(int, batch_size));
   add_override<int>(cmd, st, "--load-size", "Resize to this before cropping (default 286)", GANLITE_FIELD(int, load_size));
   add_override<int>(cmd, st, "--crop-size", "Random crop size (default 256)", GANLITE_FIELD(int, crop_size));
-  add_override<std::string>(cmd, st, "--preprocess", "resize_and_crop | scale_width | crop | none", GANLITE_FIELD(std::string, preprocess));
+  add_override<std::string>(cmd, st, "--preprocess", "resize_and_crop | scale_width | crop | none (label maps: fixed | resize_and_crop | none)", GANLITE_FIELD(std::string, preprocess));
   add_switch(cmd, st, "--no-flip", "No random horizontal flip", [](TrainConfig& c) { c.no_flip = true; });
   add_switch(cmd, st, "--serial-batches", "CycleGAN: pair A[i] with B[i]", [](TrainConfig& c) { c.serial_batches = true; });
   add_switch(cmd, st, "--no-validate", "No per-epoch validation", [](TrainConfig& c) { c.validate = false; });

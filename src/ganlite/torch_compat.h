@@ -4,7 +4,9 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <sstream>
 #include <string>
+#include <type_traits>
 #include <variant>
 
 #define GANLITE_TORCH_AT_LEAST(major, minor) \
@@ -51,6 +53,23 @@ const T* variant_get_if(const Variant& v) {
 template <typename T, typename Variant>
 bool variant_holds(const Variant& v) {
   return variant_get_if<T>(v) != nullptr;
+}
+
+// The key of a parameter's entry in Optimizer::state(): LibTorch 1.13 keys by the address of the
+// parameter's TensorImpl printed as a string (c10::guts::to_string, gone in 2.x), 2.x by the
+// address itself (a void*). Told apart by the map's key type, not by a version bound.
+using OptimizerStateKey =
+    typename std::decay_t<decltype(std::declval<const torch::optim::Optimizer&>().state())>::key_type;
+
+template <typename Key = OptimizerStateKey>
+Key optimizer_state_key(const torch::Tensor& param) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;  // as c10::guts::to_string: operator<< of the pointer
+    text << param.unsafeGetTensorImpl();
+    return text.str();
+  } else {
+    return param.unsafeGetTensorImpl();
+  }
 }
 
 }  // namespace ganlite::compat

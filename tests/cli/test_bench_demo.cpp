@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "ganlite/io/checkpoint.h"
 #include "ganlite/metrics/conv_peak.h"
+#include "ganlite/nn/generator.h"
 #include "ganlite/nn/inference.h"
 #include "test_support.h"
 
@@ -118,6 +120,39 @@ TEST(BenchCli, Bf16AndEagerPaths) {
   // The accuracy itself is tested on trained-like weights in test_nn (Bf16Above40dB); here the
   // figure must be reported.
   EXPECT_GT(last_json(p.output).at("psnr_vs_fp32").get<double>(), 40.0);
+}
+
+// Issue 19: OpenCV DNN timed on the ONNX export of the same weights, and the OpenMP waiting policy
+// reported: the executable's own bounded spin when the user set none (it re-executes itself to
+// set it, src/cli/openmp_wait.cpp), the user's otherwise.
+TEST(BenchCli, OnnxPathAndOpenMpWaiting) {
+  TempDir dir;
+  const auto model = (dir.path() / "g.safetensors").string();
+  const auto onnx = (dir.path() / "g.onnx").string();
+  ganlite::nn::ArchConfig c;
+  c.arch = "resnet";
+  c.ngf = 8;
+  c.n_blocks = 2;
+  ganlite::io::save_generator(model, *ganlite::nn::make_generator(c));
+  auto x = run_cli("export --model " + model + " --out " + onnx + " --input-size 32 -q");
+  ASSERT_EQ(x.exit_code, 0) << x.output;
+  const std::string args = "--model " + model + " --onnx " + onnx + " --size 32 --runs 1 --warmup 0 --threads 1 --json";
+  auto r = bench(args, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = last_json(r.output);
+  EXPECT_EQ(j.at("path"), "opencv-dnn");
+  EXPECT_GT(j.at("median_ms").get<double>(), 0.0);
+  EXPECT_EQ(bench(args + " --precision bf16", dir.path()).exit_code, 2);
+
+  const std::string cli = std::string("'") + GANLITE_CLI_PATH + "' bench " + kTinyResnet + " --json";
+  auto own = ganlite::testing::run_command("env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY XDG_CACHE_HOME='" +
+                                           dir.path().string() + "' " + cli);
+  ASSERT_EQ(own.exit_code, 0) << own.output;
+  EXPECT_EQ(last_json(own.output).at("openmp_spin"), "GOMP_SPINCOUNT=1000 (ganlite's bounded spin)");
+  auto user = ganlite::testing::run_command("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=PASSIVE XDG_CACHE_HOME='" +
+                                            dir.path().string() + "' " + cli);
+  ASSERT_EQ(user.exit_code, 0) << user.output;
+  EXPECT_EQ(last_json(user.output).at("openmp_spin"), "OMP_WAIT_POLICY=PASSIVE (user)");
 }
 
 TEST(BenchCli, BadInputsAreUsageErrors) {

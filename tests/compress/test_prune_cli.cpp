@@ -79,3 +79,29 @@ TEST(PruneCli, ExplainsTeachersWithoutScalesAndBadBudgets) {
   r = run_cli("prune --teacher " + (dir / "missing.safetensors").string() + " --target-macs 1G --out x");
   EXPECT_EQ(r.exit_code, 2) << r.output;
 }
+
+// --target-latency runs end to end (its search logic is tested on a fake machine in
+// test_latency_budget.cpp); the figures it times are reported, never checked.
+TEST(PruneCli, TargetLatencyReportsPredictedAndMeasured) {
+  TempDir dir;
+  const auto teacher = save_teacher(dir, "batch");
+  const auto student = (dir / "student.safetensors").string();
+  auto r = run_cli("prune --teacher " + teacher + " --target-latency 1000ms --input-size 32 --min-channels 4 " +
+                   "--threads 1 --no-cache --out " + student + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  const auto& lat = j.at("latency");
+  EXPECT_EQ(lat["target_ms"].get<double>(), 1000.0);
+  EXPECT_GT(lat["predicted_ms"].get<double>(), 0.0);
+  EXPECT_GT(lat["measured_ms"].get<double>(), 0.0);
+  EXPECT_GE(lat["rounds"].size(), 1u);
+  EXPECT_EQ(lat["table_cache"].get<std::string>(), "");  // --no-cache
+  // A budget the teacher itself meets keeps it whole (threshold 0), as --target-macs does.
+  EXPECT_EQ(j["threshold"].get<double>(), 0.0);
+  EXPECT_EQ(io::load_generator(student)->config().widths.trunk, j["widths"]["trunk"].get<int>());
+
+  for (const std::string bad : {"--target-latency 30ms --target-macs 1G", "--target-latency fast", ""}) {
+    r = run_cli("prune --teacher " + teacher + " " + bad + " --out " + student);
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
+  }
+}

@@ -205,7 +205,7 @@ TEST(Synthetic, CommandLine) {
   const auto j = nlohmann::json::parse(r.output);
   EXPECT_EQ(j.at("train_count"), 4);
   EXPECT_EQ(j.at("test_count"), 1);
-  EXPECT_EQ(j.at("files"), 10);
+  EXPECT_EQ(j.at("files"), 20);  // per image: A|B, class ids, instance ids, the image
   EXPECT_EQ(count_files(dir / "cli" / "train"), 4u);
   EXPECT_EQ(data::read_image_rgb(dir / "cli" / "test" / "000000.png").size(), cv::Size(48, 24));
 

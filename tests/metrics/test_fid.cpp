@@ -86,7 +86,7 @@ TEST(Fid, MatchesClosedFormForCommutingCovariances) {
   // Same eigenvectors Q: FID = |dmu|^2 + sum (sqrt(a_i) - sqrt(b_i))^2.
   torch::manual_seed(3);
   const int64_t d = 8;
-  const auto q = std::get<0>(torch::linalg::qr(torch::randn({d, d}, torch::kFloat64)));
+  const auto q = std::get<0>(torch::linalg_qr(torch::randn({d, d}, torch::kFloat64)));
   const auto a = torch::rand({d}, torch::kFloat64) * 4 + 0.1;
   const auto b = torch::rand({d}, torch::kFloat64) * 4 + 0.1;
   const auto mu1 = torch::randn({d}, torch::kFloat64);
@@ -106,8 +106,8 @@ TEST(Fid, SampledGaussiansAgreeWithTheirClosedForm) {
   const auto s2 = random_spd(d);
   const auto mu1 = torch::tensor({0.5, 0.0, -0.5}, torch::kFloat64);
   const auto mu2 = torch::tensor({-0.5, 0.25, 0.0}, torch::kFloat64);
-  const auto x = mu1 + torch::matmul(torch::randn({n, d}, torch::kFloat64), torch::linalg::cholesky(s1).t());
-  const auto y = mu2 + torch::matmul(torch::randn({n, d}, torch::kFloat64), torch::linalg::cholesky(s2).t());
+  const auto x = mu1 + torch::matmul(torch::randn({n, d}, torch::kFloat64), torch::linalg_cholesky(s1).t());
+  const auto y = mu2 + torch::matmul(torch::randn({n, d}, torch::kFloat64), torch::linalg_cholesky(s2).t());
   const double exact = metrics::frechet_distance(stats_of(mu1, s1), stats_of(mu2, s2));
   const double sampled = metrics::frechet_distance(metrics::compute_statistics(x), metrics::compute_statistics(y));
   EXPECT_GT(exact, 0.5);

@@ -98,14 +98,17 @@ TEST(Discriminator, EveryRegisteredKindReturnsOneScaleWithItsFeatures) {
   using Shapes = std::vector<std::vector<int64_t>>;
   struct Expected {
     int n_layers;
-    Shapes features;
+    Shapes features;  // of the first scale (the input's resolution)
     std::vector<int64_t> logits;
+    size_t n_scales = 1;
   };
   // ndf 4, 3 channels in, 32x32: 4x4 s2 convs halve, the two 4x4 s1 convs take 1 off each side.
   const std::map<std::string, Expected> expected{
       {"basic", {7, {{2, 4, 16, 16}, {2, 8, 8, 8}, {2, 16, 4, 4}, {2, 32, 3, 3}}, {2, 1, 2, 2}}},  // 3 whatever n_layers
       {"n_layers", {2, {{2, 4, 16, 16}, {2, 8, 8, 8}, {2, 16, 7, 7}}, {2, 1, 6, 6}}},
       {"pixel", {3, {{2, 4, 32, 32}, {2, 8, 32, 32}}, {2, 1, 32, 32}}},
+      // SPADE's: 4x4 convs with padding 2 add one, s2 halves it rounding up; 4 layers, 2 scales.
+      {"multiscale", {4, {{2, 4, 17, 17}, {2, 8, 9, 9}, {2, 16, 5, 5}, {2, 32, 6, 6}}, {2, 1, 7, 7}, 2}},
   };
   ASSERT_FALSE(nn::discriminator_kinds().empty());
   for (const auto& kind : nn::discriminator_kinds()) {
@@ -119,7 +122,7 @@ TEST(Discriminator, EveryRegisteredKindReturnsOneScaleWithItsFeatures) {
     c.norm = "instance";
     auto d = nn::make_discriminator(c);
     const auto out = d->forward(torch::randn({2, 3, 32, 32}));
-    ASSERT_EQ(out.scales.size(), 1u);
+    ASSERT_EQ(out.scales.size(), it->second.n_scales);
     std::vector<std::vector<int64_t>> shapes;
     for (const auto& f : out.scales[0].features) shapes.push_back(shape_of(f));
     EXPECT_EQ(shapes, it->second.features);

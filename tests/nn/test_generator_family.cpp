@@ -43,9 +43,11 @@ bool keeps_side(nn::GeneratorImpl& g, int64_t side) {
 }  // namespace
 
 TEST(GeneratorFamily, RegistryListsTheFamiliesInTheirDocumentedOrder) {
-  EXPECT_EQ(nn::generator_family_names(), (std::vector<std::string>{"resnet", "unet", "mobile_resnet", "inception"}));
+  EXPECT_EQ(nn::generator_family_names(), (std::vector<std::string>{"resnet", "unet", "mobile_resnet", "inception",
+                                                                    "spade", "inception_spade"}));
   EXPECT_EQ(nn::valid_archs(), nn::generator_family_names());
-  EXPECT_EQ(nn::prunable_generator_families(), (std::vector<std::string>{"resnet", "mobile_resnet", "inception"}));
+  EXPECT_EQ(nn::prunable_generator_families(),
+            (std::vector<std::string>{"resnet", "mobile_resnet", "inception", "inception_spade"}));
 }
 
 TEST(GeneratorFamily, EveryFamilyBuildsWhatItsConfigSays) {
@@ -89,7 +91,8 @@ TEST(GeneratorFamily, WidthsResolveToTheFamilysBlockLayout) {
       EXPECT_TRUE(resolved.widths.empty());
       continue;
     }
-    ASSERT_EQ(resolved.widths.blocks.size(), 3u);
+    const int blocks = family.block_count ? family.block_count(c) : 3;  // spade families: a fixed count
+    ASSERT_EQ(resolved.widths.blocks.size(), static_cast<size_t>(blocks));
     for (const auto& block : resolved.widths.blocks) EXPECT_EQ(block.size(), family.widths_per_block);
     // Written-out default widths build the same module as the implicit ones.
     EXPECT_EQ(resolved.conv_weight_count(), c.conv_weight_count());
@@ -102,7 +105,7 @@ TEST(GeneratorFamily, FamiliesWithoutPruningHooksSaySo) {
     nn::ArchConfig c = tiny(family);
     c.norm = "batch";
     const auto g = nn::make_generator(c);
-    if (family.prune.plan) {
+    if (family.prune.plan || family.prune.student_config) {
       EXPECT_FALSE(g->scored_norms().empty());
       continue;
     }

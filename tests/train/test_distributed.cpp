@@ -107,6 +107,10 @@ void expect_same_losses_logged(const fs::path& a, const fs::path& b) {
   }
 }
 
+// Builds against a LibTorch without gloo's headers (pip's wheels) have no CPU data-parallel.
+#define GANLITE_SKIP_WITHOUT_GLOO()                                                       \
+  if (!ganlite::train::cpu_data_parallel_available()) GTEST_SKIP() << "this LibTorch has no Gloo"
+
 TEST(DataParallelLoader, RanksTogetherSeeTheGlobalBatch) {
   ganlite::data::DatasetOptions options;
   options.transform.load_size = 36;
@@ -147,6 +151,7 @@ TEST(DataParallelLoader, RanksTogetherSeeTheGlobalBatch) {
 }
 
 TEST(DataParallel, InstanceNormResnetPix2pixTwoByTwoMatchesOneByFour) {
+  GANLITE_SKIP_WITHOUT_GLOO();
   TempDir dir;
   const std::string net = "--norm instance --norm-D instance --max-iters 3";
   ASSERT_NO_FATAL_FAILURE(run_one_and_two(train_args(net, dir / "one"), train_args(net, dir / "two")));
@@ -159,6 +164,7 @@ TEST(DataParallel, InstanceNormResnetPix2pixTwoByTwoMatchesOneByFour) {
 }
 
 TEST(DataParallel, BatchNormGeneratorPix2pixTwoByTwoMatchesOneByFour) {
+  GANLITE_SKIP_WITHOUT_GLOO();
   TempDir dir;
   // SyncBatchNorm: each rank alone would normalise with its 2 samples' statistics.
   const std::string net = "--norm batch --norm-D batch --max-iters 3";
@@ -181,6 +187,7 @@ TEST(DataParallel, BatchNormGeneratorPix2pixTwoByTwoMatchesOneByFour) {
 }
 
 TEST(DataParallel, KernelAlignmentDistillationTwoByTwoMatchesOneByFour) {
+  GANLITE_SKIP_WITHOUT_GLOO();
   TempDir dir;
   // KA's Gram matrix spans the batch, so the ranks' taps are gathered for it. Teachers of 3
   // single-process steps, each distilled into a copy of itself. (A fresh 9-block student was no
@@ -207,6 +214,7 @@ TEST(DataParallel, KernelAlignmentDistillationTwoByTwoMatchesOneByFour) {
 }
 
 TEST(DataParallel, KilledRunResumesToTheUninterruptedRun) {
+  GANLITE_SKIP_WITHOUT_GLOO();
   TempDir dir;
   const std::string net = "--norm batch --norm-D batch --max-iters 6 --save-latest-freq 2 --batch-size 2 --nproc 2";
   const auto full = run_cli(train_args(net, dir / "full"));
@@ -244,6 +252,7 @@ void expect_same_scores(double psnr, double ssim, const ganlite::train::Validati
 }
 
 TEST(DataParallel, ShardedValidationAndBaselinesEqualOneProcess) {
+  GANLITE_SKIP_WITHOUT_GLOO();
   TempDir dir;
   const fs::path run = dir / "run";
   // Validation on (the default), at the end of the one epoch of 3 steps; 3 test images on 2
@@ -277,6 +286,7 @@ TEST(DataParallel, ShardedValidationAndBaselinesEqualOneProcess) {
 }
 
 TEST(DataParallel, CycleGanWithImagePoolsTwoByTwoMatchesOneByFour) {
+  GANLITE_SKIP_WITHOUT_GLOO();
   TempDir dir;
   const fs::path data = dir / "s2s";
   const auto made = run_cli("make-dataset --kind shapes2stripes --count 12 --test-count 2 --size 32 --seed 2 -q "
@@ -320,6 +330,7 @@ TEST(DataParallel, CycleGanWithImagePoolsTwoByTwoMatchesOneByFour) {
 }
 
 TEST(DataParallel, DeadRankStopsTheOtherWithAMessage) {
+  GANLITE_SKIP_WITHOUT_GLOO();
   TempDir dir;
   // Two workers started as torchrun starts them (no launcher to stop the survivor): rank 0 dies
   // writing its first checkpoint (step 2); rank 1 must notice at its next collective.
@@ -341,6 +352,7 @@ TEST(DataParallel, DeadRankStopsTheOtherWithAMessage) {
 }
 
 TEST(DataParallel, CycleGanRunsOnTwoRanks) {
+  GANLITE_SKIP_WITHOUT_GLOO();
   TempDir dir;
   const auto made = run_cli("make-dataset --kind shapes2stripes --count 4 --test-count 1 --size 32 --seed 2 -q "
                             "--out '" + (dir / "s2s").string() + "'");

@@ -107,17 +107,24 @@ TEST(TaskRegistry, EveryTaskBuildsItsTaskWithItsDiscriminatorInput) {
     c.generator.ngf = 4;
     c.generator.n_blocks = 1;
     c.ndf = 4;
+    if (kind.label_maps) c.generator.label_nc = 5;  // one-hot classes plus the instance-edge channel
     const TrainConfig resolved = c.resolved();
     EXPECT_EQ(resolved.gan_mode, kind.default_gan_mode);
+    EXPECT_EQ(resolved.netD, kind.default_net_d);
+    // Paired tasks judge input and image together: 3 + 3, or label_nc + 1 + 3 for label maps.
+    const int d_input = kind.label_maps ? 5 + 1 + 3 : (kind.paired ? 6 : 3);
+    EXPECT_EQ(discriminator_input_nc(resolved), d_input);
     auto task = make_task(resolved, torch::kCPU);
     EXPECT_EQ(task->name(), kind.name);
     int discriminators = 0;
     for (const auto& [name, module] : task->modules()) {
       if (name.rfind("D", 0) != 0) continue;
       ++discriminators;
-      const auto first_conv = module->named_parameters().find("model.0.weight");
-      ASSERT_NE(first_conv, nullptr) << name;
-      EXPECT_EQ(first_conv->size(1), kind.paired ? 6 : 3) << name;
+      // The first conv's weight is the D's first parameter ("model.0.weight", "discriminator_0.model0.0.weight").
+      const auto params = module->named_parameters();
+      ASSERT_FALSE(params.is_empty()) << name;
+      ASSERT_EQ(params[0].value().dim(), 4) << name << " " << params[0].key();
+      EXPECT_EQ(params[0].value().size(1), d_input) << name << " " << params[0].key();
     }
     EXPECT_GT(discriminators, 0);
   }
@@ -142,8 +149,8 @@ TEST(TaskRegistry, UnknownTaskOrNetDNamesTheValidOnes) {
   expect_names([&] { make_task(c, torch::kCPU); }, "semantic", task_names());
   expect_names([&] { c.resolved().validate_config(); }, "semantic", task_names());
   c.task = task_names().front();
-  c.netD = "multiscale";
-  expect_names([&] { c.resolved().validate_config(); }, "multiscale", ganlite::nn::discriminator_kind_names());
+  c.netD = "multiscale_3d";
+  expect_names([&] { c.resolved().validate_config(); }, "multiscale_3d", ganlite::nn::discriminator_kind_names());
   EXPECT_EQ(ganlite::nn::discriminator_kind_names(), valid_net_ds());
 }
 

@@ -1,4 +1,5 @@
 #include <dlfcn.h>
+#include <sched.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -105,4 +106,29 @@ TEST(Threads, SetsLibTorchThreadsAndMakesOpenBlasSingleThreaded) {
   if (!get) GTEST_SKIP() << "BLAS here is not OpenBLAS";
   EXPECT_EQ(get(), 1);
   EXPECT_THROW(ganlite::set_threads(-1), ganlite::UsageError);
+}
+
+TEST(Threads, ZeroMeansTheCpusThisProcessMayUse) {
+  cpu_set_t all;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(all), &all), 0);
+  EXPECT_GE(ganlite::available_cpus(), 1);
+  EXPECT_LE(ganlite::available_cpus(), CPU_COUNT(&all));  // a cgroup quota may lower it
+  const int before = torch::get_num_threads();
+  // Restricted to one CPU (as `taskset -c 0` does), "one thread per CPU" is one thread.
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &all)) {
+      CPU_SET(cpu, &one);
+      break;
+    }
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  const int restricted = ganlite::available_cpus();
+  ganlite::set_threads(0);
+  const int threads = torch::get_num_threads();
+  ASSERT_EQ(sched_setaffinity(0, sizeof(all), &all), 0);
+  torch::set_num_threads(before);
+  EXPECT_EQ(restricted, 1);
+  EXPECT_EQ(threads, 1);
 }

@@ -9,6 +9,7 @@
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/safetensors.h"
 #include "ganlite/nn/init.h"
+#include "ganlite/torch_compat.h"
 #include "ganlite/train/networks.h"
 #include "ganlite/train/task_registry.h"
 #include "ganlite/util/error.h"
@@ -49,7 +50,7 @@ bool fits_discriminator(nn::DiscriminatorImpl& d, int64_t h, int64_t w) {
     const auto* conv = child->as<torch::nn::Conv2dImpl>();
     if (conv == nullptr) continue;
     const auto& o = conv->options;
-    const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+    const auto* pad = compat::variant_get_if<torch::ExpandingArray<2>>(o.padding());
     if (pad == nullptr) return false;
     h = conv_output_length(h, (*o.kernel_size())[0], (*o.stride())[0], (**pad)[0], (*o.dilation())[0]);
     w = conv_output_length(w, (*o.kernel_size())[1], (*o.stride())[1], (**pad)[1], (*o.dilation())[1]);
@@ -107,6 +108,7 @@ DcdAdaptersImpl::DcdAdaptersImpl(const std::vector<int64_t>& channels, int64_t o
 
 DcdTermImpl::DcdTermImpl(const DistillContext& context, const OptionValues& options)
     : conditional_(train::task_kind(context.task).paired),
+      online_(context.online_teacher),
       teacher_d_(context.teacher_discriminator),
       gan_loss_(context.gan_mode),
       // < 0 only when unresolved (unit tests): the paper's 1.
@@ -139,6 +141,8 @@ DcdTermImpl::DcdTermImpl(const DistillContext& context, const OptionValues& opti
   train::set_requires_grad(*psi_t_, false);
   teacher_d_->to(context.device);
   train::set_requires_grad(*teacher_d_, false);
+  // With an online teacher its own step trains the D, and its student loss holds the VGG terms.
+  if (online_) return;
   optimizer_ = std::make_unique<torch::optim::Adam>(
       teacher_d_->parameters(), torch::optim::AdamOptions(context.lr).betas({context.beta1, context.beta2}));
 
@@ -190,6 +194,7 @@ torch::Tensor DcdTermImpl::loss(const DistillInputs& in) {
 
 TermLosses DcdTermImpl::before_generator_step(const DistillInputs& in) {
   if (!in.teacher) throw Error("dcd distillation needs the teacher's output");
+  if (online_) return {};
   train::set_requires_grad(*teacher_d_, true);
   optimizer_->zero_grad();
   const auto fake = gan_loss_(teacher_d_->forward(d_input(in, in.teacher->image.detach())), false, true);
@@ -218,10 +223,12 @@ NamedLosses DcdTermImpl::extra_generator_losses(const DistillInputs& in) {
 }
 
 std::vector<std::pair<std::string, torch::nn::Module*>> DcdTermImpl::extra_modules() {
+  if (online_) return {{"A_dcd_teacher", psi_t_.get()}};  // the online teacher checkpoints its D
   return {{"D_teacher", teacher_d_.get()}, {"A_dcd_teacher", psi_t_.get()}};
 }
 
 std::vector<std::pair<std::string, torch::optim::Optimizer*>> DcdTermImpl::extra_optimizers() {
+  if (online_) return {};
   return {{"D_teacher", optimizer_.get()}};
 }
 
@@ -230,6 +237,7 @@ namespace {
 // The teacher D (methods.md 3.4): the run's D settings at the teacher width, initialised by the
 // run's seed, or restored from --dcd-restore-teacher-d on a fresh start.
 void build_teacher_discriminator(DistillContext& context, const OptionValues& o) {
+  if (context.online_teacher) return;  // the online teacher's D, set by the distiller
   if (!context.run) throw Error("dcd distillation needs the run's settings to build its teacher D");
   train::TrainConfig teacher_d_config = *context.run;
   const int64_t teacher_ndf = o.integer("teacher_ndf");
@@ -280,8 +288,8 @@ DistillMethod dcd_distill_method() {
        "dcd: weight of the student's GAN term against the teacher D (< 0: --lambda-gan)"},
       {"vgg_weights", "--vgg-weights", OptionType::Text, std::string(), 0, 0, {},
        "dcd: torchvision vgg16 state dict (.pth or .safetensors; features.0 to 21 are read) enabling the "
-       "released code's perceptual terms; off without it",
-       true},
+       "released code's perceptual terms (with --online-teacher: the online student's); off without it",
+       true, /*online_student=*/true},
       // DCD-official's scripts pass --AGD_weights 1e1,1e4,1e1,1e-5; its distillers read only the
       // first two (cycleganbest_distiller.py, __init__): lambda_style 1e1, lambda_feature 1e4.
       {"lambda_vgg_feature", "--lambda-vgg", OptionType::Number, 1e4, 0, kHuge, {},

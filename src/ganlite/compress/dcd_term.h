@@ -25,6 +25,9 @@
 // VGG16 of (x + 1) / 2: lambda_vgg_feature (1e4) x L1 of relu2_2 features and lambda_vgg_style
 // (10) x the sum over relu1_2, relu2_2, relu3_3, relu4_3 of the L1 of their Gram matrices. Without
 // it they are off and the constructor says so once on stderr.
+// With an online teacher (online_teacher.h) the teacher D is the online teacher's, trained by its
+// step; the term then neither steps it nor checkpoints it, and the VGG terms are the online
+// student's (added once, there).
 // The method's options (teacher_ndf, dcd_restore_teacher_d, lambda_dcd_gan, vgg_weights,
 // lambda_vgg_feature, lambda_vgg_style) and its teacher D's construction are in dcd_term.cpp.
 #pragma once
@@ -91,6 +94,7 @@ class DcdTermImpl : public DistillTerm {
   torch::Tensor teacher_d_input(const torch::Tensor& adapted, const torch::Tensor& image);
 
   bool conditional_;
+  bool online_;  // the D belongs to an online teacher (online_teacher.h): no step, no VGG terms here
   nn::Discriminator teacher_d_;
   DcdAdapters psi_t_{nullptr};
   std::unique_ptr<torch::optim::Adam> optimizer_;

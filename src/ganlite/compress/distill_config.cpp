@@ -6,6 +6,7 @@
 #include <variant>
 #include <nlohmann/json.hpp>
 
+#include "ganlite/compress/online_teacher.h"
 #include "ganlite/train/task_registry.h"
 #include "ganlite/util/atomic_file.h"
 #include "ganlite/util/error.h"
@@ -88,7 +89,10 @@ DistillConfig DistillConfig::resolved(const std::string& task) const {
     // A paired task reconstructs B at pix2pix's lambda_L1; an unpaired one the teacher's output.
     const auto* kind = train::find_task_kind(task);
     c.lambda_recon = kind && kind->paired ? 100.0 : (alone > 0 ? alone : 5.0);
+    if (kind && kind->label_maps) c.lambda_recon = 0;  // SPADE's objective has no L1 term
+    if (c.online()) c.lambda_recon = 0;  // the released online student has no reconstruction term
   }
+  if (c.online() && c.n_dis == 0 && train::find_task_kind(task)) c.n_dis = default_n_dis(task);
   // Every method's options are resolved, used or not, so config.json reads the same for any --method.
   for (const auto& m : distill_methods()) {
     if (m.resolve) m.resolve(c.options(m.name), c);
@@ -109,7 +113,7 @@ std::string number_text(const OptionField& f, double v) {
 
 // A method's option values against its field table: bounds, choices, and options that only
 // make sense with the method used.
-void validate_options(const DistillMethod& m, const OptionValues& values, bool used) {
+void validate_options(const DistillMethod& m, const OptionValues& values, bool used, bool online) {
   for (const auto& f : m.options) {
     const OptionValue& v = values.values().at(f.key);
     if (v.index() != f.default_value.index()) throw UsageError(f.flag + " has a value of the wrong type");
@@ -125,7 +129,7 @@ void validate_options(const DistillMethod& m, const OptionValues& values, bool u
                               : "in [" + number_text(f, f.min) + ", " + number_text(f, f.max) + "]") +
                   ", got " + number_text(f, x));
     }
-    if (f.only_with_method && !used && v != f.default_value) {
+    if (f.only_with_method && !used && !(online && f.online_student) && v != f.default_value) {
       throw UsageError(f.flag + " belongs to " + m.name + ": add " + m.name + " to --method (e.g. --method " + m.name +
                        " or a sum with it)");
     }
@@ -133,6 +137,31 @@ void validate_options(const DistillMethod& m, const OptionValues& values, bool u
 }
 
 }  // namespace
+
+void DistillConfig::validate_online() const {
+  require(lambda_ssim >= 0 && lambda_tv >= 0, "--lambda-ssim and --lambda-tv must be >= 0");
+  require(n_dis >= 0 && n_dis <= kMaxNDis, "--n-dis must be in [0, " + std::to_string(kMaxNDis) + "] (0: the task's)");
+  if (!online()) {
+    const bool set = n_dis != 0 || allow_no_vgg || lambda_ssim != 0 || lambda_tv != 0;
+    if (set) throw UsageError("--n-dis, --allow-no-vgg, --lambda-ssim and --lambda-tv belong to --online-teacher ARCH:NGF");
+    return;
+  }
+  parse_online_teacher(online_teacher);
+  if (!teacher.empty()) throw UsageError("--teacher FILE and --online-teacher ARCH:NGF exclude each other");
+  const bool student_d = !restore_d.empty() || student_ndf != 0 || prune_d_ratio != 0;
+  if (student_d) {
+    throw UsageError("with --online-teacher the student has no discriminator of its own (OMGD / DCD-official): "
+                     "drop --restore-d, --student-ndf and --prune-d-ratio");
+  }
+  if (!std::get<std::string>(option("dcd_restore_teacher_d")).empty()) {
+    throw UsageError("--online-teacher trains its teacher D from scratch: drop --dcd-restore-teacher-d");
+  }
+  if (std::get<std::string>(option("vgg_weights")).empty() && !allow_no_vgg) {
+    throw UsageError("--online-teacher trains the student with the released VGG16 losses (relu2_2 feature, Gram "
+                     "style): give --vgg-weights FILE (torchvision's vgg16 state dict, never downloaded), or "
+                     "--allow-no-vgg to train without them");
+  }
+}
 
 void DistillConfig::validate(int batch_size) const {
   for (const auto& m : methods) {
@@ -144,10 +173,11 @@ void DistillConfig::validate(int batch_size) const {
     }
     require(w >= 0, "the weight of method '" + m + "' must be >= 0, got " + std::to_string(w));
   }
-  require(!teacher.empty(), "no teacher given (--teacher FILE, a generator file)");
+  validate_online();
+  require(online() || !teacher.empty(), "no teacher given (--teacher FILE, a generator file, or --online-teacher ARCH:NGF)");
   require(!student.empty(), "no student given (--student FILE, a generator file, e.g. from `ganlite prune`)");
   require(lambda_gan >= 0, "--lambda-gan must be >= 0");
-  for (const auto& m : distill_methods()) validate_options(m, options(m.name), uses(m.name));
+  for (const auto& m : distill_methods()) validate_options(m, options(m.name), uses(m.name), online());
   const std::string ndf_range = "[0, " + std::to_string(train::kMaxNdf) + "] (0: the run's --ndf), got ";
   require(student_ndf >= 0 && student_ndf <= train::kMaxNdf, "--student-ndf must be in " + ndf_range + std::to_string(student_ndf));
   require(prune_d_ratio >= 0 && prune_d_ratio < 1,
@@ -177,6 +207,13 @@ nlohmann::json DistillConfig::to_json() const {
                    {"student", student},         {"restore_d", restore_d},   {"lambda_recon", lambda_recon},
                    {"lambda_gan", lambda_gan},   {"lambda_distill", lambda_distill},
                    {"student_ndf", student_ndf}, {"prune_d_ratio", prune_d_ratio}};
+  if (online()) {
+    j["online_teacher"] = online_teacher;
+    j["n_dis"] = n_dis;
+    j["allow_no_vgg"] = allow_no_vgg;
+    j["lambda_ssim"] = lambda_ssim;
+    j["lambda_tv"] = lambda_tv;
+  }
   for (const auto& [method, values] : method_options) {
     for (const auto& [key, value] : values.values()) {
       std::visit([&, k = key](const auto& v) { j[k] = v; }, value);
@@ -188,7 +225,8 @@ nlohmann::json DistillConfig::to_json() const {
 DistillConfig DistillConfig::from_json(const nlohmann::json& j, const std::string& file) {
   const JsonFields f(j, file, "distill.");
   std::set<std::string> known{"methods",    "weights",    "teacher",        "student",     "restore_d",
-                              "lambda_recon", "lambda_gan", "lambda_distill", "student_ndf", "prune_d_ratio"};
+                              "lambda_recon", "lambda_gan", "lambda_distill", "student_ndf", "prune_d_ratio",
+                              "online_teacher", "n_dis", "allow_no_vgg", "lambda_ssim", "lambda_tv"};
   for (const auto& m : distill_methods()) {
     for (const auto& o : m.options) known.insert(o.key);
   }
@@ -206,6 +244,12 @@ DistillConfig DistillConfig::from_json(const nlohmann::json& j, const std::strin
   f.get("lambda_distill", c.lambda_distill, -kHuge, kHuge);
   f.get("student_ndf", c.student_ndf, 0, train::kMaxNdf);
   f.get("prune_d_ratio", c.prune_d_ratio, 0.0, 1.0);
+  // Absent in runs written before online distillation: off.
+  f.get("online_teacher", c.online_teacher);
+  f.get("n_dis", c.n_dis, 0, kMaxNDis);
+  f.get("allow_no_vgg", c.allow_no_vgg);
+  f.get("lambda_ssim", c.lambda_ssim, 0.0, kHuge);
+  f.get("lambda_tv", c.lambda_tv, 0.0, kHuge);
   for (const auto& m : distill_methods()) {
     auto& values = c.options(m.name);
     for (const auto& o : m.options) {

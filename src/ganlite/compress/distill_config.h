@@ -22,6 +22,8 @@ const std::vector<std::string>& valid_distill_methods();
 // "none" combined with another.
 std::vector<std::string> parse_distill_methods(const std::string& spec);
 
+inline constexpr int kMaxNDis = 1000000;
+
 struct DistillConfig {
   DistillConfig();  // every registered method's options at their defaults
 
@@ -39,6 +41,16 @@ struct DistillConfig {
   int student_ndf = 0;
   double prune_d_ratio = 0;
 
+  // Online distillation (online_teacher.h; OMGD / DCD-official): "ARCH:NGF" trains that teacher
+  // G and its D from scratch alongside the student instead of reading a frozen `teacher`; "" off.
+  // Stored in config.json only when on (a run written before reads as off).
+  std::string online_teacher;
+  int n_dis = 0;              // the teacher trains on every n_dis-th step (0: the task's, 4 unpaired / 1 paired)
+  bool allow_no_vgg = false;  // an online run may go without --vgg-weights (its VGG terms then off)
+  double lambda_ssim = 0;     // online student: lambda x (1 - SSIM(S(A), T(A))) (OMGD 10; DCD's release: off)
+  double lambda_tv = 0;       // online student: lambda x TV(S(A)) (OMGD 1e-5; DCD's release: off)
+  bool online() const { return !online_teacher.empty(); }
+
   // Per registered method (used or not), its options by its field table: stored flat in the
   // JSON under their own keys (wkd_levels, teacher_ndf, ...), as before the registry.
   std::map<std::string, OptionValues> method_options;
@@ -54,6 +66,7 @@ struct DistillConfig {
   // Throws UsageError naming the bad field; for a method needing several samples per batch
   // (ka), also when batch_size is too small, saying why.
   void validate(int batch_size) const;
+  void validate_online() const;  // part of validate: the online-teacher fields
   std::string method_spec() const;  // "ka+mse", "none" without methods
   bool uses(const std::string& method) const;
 

@@ -45,8 +45,10 @@ struct DistillContext {
   // The run's GAN mode and Adam settings, for terms with their own networks and optimizers.
   std::string gan_mode = "lsgan";
   double lr = 2e-4, beta1 = 0.5, beta2 = 0.999;
-  // DCD: the teacher discriminator, built (and restored) by its method's prepare hook.
+  // DCD: the teacher discriminator, built (and restored) by its method's prepare hook, or the
+  // online teacher's D when `online_teacher` (online_teacher.h: trained by the teacher's step).
   nn::Discriminator teacher_discriminator;
+  bool online_teacher = false;
 };
 
 using TermLosses = std::vector<std::pair<std::string, double>>;

@@ -1,7 +1,8 @@
 // CAT's distiller as a TrainTask (methods.md 3.2-3.5; CAT distillers/inception_distiller.py):
 // a frozen teacher G (eval mode, no gradients), a student G, one discriminator, and any sum of
 // distillation terms (distill_loss.h). Per step, as CAT's optimize_parameters: teacher and
-// student forward, D step (0.5 * (fake + real)), the terms' pre-G hooks, then the G step:
+// student forward, D step (0.5 * (fake + real)), the terms' pre-G hooks, then the G step
+// (GAN Compression's MSE: D's step after G's backward, against the same D; UpdateOrder):
 //   pix2pix:  lambda_gan * GAN(D(A, S(A))) + lambda_recon * L1(S(A), B)    + sum_m w_m * L_m
 //   cyclegan: lambda_gan * GAN(D(S(A)))    + lambda_recon * L1(S(A), T(A)) + sum_m w_m * L_m
 // (CycleGAN: one direction, D sees real B vs S(A), no cycle loss, no image pool. With
@@ -9,7 +10,11 @@
 // so WKD / DCD can distil each direction's student from its teacher, methods.md 3.5.)
 // The student's D may be narrower than the teacher run's (distill.student_ndf), or pruned from
 // restore_d (distill.prune_d_ratio, discriminator_prune.h). DCD adds its teacher D (dcd_term.h).
-// The Trainer runs it like any task: checkpoints, exact resume, logs, samples, validation of S.
+// With an online teacher (distill.online_teacher, online_teacher.h) there is no frozen teacher and
+// no student D: the teacher G and D train alongside the student and the student learns from the
+// teacher's output of each step (its own losses, the terms, the recon term only when weighted).
+// The Trainer runs it like any task: checkpoints, exact resume, logs, samples, validation of S
+// (and of an online teacher, kept as best_net_G_teacher by its own best).
 #pragma once
 #include <torch/optim/adam.h>
 
@@ -17,9 +22,11 @@
 
 #include "ganlite/compress/distill_config.h"
 #include "ganlite/compress/distill_loss.h"
+#include "ganlite/compress/online_teacher.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/nn/discriminator.h"
 #include "ganlite/train/gan_loss.h"
+#include "ganlite/train/spade_task.h"
 #include "ganlite/train/task.h"
 #include "ganlite/train/trainer.h"
 #include "ganlite/train/train_config.h"
@@ -52,17 +59,27 @@ class DistillTask : public train::TrainTask {
   // "G" (student and adaptors), "D", then the terms' extra optimizers.
   std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers() override;
   std::vector<std::pair<std::string, nn::Generator>> export_generators() override { return {{"G", student_}}; }
-  std::vector<std::pair<std::string, torch::nn::Module*>> export_discriminators() override {
-    return {{"D", discriminator_.get()}};
-  }
+  // "D", or with an online teacher its D as "D_teacher".
+  std::vector<std::pair<std::string, torch::nn::Module*>> export_discriminators() override;
   train::Metadata discriminator_metadata() const override;
   nn::Generator sample_generator() override { return student_; }
+  // Label-map tasks train with SPADE's TTUR unless no_ttur: the student's lr / 2, its D's lr * 2.
+  double lr_factor(const std::string& optimizer) const override;
+  // An online teacher's generator as "G_teacher" (latest / epoch / its own best files).
+  std::vector<std::pair<std::string, nn::Generator>> tracked_generators() override;
+  bool record_validation(const std::string& name, double psnr) override;
+  void save_extra_state(train::NamedTensors& tensors, train::Metadata& metadata) const override;
+  void load_extra_state(const train::NamedTensors& tensors, const train::Metadata& metadata) override;
 
-  nn::Generator teacher() { return teacher_; }
+  nn::Generator teacher() { return teacher_; }  // the online teacher's G when there is one
+  OnlineTeacher* online_teacher() { return online_.get(); }
   nn::Generator student() { return student_; }
   nn::Discriminator discriminator() { return discriminator_; }
   const std::vector<std::shared_ptr<DistillTerm>>& terms() const { return terms_; }
   const DistillConfig& distill_config() const { return distill_; }
+  // The step order of the student's D and G (run_update_order of the methods); the online path
+  // has no student D and keeps its own order (online_teacher.h).
+  UpdateOrder update_order() const { return update_order_; }
 
  private:
   train::TrainConfig config_;
@@ -73,9 +90,19 @@ class DistillTask : public train::TrainTask {
   nn::Generator student_;
   nn::Discriminator discriminator_;
   std::vector<std::shared_ptr<DistillTerm>> terms_;
+  std::unique_ptr<OnlineTeacher> online_;
+  // Label-map tasks (--task spade): the student's GAN terms are SPADE's (hinge over the
+  // multi-scale D, feature matching, VGG19), as CAT distils GauGAN.
+  std::unique_ptr<train::SpadeObjective> spade_;
   train::GanLoss gan_loss_;
+  UpdateOrder update_order_;
   std::unique_ptr<torch::optim::Adam> optimizer_g_;
   std::unique_ptr<torch::optim::Adam> optimizer_d_;
+
+  void build_student_discriminator(bool fresh_start, int d_input_nc);
+  train::Losses online_train_step(const data::Batch& batch);
+  // Adds each term's weighted loss and its extra generator losses to `loss_g`, logging them.
+  void add_term_losses(const DistillInputs& inputs, torch::Tensor& loss_g, train::Losses& losses);
 };
 
 // Seeds torch with config.train.seed (D and adaptor init are part of the run's seed), then

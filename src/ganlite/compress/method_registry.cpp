@@ -86,6 +86,14 @@ std::vector<std::string> distill_method_names() { return entry_names(distill_met
 
 const DistillMethod* find_distill_method(const std::string& name) { return find_entry(distill_methods(), name); }
 
+UpdateOrder run_update_order(const std::vector<std::string>& methods) {
+  if (methods.empty()) return UpdateOrder::kDiscriminatorFirst;
+  for (const auto& name : methods) {
+    if (distill_method(name).update_order != UpdateOrder::kSimultaneous) return UpdateOrder::kDiscriminatorFirst;
+  }
+  return UpdateOrder::kSimultaneous;
+}
+
 const DistillMethod& distill_method(const std::string& name) {
   return entry_or_throw(distill_methods(), name, "distillation method");
 }

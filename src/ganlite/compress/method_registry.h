@@ -27,6 +27,14 @@ struct DistillContext;
 class DistillTerm;
 
 enum class OptionType { Integer, Number, Text };
+
+// When the student's discriminator steps relative to the generator loss (docs/fidelity.md, "Step
+// order"). kDiscriminatorFirst: D's backward and step, then G's loss against the updated D (CAT's
+// distillers, pix2pix / CycleGAN). kSimultaneous: D's backward, G's backward against the same,
+// not yet updated D, then D's and G's steps (GAN Compression, distillers/resnet_distiller.py,
+// ResnetDistiller.optimize_parameters).
+enum class UpdateOrder { kDiscriminatorFirst, kSimultaneous };
+
 using OptionValue = std::variant<int64_t, double, std::string>;
 
 // One option of a method: a JSON key of the run's distill section and a CLI flag.
@@ -39,6 +47,7 @@ struct OptionField {
   std::vector<std::string> choices;  // Text: allowed values; empty: any (a file name)
   std::string help;
   bool only_with_method = false;     // a non-default value is refused unless the method is used
+  bool online_student = false;       // ... or unless the run has an online teacher, whose student loss reads it
 };
 
 // The values of one method's options, typed by its field table. Getters throw Error for a key
@@ -74,6 +83,9 @@ struct DistillMethod {
   double cyclegan_recon_weight_alone = 0;
   int min_batch_size = 1;
   std::string min_batch_reason;  // why, for the message refusing a smaller batch
+  // The order of the release the method comes from. A run takes kSimultaneous only when every
+  // one of its methods declares it (a mix follows CAT); an online teacher's run has no student D.
+  UpdateOrder update_order = UpdateOrder::kDiscriminatorFirst;
   std::vector<OptionField> options;
 
   // Optional hooks. `resolve`: fills defaults that depend on the common settings (idempotent).
@@ -98,6 +110,9 @@ const std::vector<DistillMethod>& distill_methods();
 std::vector<std::string> distill_method_names();
 // nullptr when no method has this name.
 const DistillMethod* find_distill_method(const std::string& name);
+// The order a run with these methods steps in (DistillMethod::update_order): kSimultaneous when
+// every method declares it, else kDiscriminatorFirst (also for none).
+UpdateOrder run_update_order(const std::vector<std::string>& methods);
 // UsageError listing the valid names for an unknown one.
 const DistillMethod& distill_method(const std::string& name);
 // The method owning the option `key`, nullptr if none.

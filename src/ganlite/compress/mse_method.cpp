@@ -49,6 +49,8 @@ DistillMethod mse_distill_method() {
   m.default_weight = [](const std::string& task) { return task == train::kCycleGanTask ? 0.01 : 1.0; };
   m.follows_lambda_distill = true;
   m.cyclegan_recon_weight_alone = 10;
+  // ResnetDistiller.optimize_parameters: backward_D, backward_G against the same D, then both steps.
+  m.update_order = UpdateOrder::kSimultaneous;
   m.make_term = [](const DistillContext& context, const OptionValues&) -> std::shared_ptr<DistillTerm> {
     return MseTerm(context).ptr();
   };

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <limits>
 #include <map>
 #include <set>
 #include <tuple>
@@ -57,7 +58,7 @@ std::vector<nn::ScoredNorm> scored_norms_or_explain(const nn::GeneratorImpl& tea
 // The family's pruning hooks; UsageError naming the prunable families when it has none.
 const nn::PruneHooks& prune_hooks(const nn::GeneratorImpl& teacher) {
   const auto& family = nn::generator_family(teacher.config().arch);
-  if (!family.prune.plan) {
+  if (!family.prune.plan && !family.prune.student_config) {
     throw UsageError("CAT pruning is not defined for the " + family.name +
                      " architecture (valid: " + join_names(nn::prunable_generator_families(), ", ") + ")");
   }
@@ -92,6 +93,27 @@ nn::GeneratorWidths widths_from_masks(const Masks& masks, const nn::ArchConfig& 
     w.blocks.push_back(block);
   }
   return w;
+}
+
+// The student's config: the family's rule when it has one, else the teacher's with the kept widths.
+nn::ArchConfig student_from_masks(const Masks& masks, const nn::ArchConfig& teacher_config,
+                                  const nn::PruneHooks& hooks) {
+  if (!hooks.student_config) {
+    nn::ArchConfig c = teacher_config;
+    c.widths = widths_from_masks(masks, teacher_config);
+    return c;
+  }
+  return hooks.student_config(teacher_config, [&masks](NormRole role, int block, int slot) {
+    const auto c = masks.get(role, block, slot);
+    return c.defined() ? static_cast<int>(count(c)) : 0;
+  });
+}
+
+// MACs of a config for the budget: the family's count at its training resolution, else profiled.
+int64_t budget_macs(const nn::ArchConfig& config, int64_t input_size, const nn::MacRules& rules,
+                    const nn::PruneHooks& hooks) {
+  if (hooks.macs) return hooks.macs(config, rules.count_batchnorm_with_running_stats);
+  return count_generator_macs(config, input_size, rules);
 }
 
 // One layer's parameters and buffers, sliced from the teacher into the student.
@@ -227,7 +249,17 @@ int64_t count_generator_macs(const nn::ArchConfig& config, int64_t input_size, c
 nn::GeneratorWidths widths_at_threshold(const nn::GeneratorImpl& teacher, double threshold, int min_channels) {
   const auto norms = scored_norms_or_explain(teacher);
   const auto& hooks = prune_hooks(teacher);
-  return widths_from_masks(masks_at_threshold(norms, threshold, min_channels, hooks), teacher.config());
+  return student_from_masks(masks_at_threshold(norms, threshold, min_channels, hooks), teacher.config(), hooks).widths;
+}
+
+std::pair<double, double> gamma_range(const nn::GeneratorImpl& teacher) {
+  double lo = std::numeric_limits<double>::infinity(), hi = 0;
+  for (const auto& n : scored_norms_or_explain(teacher)) {
+    const auto g = n.weight().detach().abs().to(torch::kCPU, torch::kFloat32);
+    lo = std::min(lo, g.min().item<double>());
+    hi = std::max(hi, g.max().item<double>());
+  }
+  return {lo, hi};
 }
 
 PruneResult prune_at_threshold(const nn::GeneratorImpl& teacher, double threshold, const PruneOptions& options) {
@@ -239,18 +271,18 @@ PruneResult prune_at_threshold(const nn::GeneratorImpl& teacher, double threshol
 
   PruneResult result;
   result.threshold = threshold;
-  result.config = tcfg;
-  result.config.widths = widths_from_masks(masks, tcfg);
+  result.config = student_from_masks(masks, tcfg, hooks);
   result.student = nn::make_generator(result.config);
-  if (options.inherit_weights) {
+  if (options.inherit_weights && hooks.plan) {
     const auto slices = slices_of(hooks.plan(teacher, norms, result.config.widths), masks);
     inherit_weights(teacher, *result.student, slices);
   }
   const auto device = teacher.parameters().empty() ? torch::Device(torch::kCPU) : teacher.parameters()[0].device();
   result.student->to(device);
   result.student->train(teacher.is_training());
-  result.macs_before = count_generator_macs(tcfg, options.input_size);
-  result.macs_after = count_generator_macs(result.config, options.input_size);
+  result.inherited = options.inherit_weights && hooks.plan;
+  result.macs_before = budget_macs(tcfg, options.input_size, {}, hooks);
+  result.macs_after = budget_macs(result.config, options.input_size, {}, hooks);
   result.params_before = nn::count_parameters(teacher);
   result.params_after = nn::count_parameters(*result.student);
   result.seconds = now_seconds() - start;
@@ -294,13 +326,12 @@ PruneResult prune_to_mac_budget(const nn::GeneratorImpl& teacher, const PruneOpt
   }());
   const auto search_rules = nn::MacRules::cat_search();
   auto macs_at = [&](double t) {
-    nn::ArchConfig c = tcfg;
-    c.widths = widths_from_masks(masks_at_threshold(norms, t, options.min_channels, hooks), tcfg);
-    return count_generator_macs(c, options.input_size, search_rules);
+    const nn::ArchConfig c = student_from_masks(masks_at_threshold(norms, t, options.min_channels, hooks), tcfg, hooks);
+    return budget_macs(c, options.input_size, search_rules, hooks);
   };
 
   ThresholdSearch search;
-  search.macs = count_generator_macs(tcfg, options.input_size, search_rules);
+  search.macs = budget_macs(tcfg, options.input_size, search_rules, hooks);
   if (static_cast<double>(search.macs) > options.target_macs) {
     const float hi = all.max().item<float>();
     const int64_t smallest = macs_at(hi);
@@ -314,7 +345,7 @@ PruneResult prune_to_mac_budget(const nn::GeneratorImpl& teacher, const PruneOpt
     search = search_threshold(all.min().item<float>(), hi, options.target_macs, macs_at);
   }
   auto result = prune_at_threshold(teacher, search.threshold, options);
-  result.search_macs = count_generator_macs(result.config, options.input_size, search_rules);
+  result.search_macs = budget_macs(result.config, options.input_size, search_rules, hooks);
   result.search_steps = search.steps;
   result.seconds = now_seconds() - start;
   return result;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <utility>
 
 #include "ganlite/nn/generator.h"
 #include "ganlite/nn/profiler.h"
@@ -26,6 +27,7 @@ struct PruneResult {
   int64_t search_macs = 0;  // the student's MACs as the search counts them (MacRules::cat_search)
   int64_t params_before = 0, params_after = 0;
   int search_steps = 0;
+  bool inherited = false;  // the teacher's weights were sliced in (families without a slicing plan: fresh)
   double seconds = 0;
 };
 
@@ -33,6 +35,10 @@ struct PruneResult {
 // trunk (every block's residual width) follows the last down norm; an inception branch may
 // vanish (width 0) and a block with none left is the identity; ResNet blocks keep >= 1 channel.
 nn::GeneratorWidths widths_at_threshold(const nn::GeneratorImpl& teacher, double threshold, int min_channels);
+
+// The smallest and largest |gamma| over the teacher's scored norms: the thresholds a search
+// bisects between. Throws UsageError as prune_to_mac_budget does for a teacher without norm scales.
+std::pair<double, double> gamma_range(const nn::GeneratorImpl& teacher);
 
 // Prunes at a given threshold (no search).
 PruneResult prune_at_threshold(const nn::GeneratorImpl& teacher, double threshold, const PruneOptions& options);

@@ -293,6 +293,20 @@ cv::Mat read_image_gray(const fs::path& path) {
   return image;
 }
 
+cv::Mat read_image_ids(const fs::path& path) {
+  const cv::Mat image = decode(path, read_checked_bytes(path));
+  if (image.channels() != 1) {
+    throw Error("image " + path.string() + ": expected a single-channel map of ids, got " +
+                std::to_string(image.channels()) + " channels");
+  }
+  if (image.depth() != CV_8U && image.depth() != CV_16U) {
+    throw Error("image " + path.string() + ": unsupported sample depth for ids (expected 8 or 16 bits)");
+  }
+  cv::Mat ids;
+  image.convertTo(ids, CV_32S);
+  return ids;
+}
+
 void write_image_rgb(const fs::path& path, const cv::Mat& rgb) {
   if (rgb.empty() || rgb.type() != CV_8UC3) {
     throw Error("cannot write image " + path.string() + ": expected a non-empty 8-bit 3-channel RGB matrix");

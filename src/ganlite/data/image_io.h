@@ -25,6 +25,9 @@ cv::Mat read_image_rgb(const std::filesystem::path& path);
 // Reads a single-channel 8-bit image (label maps of class ids) without any conversion; 16-bit
 // is scaled to 8-bit. Same errors as read_image_rgb, plus one for a multi-channel file.
 cv::Mat read_image_gray(const std::filesystem::path& path);
+// Reads a single-channel 8- or 16-bit image of ids (label maps, cityscapes' 16-bit instanceIds)
+// as CV_32S without scaling. Same errors as read_image_gray.
+cv::Mat read_image_ids(const std::filesystem::path& path);
 
 // Writes an 8-bit RGB image atomically; the format follows the extension.
 void write_image_rgb(const std::filesystem::path& path, const cv::Mat& rgb);

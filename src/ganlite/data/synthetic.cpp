@@ -197,21 +197,32 @@ SyntheticExample render_shapes2stripes(int size, SampleRng& rng) {
 
 enum SceneClass : uchar { kSky = 0, kRoad, kBuilding, kVegetation, kCar, kPerson, kNumSceneClasses };
 
-void fill_rect(cv::Mat& labels, double x0, double y0, double x1, double y1, uchar cls) {
-  const int size = labels.rows;
+// Class ids and, as cityscapes' instanceIds, instance ids: a stuff class's pixels hold the class
+// id, an object's hold class * 1000 + its index among the objects of its class.
+struct SceneMaps {
+  cv::Mat labels;     // CV_8UC1
+  cv::Mat instances;  // CV_16UC1
+  void set(int y, int x, uchar cls, int instance) {
+    labels.at<uchar>(y, x) = cls;
+    instances.at<uint16_t>(y, x) = static_cast<uint16_t>(instance);
+  }
+};
+
+void fill_rect(SceneMaps& maps, double x0, double y0, double x1, double y1, uchar cls, int instance) {
+  const int size = maps.labels.rows;
   const int ix0 = std::clamp(static_cast<int>(std::floor(x0)), 0, size), ix1 = std::clamp(static_cast<int>(std::ceil(x1)), 0, size);
   const int iy0 = std::clamp(static_cast<int>(std::floor(y0)), 0, size), iy1 = std::clamp(static_cast<int>(std::ceil(y1)), 0, size);
   for (int y = iy0; y < iy1; ++y) {
-    for (int x = ix0; x < ix1; ++x) labels.at<uchar>(y, x) = cls;
+    for (int x = ix0; x < ix1; ++x) maps.set(y, x, cls, instance);
   }
 }
 
-void fill_disc(cv::Mat& labels, double cx, double cy, double r, uchar cls) {
-  const int size = labels.rows;
+void fill_disc(SceneMaps& maps, double cx, double cy, double r, uchar cls, int instance) {
+  const int size = maps.labels.rows;
   for (int y = std::max(0, static_cast<int>(cy - r)); y < std::min(size, static_cast<int>(cy + r) + 1); ++y) {
     for (int x = std::max(0, static_cast<int>(cx - r)); x < std::min(size, static_cast<int>(cx + r) + 1); ++x) {
       const double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
-      if (dx * dx + dy * dy <= r * r) labels.at<uchar>(y, x) = cls;
+      if (dx * dx + dy * dy <= r * r) maps.set(y, x, cls, instance);
     }
   }
 }
@@ -219,28 +230,35 @@ void fill_disc(cv::Mat& labels, double cx, double cy, double r, uchar cls) {
 SyntheticExample render_labels2scenes(int size, SampleRng& rng) {
   const double S = size;
   SyntheticExample ex;
-  ex.labels = cv::Mat(size, size, CV_8UC1);
+  SceneMaps maps{cv::Mat(size, size, CV_8UC1), cv::Mat(size, size, CV_16UC1)};
   const double horizon = rng.uniform(0.4, 0.6) * S;
-  for (int y = 0; y < size; ++y) ex.labels.row(y).setTo(cv::Scalar(y + 0.5 < horizon ? kSky : kRoad));
+  for (int y = 0; y < size; ++y) {
+    const uchar cls = y + 0.5 < horizon ? kSky : kRoad;
+    maps.labels.row(y).setTo(cv::Scalar(cls));
+    maps.instances.row(y).setTo(cv::Scalar(cls));
+  }
   for (int i = 0, n = rng.range(2, 4); i < n; ++i) {
     const double w = rng.uniform(0.15, 0.35) * S, x0 = rng.uniform(-0.1, 0.9) * S;
-    fill_rect(ex.labels, x0, rng.uniform(0.08 * S, horizon - 0.05 * S), x0 + w, horizon + 0.04 * S, kBuilding);
+    fill_rect(maps, x0, rng.uniform(0.08 * S, horizon - 0.05 * S), x0 + w, horizon + 0.04 * S, kBuilding,
+              kBuilding * 1000 + i);
   }
   for (int i = 0, n = rng.range(1, 3); i < n; ++i) {
-    fill_disc(ex.labels, rng.uniform(0.0, 1.0) * S, horizon - rng.uniform(0.0, 0.1) * S, rng.uniform(0.06, 0.12) * S,
-              kVegetation);
+    fill_disc(maps, rng.uniform(0.0, 1.0) * S, horizon - rng.uniform(0.0, 0.1) * S, rng.uniform(0.06, 0.12) * S,
+              kVegetation, kVegetation);
   }
   for (int i = 0, n = rng.range(1, 2); i < n; ++i) {
     const double w = rng.uniform(0.15, 0.3) * S, x0 = rng.uniform(-0.05, 0.9) * S;
     const double y1 = rng.uniform(horizon + 0.15 * S, 0.97 * S);
-    fill_rect(ex.labels, x0, y1 - 0.4 * w, x0 + w, y1, kCar);
+    fill_rect(maps, x0, y1 - 0.4 * w, x0 + w, y1, kCar, kCar * 1000 + i);
   }
   for (int i = 0, n = rng.range(0, 2); i < n; ++i) {
     const double h = rng.uniform(0.12, 0.2) * S, w = std::max(1.0, 0.3 * h), x0 = rng.uniform(0.02, 0.95) * S;
     const double y1 = rng.uniform(horizon + 0.1 * S, 0.98 * S);
-    fill_rect(ex.labels, x0, y1 - 0.8 * h, x0 + w, y1, kPerson);
-    fill_disc(ex.labels, x0 + w / 2, y1 - 0.85 * h, 0.6 * w, kPerson);
+    fill_rect(maps, x0, y1 - 0.8 * h, x0 + w, y1, kPerson, kPerson * 1000 + i);
+    fill_disc(maps, x0 + w / 2, y1 - 0.85 * h, 0.6 * w, kPerson, kPerson * 1000 + i);
   }
+  ex.labels = maps.labels;
+  ex.instances = maps.instances;
 
   const auto& palette = scene_class_palette();
   const uint64_t noise_key = rng.next();
@@ -334,21 +352,29 @@ int write_job(const fs::path& root, const SyntheticOptions& o, const Job& job) {
   }
   write_png(root / job.split / name, side_by_side(ex.a, ex.b));
   if (o.kind == "labels2scenes") {
+    // The label-map folder layout (data/label_maps.h): class ids, instance ids, images.
     write_png(root / (job.split + "_labels") / name, ex.labels);
-    return 2;
+    write_png(root / (job.split + "_inst") / name, ex.instances);
+    write_png(root / (job.split + "_img") / name, ex.b);
+    return 4;
   }
   return 1;
 }
 
 std::vector<std::string> subfolders(const std::string& kind) {
   if (kind == "shapes2stripes") return {"trainA", "trainB", "testA", "testB", "testA_truth"};
-  if (kind == "labels2scenes") return {"train", "test", "train_labels", "test_labels"};
+  if (kind == "labels2scenes") {
+    return {"train", "test", "train_labels", "test_labels", "train_inst", "test_inst", "train_img", "test_img"};
+  }
   return {"train", "test"};
 }
 
 std::string layout_text(const std::string& kind) {
   if (kind == "shapes2stripes") return "unaligned: trainA/ trainB/ testA/ testB/, testA_truth/ = true translation of testA";
-  if (kind == "labels2scenes") return "aligned: train/ test/ (A|B side by side), train_labels/ test_labels/ class ids";
+  if (kind == "labels2scenes") {
+    return "aligned: train/ test/ (A|B side by side); label maps: <split>_labels/ class ids, <split>_inst/ instance "
+           "ids (16-bit), <split>_img/ images";
+  }
   return "aligned: train/ test/ (A|B side by side)";
 }
 

@@ -8,7 +8,10 @@
 //                  striped objects (each row of an object starts light at its left edge),
 //                  testA_truth/ the true striped version of each testA image.
 //   labels2scenes  (paired, like cityscapes)    train/ test/ of A|B (colour-coded label map |
-//                  textured rendering) and train_labels/ test_labels/ with class ids (1 channel).
+//                  textured rendering) and, in the label-map layout of data/label_maps.h,
+//                  <split>_labels/ class ids (8-bit), <split>_inst/ instance ids (16-bit, as
+//                  cityscapes' instanceIds: class * 1000 + k for buildings, cars, persons) and
+//                  <split>_img/ the rendering.
 #pragma once
 #include <opencv2/core.hpp>
 
@@ -46,12 +49,14 @@ const std::vector<std::string>& synthetic_kinds();
 const std::vector<std::string>& scene_class_names();
 const std::vector<cv::Vec3b>& scene_class_palette();
 
-// One rendered example. `a` and `b` are S x S RGB; `labels` holds class ids (labels2scenes only).
+// One rendered example. `a` and `b` are S x S RGB; `labels` holds class ids and `instances`
+// instance ids (labels2scenes only).
 // For shapes2stripes `a` is the plain and `b` the striped rendering of the same objects.
 struct SyntheticExample {
   cv::Mat a;
   cv::Mat b;
   cv::Mat labels;
+  cv::Mat instances;
 };
 
 // Renders example `index` of `split` ("train", "test"; for shapes2stripes "trainA", "trainB",

@@ -40,6 +40,42 @@ bool is_num_batches_tracked(const std::string& key) {
   return key == "num_batches_tracked" || ends_with(key, ".num_batches_tracked");
 }
 
+// torch.nn.utils.spectral_norm saves NAME.weight_orig, NAME.weight_u and NAME.weight_v (GauGAN's
+// generators, NVlabs/SPADE and CAT); in eval mode the weight is weight_orig / (u . W v) with W =
+// weight_orig flattened to [out, -1]. Folded into NAME.weight here, as the inference models use.
+void fold_spectral_norm(NamedTensors& tensors, std::vector<std::string>& notes) {
+  std::unordered_map<std::string, torch::Tensor> by_name;
+  for (const auto& [name, t] : tensors) by_name.emplace(name, t);
+  NamedTensors folded;
+  size_t count = 0;
+  for (const auto& [name, t] : tensors) {
+    if (ends_with(name, ".weight_u") || ends_with(name, ".weight_v")) {
+      const std::string base = name.substr(0, name.size() - 2);
+      if (by_name.count(base + "_orig")) continue;  // consumed with its weight_orig
+    }
+    if (!ends_with(name, ".weight_orig")) {
+      folded.emplace_back(name, t);
+      continue;
+    }
+    const std::string prefix = name.substr(0, name.size() - 5);  // NAME.weight
+    const auto u = by_name.find(prefix + "_u"), v = by_name.find(prefix + "_v");
+    if (u == by_name.end() || v == by_name.end()) {
+      throw Error("'" + name + "' (spectral norm) comes without '" + prefix + "_u' and '" + prefix + "_v'");
+    }
+    const torch::Tensor w = t.to(torch::kFloat64), mat = w.reshape({w.size(0), -1});
+    if (u->second.dim() != 1 || v->second.dim() != 1 || u->second.size(0) != mat.size(0) ||
+        v->second.size(0) != mat.size(1)) {
+      throw Error("'" + prefix + "_u' / '_v' do not match '" + name + "' " + shape_text(t.sizes()));
+    }
+    const torch::Tensor sigma = torch::dot(u->second.to(torch::kFloat64), torch::mv(mat, v->second.to(torch::kFloat64)));
+    folded.emplace_back(prefix, (w / sigma).to(t.scalar_type()));
+    ++count;
+  }
+  if (count == 0) return;
+  tensors = std::move(folded);
+  notes.push_back("folded spectral norm (weight_orig / sigma) into " + std::to_string(count) + " conv weights");
+}
+
 }  // namespace
 
 ImportResult import_generator_state_dict(const NamedTensors& input, const ImportOptions& options,
@@ -56,6 +92,7 @@ ImportResult import_generator_state_dict(const NamedTensors& input, const Import
     for (auto& kv : tensors) kv.first = kv.first.substr(7);
     notes.push_back("stripped DataParallel's 'module.' prefix");
   }
+  fold_spectral_norm(tensors, notes);
   const nn::PublicStateDict dict(tensors, source);
   nn::ImportInference inferred = family.import_state_dict(dict, options);
   notes.insert(notes.end(), inferred.notes.begin(), inferred.notes.end());

@@ -35,9 +35,11 @@ void validate(const nn::GeneratorImpl& generator, const OnnxExportOptions& optio
   require(options.input_size > 0, "--input-size must be positive, got " + std::to_string(options.input_size));
   const auto& config = generator.config();
   const int64_t multiple = nn::size_multiple(config);
-  if (options.input_size % multiple != 0) {
-    throw UsageError("--input-size " + std::to_string(options.input_size) + " must be a multiple of " +
-                     std::to_string(multiple) + " for the " + config.arch + " generator");
+  for (const int side : {options.input_size, options.input_height, options.input_width}) {
+    if (side % multiple != 0 || side < 0) {
+      throw UsageError("--input-size " + std::to_string(side) + " must be a multiple of " + std::to_string(multiple) +
+                       " for the " + config.arch + " generator");
+    }
   }
 }
 
@@ -52,10 +54,11 @@ void set_shape(onnx::ValueInfoProto* value, int64_t channels, const OnnxExportOp
   shape->add_dim()->set_dim_param("batch");
   shape->add_dim()->set_dim_value(channels);
   for (const char* name : {"height", "width"}) {
+    const int side = name[0] == 'h' ? options.input_height : options.input_width;
     if (options.dynamic_size) {
       shape->add_dim()->set_dim_param(name);
     } else {
-      shape->add_dim()->set_dim_value(options.input_size);
+      shape->add_dim()->set_dim_value(side > 0 ? side : options.input_size);
     }
   }
 }
@@ -80,8 +83,12 @@ std::string export_onnx_bytes(nn::GeneratorImpl& generator, const OnnxExportOpti
   auto* input = graph->add_input();
   input->set_name("input");
   set_shape(input, generator.config().input_nc, options);
-  const auto lowered = nn::lowering::lower(generator, nn::lowering::Consumer::onnx);
-  const std::string out = onnx_detail::write_graph(builder, lowered, {"input", generator.config().input_nc}).name;
+  const onnx_detail::Value in{"input", generator.config().input_nc};
+  onnx_detail::Value written;
+  if (!onnx_detail::write_spade_generator(builder, generator, in, &written)) {
+    written = onnx_detail::write_graph(builder, nn::lowering::lower(generator, nn::lowering::Consumer::onnx), in);
+  }
+  const std::string out = written.name;
   // The graph output gets a stable name through a final Identity.
   onnx::NodeProto* last = graph->add_node();
   last->set_op_type("Identity");

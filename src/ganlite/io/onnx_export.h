@@ -17,6 +17,8 @@ struct OnnxExportOptions {
   int opset = 13;             // 11 .. 17
   bool dynamic_size = false;  // symbolic height and width
   int input_size = 256;       // height = width of the fixed-size input (and the graph's declared shape)
+  int input_height = 0;       // a non-square fixed input (GauGAN's 256x512); 0: input_size
+  int input_width = 0;
 };
 
 struct OnnxExportSummary {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ganlite/nn/generator.h"
 #include "ganlite/nn/lowering.h"
 
 namespace ganlite::io::onnx_detail {
@@ -50,6 +51,10 @@ struct Value {
 // Writes `graph` (lowered for Consumer::onnx) applied to `x`; returns its output. Throws Error
 // naming the layer for one the exporter cannot write (an Eager layer).
 Value write_graph(GraphBuilder& builder, const nn::lowering::Graph& graph, const Value& x);
+
+// GauGAN's generators (spade, inception_spade), written from their modules
+// (io/onnx_export_spade.cpp): false for any other generator.
+bool write_spade_generator(GraphBuilder& builder, nn::GeneratorImpl& generator, const Value& input, Value* output);
 
 }  // namespace ganlite::io::onnx_detail
 

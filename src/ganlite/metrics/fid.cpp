@@ -33,11 +33,11 @@ double trace_sqrt_product(const torch::Tensor& s1, const torch::Tensor& s2, cons
   torch::Tensor values;
   torch::Tensor vectors;
   if (centered1.defined()) {
-    auto [u, singular, vh] = torch::linalg::svd(centered1, /*full_matrices=*/false, c10::nullopt);
+    auto [u, singular, vh] = torch::linalg_svd(centered1, /*full_matrices=*/false);
     values = singular.pow(2) / static_cast<double>(centered1.size(0) - 1);
     vectors = vh.transpose(0, 1);
   } else {
-    std::tie(values, vectors) = torch::linalg::eigh(s1, "L");
+    std::tie(values, vectors) = torch::linalg_eigh(s1, "L");
   }
   const double tolerance = std::max(values.max().item<double>(), 0.0) * static_cast<double>(s1.size(0)) *
                            std::numeric_limits<double>::epsilon();
@@ -47,7 +47,7 @@ double trace_sqrt_product(const torch::Tensor& s1, const torch::Tensor& s2, cons
   const auto root = values.index_select(0, keep).sqrt();
   auto m = torch::matmul(torch::matmul(v.transpose(0, 1), s2), v) * root.unsqueeze(0) * root.unsqueeze(1);
   m = (m + m.transpose(0, 1)) / 2;  // symmetric up to rounding; make it exact for eigvalsh
-  return torch::linalg::eigvalsh(m, "L").clamp_min(0).sqrt().sum().item<double>();
+  return torch::linalg_eigvalsh(m, "L").clamp_min(0).sqrt().sum().item<double>();
 }
 
 // "statistics real.npz" for loaded statistics, `fallback` for computed ones.

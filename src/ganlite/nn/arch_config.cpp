@@ -48,12 +48,16 @@ void ArchConfig::validate() const {
   require_in(ngf, 1, kMaxNgf, "ngf");
   require_in(n_blocks, 0, kMaxBlocks, "n_blocks");
   require(dropout >= 0.0 && dropout < 1.0, "dropout must be in [0, 1), got " + std::to_string(dropout));
+  require_in(label_nc, 0, kMaxImageChannels - 1, "label_nc");
+  require_in(input_height, 0, kMaxImageSide, "input_height");
+  require_in(input_width, 0, kMaxImageSide, "input_width");
   if (family.validate) family.validate(*this);
   if (!widths.empty()) {
     require(family.widths_per_block > 0, "per-layer widths are not supported for the " + arch + " architecture");
-    require(static_cast<int>(widths.blocks.size()) == n_blocks,
-            "widths.blocks has " + std::to_string(widths.blocks.size()) + " entries but n_blocks is " +
-                std::to_string(n_blocks));
+    const int blocks = family.block_count ? family.block_count(*this) : n_blocks;
+    require(static_cast<int>(widths.blocks.size()) == blocks,
+            "widths.blocks has " + std::to_string(widths.blocks.size()) + " entries but the generator has " +
+                std::to_string(blocks) + " blocks" + (family.block_count ? "" : " (n_blocks)"));
     const size_t per_block = family.widths_per_block;
     for (size_t i = 0; i < widths.blocks.size(); ++i) {
       require(widths.blocks[i].size() == per_block, "widths.blocks[" + std::to_string(i) + "] must have " +
@@ -61,6 +65,10 @@ void ArchConfig::validate() const {
       for (int w : widths.blocks[i]) require_in(w, 0, kMaxWidth, "widths.blocks[" + std::to_string(i) + "]");
     }
     for (int w : {widths.stem, widths.down1, widths.trunk, widths.up1, widths.up2}) {
+      if (family.block_widths_only) {
+        require(w == 0, "the " + arch + " architecture takes only widths.blocks (ngf sets the trunk)");
+        continue;
+      }
       require(w > 0, "stem, down1, trunk, up1 and up2 widths must be positive when widths are given");
       require_in(w, 1, kMaxWidth, "stem, down1, trunk, up1 and up2 widths");
     }
@@ -88,9 +96,16 @@ nlohmann::json ArchConfig::to_json() const {
   const GeneratorFamily* family = find_generator_family(arch);  // also for a config not yet validated
   if (family != nullptr && family->uses_num_downs) j["num_downs"] = num_downs;
   if (!widths.empty()) {
-    j["widths"] = {{"stem", widths.stem}, {"down1", widths.down1}, {"trunk", widths.trunk},
-                   {"up1", widths.up1},   {"up2", widths.up2},     {"blocks", widths.blocks}};
+    if (family != nullptr && family->block_widths_only) {
+      j["widths"] = {{"blocks", widths.blocks}};
+    } else {
+      j["widths"] = {{"stem", widths.stem}, {"down1", widths.down1}, {"trunk", widths.trunk},
+                     {"up1", widths.up1},   {"up2", widths.up2},     {"blocks", widths.blocks}};
+    }
   }
+  if (label_nc != 0) j["label_nc"] = label_nc;
+  if (input_height != 0) j["input_height"] = input_height;
+  if (input_width != 0) j["input_width"] = input_width;
   return j;
 }
 
@@ -105,17 +120,20 @@ size_t max_widths_per_block() {
 
 // widths.blocks: at most kMaxBlocks lists of at most max_widths_per_block() widths each, read
 // before anything is sized by them (validate() checks the counts against n_blocks and the arch).
-GeneratorWidths widths_from_json(const JsonFields& f) {
+// blocks_only: the family takes widths.blocks alone (block_widths_only).
+GeneratorWidths widths_from_json(const JsonFields& f, bool blocks_only) {
   const size_t most = max_widths_per_block();
   GeneratorWidths w;
-  for (const char* key : {"stem", "down1", "trunk", "up1", "up2"}) {
-    if (f.find(key) == nullptr) throw UsageError(f.where(key) + " is missing");
+  if (!blocks_only) {
+    for (const char* key : {"stem", "down1", "trunk", "up1", "up2"}) {
+      if (f.find(key) == nullptr) throw UsageError(f.where(key) + " is missing");
+    }
+    f.get("stem", w.stem, 1, kMaxWidth);
+    f.get("down1", w.down1, 1, kMaxWidth);
+    f.get("trunk", w.trunk, 1, kMaxWidth);
+    f.get("up1", w.up1, 1, kMaxWidth);
+    f.get("up2", w.up2, 1, kMaxWidth);
   }
-  f.get("stem", w.stem, 1, kMaxWidth);
-  f.get("down1", w.down1, 1, kMaxWidth);
-  f.get("trunk", w.trunk, 1, kMaxWidth);
-  f.get("up1", w.up1, 1, kMaxWidth);
-  f.get("up2", w.up2, 1, kMaxWidth);
   const auto* blocks = f.find("blocks");
   if (blocks == nullptr || !blocks->is_array() || blocks->size() > static_cast<size_t>(kMaxBlocks)) {
     throw UsageError(f.where("blocks") + " must be a list of at most " + std::to_string(kMaxBlocks) +
@@ -150,8 +168,14 @@ ArchConfig ArchConfig::from_json(const nlohmann::json& j, const std::string& fil
   f.get("norm", c.norm);
   f.get("padding", c.padding);
   f.get("dropout", c.dropout, 0.0, 1.0);
+  f.get("label_nc", c.label_nc, 0, kMaxImageChannels - 1);
+  f.get("input_height", c.input_height, 0, kMaxImageSide);
+  f.get("input_width", c.input_width, 0, kMaxImageSide);
   const auto* widths = f.find("widths");
-  if (widths != nullptr && !widths->is_null()) c.widths = widths_from_json(f.object("widths"));
+  if (widths != nullptr && !widths->is_null()) {
+    const GeneratorFamily* family = find_generator_family(c.arch);
+    c.widths = widths_from_json(f.object("widths"), family != nullptr && family->block_widths_only);
+  }
   try {
     c.validate();
   } catch (const UsageError& e) {

@@ -16,6 +16,7 @@ inline constexpr int kMaxNgf = 1024;
 inline constexpr int kMaxImageChannels = 1024;     // input_nc, output_nc
 inline constexpr int kMaxBlocks = 64;              // n_blocks
 inline constexpr int kMaxNumDowns = 13;            // unet: 2^13 = 8192, the largest image side
+inline constexpr int kMaxImageSide = 8192;         // input_height, input_width
 inline constexpr int kMaxWidth = 4 * kMaxNgf;      // any per-layer width (the trunk is 4 ngf)
 // Convolution weights of the whole generator: 2^30 are 4 GiB in fp32 (16 GiB with gradients
 // and Adam's moments), ~100x the largest generator of the papers.
@@ -41,7 +42,7 @@ struct GeneratorWidths {
 };
 
 struct ArchConfig {
-  std::string arch = "resnet";    // resnet | unet | mobile_resnet | inception
+  std::string arch = "resnet";    // resnet | unet | mobile_resnet | inception | spade | inception_spade
   int input_nc = 3;
   int output_nc = 3;
   int ngf = 64;
@@ -51,6 +52,13 @@ struct ArchConfig {
   std::string padding = "reflect";  // reflect | replicate | zero
   double dropout = 0.0;
   GeneratorWidths widths;         // empty: the unpruned widths for ngf
+  // Label-map generators (spade, inception_spade): label_nc classes, input_nc = label_nc + 1 (one-hot
+  // plus the instance-edge channel); 0: not given (input_nc alone says the channels). The training
+  // resolution, what profiles and pruning budgets count at; 0: the family's default. Written to JSON
+  // only when set, so older configs read and write as before.
+  int label_nc = 0;
+  int input_height = 0;
+  int input_width = 0;
 
   // Throws UsageError naming the bad field and the valid values or bounds (the limits above).
   void validate() const;

@@ -6,7 +6,7 @@
 // The library is a static archive: an object file that registered itself from a static
 // initialiser but that nothing references would be dropped by the linker, so the list is
 // explicit. A new kind adds one X(name) here.
-#define GANLITE_DISCRIMINATOR_KINDS(X) X(basic) X(n_layers) X(pixel)
+#define GANLITE_DISCRIMINATOR_KINDS(X) X(basic) X(n_layers) X(pixel) X(multiscale)
 
 namespace ganlite::nn {
 

@@ -6,7 +6,7 @@
 // `GeneratorFamily <x>_generator_family()`. The library is a static archive: an object file that
 // registered itself from a static initialiser but that nothing references would be dropped by
 // the linker, so the list is explicit. A new family adds one X(name) here.
-#define GANLITE_GENERATOR_FAMILIES(X) X(resnet) X(unet) X(mobile_resnet) X(inception)
+#define GANLITE_GENERATOR_FAMILIES(X) X(resnet) X(unet) X(mobile_resnet) X(inception) X(spade) X(inception_spade)
 
 namespace ganlite::nn {
 
@@ -52,7 +52,7 @@ const GeneratorFamily& generator_family(const std::string& name) {
 std::vector<std::string> prunable_generator_families() {
   std::vector<std::string> names;
   for (const auto& f : generator_families()) {
-    if (f.prune.plan) names.push_back(f.name);
+    if (f.prune.plan || f.prune.student_config) names.push_back(f.name);
   }
   return names;
 }

@@ -1,5 +1,6 @@
 // Generator architectures as registered families. Each family (resnet_generator.cpp,
-// unet_generator.cpp, mobile_resnet_generator.cpp, inception_generator.cpp) describes itself in
+// unet_generator.cpp, mobile_resnet_generator.cpp, inception_generator.cpp, spade_generator.cpp,
+// inception_spade_generator.cpp) describes itself in
 // a GeneratorFamily: how to build it, the facts the rest of ganlite needs about a config of it
 // (input size multiple, convolution weights, per-layer widths, default norms, profile rule, one
 // line for reports) and optional hooks for CAT pruning (compress/prune.h) and for importing the
@@ -15,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ganlite/nn/arch_config.h"
@@ -57,6 +59,15 @@ struct PruneHooks {
   std::function<PrunePlan(const GeneratorImpl& teacher, const std::vector<ScoredNorm>& norms,
                           const GeneratorWidths& student_widths)>
       plan;
+  // Optional, for families whose student is more than the teacher with other widths
+  // (inception_spade: CAT rounds the trunk to a multiple of 16 and derives ngf from it): the
+  // student's config from the channels each scored norm (role, block, slot) keeps. A family with
+  // this and no `plan` is prunable; its students start from fresh weights, as CAT's GauGAN ones.
+  std::function<ArchConfig(const ArchConfig& teacher, const std::function<int(NormRole, int, int)>& kept)>
+      student_config;
+  // Optional: MACs of a config at the family's training resolution (ArchConfig::input_height /
+  // input_width), counting BatchNorm or not (MacRules); unset: profiled at --input-size.
+  std::function<int64_t(const ArchConfig&, bool count_batchnorm)> macs;
 };
 
 struct GeneratorFamily {
@@ -74,6 +85,10 @@ struct GeneratorFamily {
   // unpruned widths for a config (required when widths_per_block > 0).
   size_t widths_per_block = 0;
   std::function<GeneratorWidths(const ArchConfig&)> default_widths;
+  // The number of blocks widths.blocks lists; unset: n_blocks (spade families have a fixed count).
+  std::function<int(const ArchConfig&)> block_count;
+  // Widths are widths.blocks alone (stem .. up2 stay 0; ngf sets the trunk): inception_spade.
+  bool block_widths_only = false;
   // Where the distillation taps sit (GeneratorImpl::tap_names gives their keys).
   std::string taps;
 
@@ -85,6 +100,9 @@ struct GeneratorFamily {
   bool scaled_norm_defaults = false;
   // `ganlite profile --input-size` rule (UsageError); unset: any size the forward accepts.
   std::function<void(const ArchConfig&, int64_t input_size)> check_profile_size;
+  // `ganlite profile` without --input-size: height, width (unset: 256x256). GauGAN's: the config's
+  // training resolution, 256x512 by default.
+  std::function<std::pair<int64_t, int64_t>(const ArchConfig&)> default_profile_size;
   // One line for reports; unset: "<name> ngf N, B blocks" (+ " (pruned widths)").
   std::function<std::string(const ArchConfig&)> describe;
   // CAT pruning; without a plan the family cannot be pruned (prune says so).
@@ -94,7 +112,7 @@ struct GeneratorFamily {
 };
 
 // Every registered family, in GANLITE_GENERATOR_FAMILIES order (resnet, unet, mobile_resnet,
-// inception: the order of every list of valid names).
+// inception, spade, inception_spade: the order of every list of valid names).
 const std::vector<GeneratorFamily>& generator_families();
 std::vector<std::string> generator_family_names();
 // nullptr when no family has this name.

@@ -114,16 +114,20 @@ ModelProfile profile_forward(torch::nn::Module& model, const std::function<void(
 }
 
 ModelProfile profile_generator(GeneratorImpl& generator, int64_t input_size, const MacRules& rules) {
-  require(input_size > 0, "input size must be positive, got " + std::to_string(input_size));
+  return profile_generator(generator, input_size, input_size, rules);
+}
+
+ModelProfile profile_generator(GeneratorImpl& generator, int64_t height, int64_t width, const MacRules& rules) {
+  require(height > 0 && width > 0,
+          "input size must be positive, got " + std::to_string(height) + "x" + std::to_string(width));
   const auto params = generator.parameters();
   const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
-  const auto input =
-      torch::zeros({1, generator.config().input_nc, input_size, input_size}, torch::TensorOptions().device(device));
+  const auto input = torch::zeros({1, generator.config().input_nc, height, width}, torch::TensorOptions().device(device));
   try {
     return profile_forward(generator, [&] { generator.forward(input); }, rules);
   } catch (const c10::Error& e) {
-    throw Error("cannot run the " + generator.config().arch + " generator on a " + std::to_string(input_size) + "x" +
-                std::to_string(input_size) + " input: " + e.what_without_backtrace());
+    throw Error("cannot run the " + generator.config().arch + " generator on a " + std::to_string(height) + "x" +
+                std::to_string(width) + " input: " + e.what_without_backtrace());
   }
 }
 

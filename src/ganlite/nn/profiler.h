@@ -59,6 +59,9 @@ ModelProfile profile_forward(torch::nn::Module& model, const std::function<void(
 // Profiles `generator` on a zero input of 1 x input_nc x size x size on the generator's device.
 ModelProfile profile_generator(GeneratorImpl& generator, int64_t input_size, const MacRules& rules = {});
 
+// The same on a 1 x input_nc x height x width input (GauGAN's 256x512).
+ModelProfile profile_generator(GeneratorImpl& generator, int64_t height, int64_t width, const MacRules& rules = {});
+
 // Builds the generator for `config` on `device` and profiles it.
 ModelProfile profile_generator(const ArchConfig& config, int64_t input_size,
                                const torch::Device& device = torch::kCPU, const MacRules& rules = {});

@@ -1,10 +1,12 @@
 #include "ganlite/train/distributed.h"
 
 #include <torch/csrc/autograd/engine.h>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
+#if defined(USE_C10D_GLOO)
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #if defined(GANLITE_WITH_NCCL)
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -25,9 +27,8 @@
 #include "ganlite/torch_compat.h"
 #include "ganlite/util/error.h"
 
-#ifndef USE_C10D_GLOO
-#error "train/distributed.cpp needs USE_C10D_GLOO (CMakeLists.txt defines it where LibTorch ships ProcessGroupGloo)"
-#endif
+// Gloo (CPU) where LibTorch's install has gloo's headers (Debian's does; pip's wheels do not, and
+// there data-parallel runs on CUDA through NCCL only); src/CMakeLists.txt defines USE_C10D_GLOO.
 
 namespace ganlite::train {
 
@@ -128,6 +129,7 @@ struct Distributed::Impl {
 
 namespace {
 
+#if defined(USE_C10D_GLOO)
 std::shared_ptr<::gloo::transport::Device> gloo_device(const WorldInfo& w) {
   // As torch.distributed: GLOO_SOCKET_IFNAME names the interface; a local world stays on loopback.
   if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) {
@@ -136,6 +138,7 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const WorldInfo& w) {
   if (is_loopback(w.master_addr)) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
+#endif
 
 c10::intrusive_ptr<Group> make_group(const c10::intrusive_ptr<c10d::Store>& store, const WorldInfo& w,
                                      const torch::Device& device) {
@@ -149,12 +152,28 @@ c10::intrusive_ptr<Group> make_group(const c10::intrusive_ptr<c10d::Store>& stor
                      " needs a LibTorch with NCCL (this build has Gloo only: use --device cpu)");
 #endif
   }
+#if defined(USE_C10D_GLOO)
   auto options = c10d::ProcessGroupGloo::Options::create(collective_timeout());
   options->devices.push_back(gloo_device(w));
   return c10::make_intrusive<c10d::ProcessGroupGloo>(store, w.rank, w.world_size, options);
+#else
+  (void)store;
+  (void)w;
+  throw UsageError("data-parallel training on " + device.str() +
+                   " needs Gloo, and this LibTorch install has no gloo headers (pip's wheels ship none):"
+                   " use --device cuda (NCCL), or build against Debian's libtorch-dev");
+#endif
 }
 
 }  // namespace
+
+bool cpu_data_parallel_available() {
+#if defined(USE_C10D_GLOO)
+  return true;
+#else
+  return false;
+#endif
+}
 
 Distributed::Distributed(WorldInfo world, torch::Device device, std::unique_ptr<Impl> impl)
     : world_(std::move(world)), device_(device), impl_(std::move(impl)) {}

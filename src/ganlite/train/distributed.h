@@ -97,6 +97,10 @@ class Distributed {
   double step_weight_ = 1.0;
 };
 
+// Whether this build can run data-parallel on CPU (Gloo): LibTorch installs without gloo's headers
+// (pip's wheels) build without it and run data-parallel on CUDA (NCCL) only.
+bool cpu_data_parallel_available();
+
 // A TCP port on loopback that the kernel just handed out (free now; a TCPStore binds it moments
 // later): MASTER_PORT for workers started on this machine. Error when no socket can be had.
 int free_local_port();

@@ -4,12 +4,12 @@
 
 #include <map>
 
+#include "ganlite/torch_compat.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::train {
 
 namespace {
-std::string state_key(const torch::Tensor& param) { return c10::guts::to_string(param.unsafeGetTensorImpl()); }
 std::string param_prefix(const std::string& prefix, size_t group, size_t index) {
   return prefix + "." + std::to_string(group) + "." + std::to_string(index);
 }
@@ -22,7 +22,7 @@ void save_adam_state(const torch::optim::Optimizer& optimizer, const std::string
   for (size_t g = 0; g < groups.size(); ++g) {
     const auto& params = groups[g].params();
     for (size_t i = 0; i < params.size(); ++i) {
-      const auto it = state.find(state_key(params[i]));
+      const auto it = state.find(compat::optimizer_state_key(params[i]));
       if (it == state.end()) continue;
       const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(it->second.get());
       if (!adam) throw Error("save_adam_state: optimizer '" + prefix + "' is not Adam");
@@ -73,7 +73,7 @@ void load_adam_state(torch::optim::Optimizer& optimizer, const std::string& pref
       adam->exp_avg_sq(fetch(".exp_avg_sq", true));
       auto max_sq = fetch(".max_exp_avg_sq", false);
       if (max_sq.defined()) adam->max_exp_avg_sq(max_sq);
-      state[state_key(params[i])] = std::move(adam);
+      state[compat::optimizer_state_key(params[i])] = std::move(adam);
     }
   }
   if (used != by_name.size()) {

@@ -35,6 +35,8 @@ class TrainTask {
   virtual std::vector<std::pair<std::string, torch::nn::Module*>> modules() = 0;
   // Optimizers to checkpoint ("G", "D"); the loop sets their lr every epoch.
   virtual std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers() = 0;
+  // The factor on the run's lr for one of optimizers() (SPADE's TTUR: G 1/2, D 2).
+  virtual double lr_factor(const std::string& optimizer) const { return 1.0; }
   // Generators exported as user-facing files `<tag>_net_<name>.safetensors` ("G", or "G_A" and "G_B").
   virtual std::vector<std::pair<std::string, nn::Generator>> export_generators() = 0;
   // Discriminators exported as `<tag>_net_<name>.safetensors` with metadata describing them
@@ -43,6 +45,13 @@ class TrainTask {
   virtual Metadata discriminator_metadata() const { return {}; }
   // The generator used for sample grids and validation (maps the A side to the B side).
   virtual nn::Generator sample_generator() = 0;
+
+  // Generators judged on their own at each validation besides the sample generator (a
+  // distiller's online teacher): the loop logs `<name>_psnr` / `<name>_ssim` in val.jsonl, exports
+  // them with every tag but "best", and as `best_net_<name>` when record_validation says the
+  // score is the best so far for that name (the task keeps the record in its checkpointed state).
+  virtual std::vector<std::pair<std::string, nn::Generator>> tracked_generators() { return {}; }
+  virtual bool record_validation(const std::string& /*name*/, double /*psnr*/) { return false; }
 
   // Extra state (image pools) saved inside the training checkpoint.
   virtual void save_extra_state(NamedTensors& tensors, Metadata& metadata) const {}

@@ -6,7 +6,7 @@
 // library is a static archive: an object file that registered itself from a static initialiser
 // but that nothing references would be dropped by the linker, so the list is explicit. A new
 // task adds one X(name) here.
-#define GANLITE_TRAIN_TASKS(X) X(pix2pix) X(cyclegan)
+#define GANLITE_TRAIN_TASKS(X) X(pix2pix) X(cyclegan) X(spade)
 
 namespace ganlite::train {
 
@@ -44,5 +44,21 @@ const std::vector<std::string>& task_names() {
 const TaskKind* find_task_kind(const std::string& name) { return find_entry(task_kinds(), name); }
 
 const TaskKind& task_kind(const std::string& name) { return entry_or_throw(task_kinds(), name, "task"); }
+
+int generator_input_nc(const TrainConfig& config) {
+  const TaskKind& kind = task_kind(config.task);
+  return kind.generator_input_nc ? kind.generator_input_nc(config) : 3;
+}
+
+int discriminator_input_nc(const TrainConfig& config) {
+  const TaskKind& kind = task_kind(config.task);
+  if (kind.discriminator_input_nc) return kind.discriminator_input_nc(config);
+  return kind.paired ? 6 : 3;
+}
+
+torch::Tensor preview_input(const TrainConfig& config, const torch::Tensor& input) {
+  const TaskKind& kind = task_kind(config.task);
+  return kind.preview_input ? kind.preview_input(input) : input;
+}
 
 }  // namespace ganlite::train

@@ -42,6 +42,18 @@ struct TaskKind {
   // The generator norm with learnable scales of CAT's teachers for this task (its pruning ranks
   // channels by them): the default norm of an inception generator.
   std::string scaled_norm = "batch";
+  // The --netD a run gets when none is given.
+  std::string default_net_d = "basic";
+  // The input is a semantic label map (data/label_maps.h: label_nc one-hot channels plus an
+  // instance-edge channel) rather than an image: the run's label-map settings apply.
+  bool label_maps = false;
+  // Channels of the generator's input and of the D's input (the D of a conditional task sees the
+  // input and the image together). Unset: 3, and 6 for a paired task / 3 otherwise.
+  std::function<int(const TrainConfig&)> generator_input_nc;
+  std::function<int(const TrainConfig&)> discriminator_input_nc;
+  // The input batch as [N, 3, H, W] images in [-1, 1] for sample grids and the identity
+  // baseline; unset: the input is an image already.
+  std::function<torch::Tensor(const torch::Tensor&)> preview_input;
 
   // The training split in the task's layout, with `options` (random crops, flips).
   std::function<std::shared_ptr<data::Dataset>(const TrainConfig&, const data::DatasetOptions&)> open_train_set;
@@ -62,5 +74,10 @@ const std::vector<std::string>& task_names();
 const TaskKind* find_task_kind(const std::string& name);
 // UsageError "unknown task 'x' (valid: pix2pix, cyclegan)" for an unknown name.
 const TaskKind& task_kind(const std::string& name);
+// The generator's and the discriminator's input channels for `config`'s task (see TaskKind).
+int generator_input_nc(const TrainConfig& config);
+int discriminator_input_nc(const TrainConfig& config);
+// The task's preview of an input batch as images (the batch itself for image inputs).
+torch::Tensor preview_input(const TrainConfig& config, const torch::Tensor& input);
 
 }  // namespace ganlite::train

@@ -1,6 +1,7 @@
 #include "ganlite/train/train_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -69,6 +70,23 @@ void visit_fields(TrainConfig& c, Visitor&& v) {
   v("validate", c.validate);
 }
 
+// The label-map tasks' fields (TrainConfig, "Semantic image synthesis"): read from any config,
+// written only for those tasks.
+template <typename Visitor>
+void visit_label_map_fields(TrainConfig& c, Visitor&& v) {
+  v("lambda_feat", c.lambda_feat, 0.0, kHuge);
+  v("lambda_vgg", c.lambda_vgg, 0.0, kHuge);
+  v("vgg_weights", c.vgg_weights);
+  v("no_ttur", c.no_ttur);
+  v("aspect_ratio", c.aspect_ratio, 1.0 / 64, 64.0);
+  v("no_instance", c.no_instance);
+}
+
+bool is_label_map_task(const std::string& task) {
+  const auto* kind = find_task_kind(task);
+  return kind != nullptr && kind->label_maps;
+}
+
 // A generator whose norm is "auto" or not given keeps "auto" for resolved() to choose.
 nn::ArchConfig generator_from_json(nlohmann::json g, const std::string& file) {
   const bool auto_norm = g.is_object() && (!g.contains("norm") || g["norm"] == kAutoNorm);
@@ -107,6 +125,19 @@ TrainConfig TrainConfig::resolved() const {
   if (const auto* task_defaults = find_task_kind(c.task)) {
     if (c.ndf == 0) c.ndf = task_defaults->default_ndf;
     if (c.gan_mode == "auto") c.gan_mode = task_defaults->default_gan_mode;
+    if (c.netD == kAutoNorm) c.netD = task_defaults->default_net_d;
+    if (task_defaults->generator_input_nc && (!task_defaults->label_maps || c.generator.label_nc > 0)) {
+      c.generator.input_nc = task_defaults->generator_input_nc(c);
+    }
+    // A label-map generator records its training resolution (what profiles and pruning budgets
+    // count at, as SPADE's crop_size / aspect_ratio).
+    const bool sized = c.generator.input_height != 0 || c.generator.input_width != 0;
+    if (task_defaults->label_maps && !sized && (c.preprocess == "fixed" || c.preprocess == "resize_and_crop") &&
+        std::isfinite(c.aspect_ratio) && c.aspect_ratio > 0) {
+      c.generator.input_width = c.crop_size;
+      c.generator.input_height =
+          c.preprocess == "fixed" ? std::max(1, static_cast<int>(std::lround(c.crop_size / c.aspect_ratio))) : c.crop_size;
+    }
   }
   const auto* d_kind = nn::find_discriminator_kind(c.netD);
   if (d_kind && d_kind->fixed_n_layers > 0) c.n_layers_D = d_kind->fixed_n_layers;
@@ -122,10 +153,17 @@ void TrainConfig::validate_config() const {
   if (!contains(valid_net_ds(), netD)) throw_bad_choice("netD", netD, valid_net_ds());
   require(n_layers_D >= 1 && n_layers_D <= kMaxLayersD,
           "n_layers_D must be in [1, " + std::to_string(kMaxLayersD) + "], got " + std::to_string(n_layers_D));
-  // A conditional (pix2pix) D sees input and output together.
+  const bool label_maps = is_label_map_task(task);
+  if (label_maps) {
+    require(generator.label_nc >= 1, "task " + task + " needs the number of classes of its label maps (--label-nc N)");
+    require(lambda_feat >= 0 && lambda_vgg >= 0, "lambda_feat and lambda_vgg must be >= 0");
+    require(std::isfinite(aspect_ratio) && aspect_ratio >= 1.0 / 64 && aspect_ratio <= 64,
+            "aspect_ratio must be in [1/64, 64], got " + std::to_string(aspect_ratio));
+  }
+  // A conditional D sees input and output together (the task says how wide that is).
   nn::DiscriminatorConfig d;
   d.arch = netD;
-  d.input_nc = generator.input_nc + generator.output_nc;
+  d.input_nc = discriminator_input_nc(*this);
   d.ndf = ndf;
   d.n_layers = n_layers_D;
   const int64_t d_weights = d.conv_weight_count();
@@ -154,9 +192,9 @@ void TrainConfig::validate_config() const {
   require(crop_size >= 1 && load_size >= 1 && crop_size <= kMaxImageSize && load_size <= kMaxImageSize,
           "load_size and crop_size must be in [1, " + std::to_string(kMaxImageSize) + "], got " +
               std::to_string(load_size) + " and " + std::to_string(crop_size));
-  if (!contains({"resize_and_crop", "scale_width", "crop", "none"}, preprocess)) {
-    throw_bad_choice("preprocess", preprocess, {"resize_and_crop", "scale_width", "crop", "none"});
-  }
+  const std::vector<std::string> preprocesses = label_maps ? std::vector<std::string>{"fixed", "resize_and_crop", "none"}
+                                                           : std::vector<std::string>{"resize_and_crop", "scale_width", "crop", "none"};
+  if (!contains(preprocesses, preprocess)) throw_bad_choice("preprocess", preprocess, preprocesses);
   require(workers >= 0 && workers <= kMaxWorkers, "workers must be in [0, " + std::to_string(kMaxWorkers) + "]");
   require(threads >= 0 && threads <= kMaxThreads, "threads must be in [0, " + std::to_string(kMaxThreads) + "]");
   require(max_iters >= 0, "max_iters must be >= 0");
@@ -168,6 +206,9 @@ void TrainConfig::validate_config() const {
 nlohmann::json TrainConfig::to_json() const {
   nlohmann::json j = nlohmann::json::object();
   visit_fields(const_cast<TrainConfig&>(*this), [&j](const char* key, auto& value, auto...) { j[key] = value; });
+  if (is_label_map_task(task)) {
+    visit_label_map_fields(const_cast<TrainConfig&>(*this), [&j](const char* key, auto& value, auto...) { j[key] = value; });
+  }
   j["generator"] = generator.to_json();
   return j;
 }
@@ -181,10 +222,12 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& f
   }
   TrainConfig c;
   std::set<std::string> known{"generator"};
-  visit_fields(c, [&](const char* key, auto& value, auto... bounds) {
+  const auto read = [&](const char* key, auto& value, auto... bounds) {
     known.insert(key);
     f.get(key, value, bounds...);
-  });
+  };
+  visit_fields(c, read);
+  visit_label_map_fields(c, read);
   f.refuse_unknown(known);
   if (const auto* generator = f.find("generator")) c.generator = generator_from_json(*generator, file);
   return c;

@@ -40,7 +40,7 @@ struct TrainConfig {
   // The generator(s); input_nc/output_nc follow the images (3). Norm "auto" until resolved().
   nn::ArchConfig generator = generator_with_auto_norm();
   int ndf = 0;                   // 0: CAT's default (128 for pix2pix, 64 for cyclegan)
-  std::string netD = "basic";    // a registered kind (nn/discriminator_registry.h): basic | n_layers | pixel
+  std::string netD = kAutoNorm;  // a registered kind (nn/discriminator_registry.h); auto: the task's (basic, spade: multiscale)
   int n_layers_D = 3;
   std::string norm_D = kAutoNorm;  // auto: default_discriminator_norm(generator)
   std::string gan_mode = "auto";  // auto (pix2pix: vanilla, cyclegan: lsgan) | lsgan | vanilla | hinge
@@ -53,6 +53,15 @@ struct TrainConfig {
   double lambda_identity = 0.5;
   int pool_size = 50;
 
+  // Semantic image synthesis (label-map tasks: `--task spade`; the classes are generator.label_nc).
+  // Written to config.json only for those tasks, so other runs' configs are as before.
+  double lambda_feat = 10.0;      // GAN feature matching over the D's features (SPADE's lambda_feat)
+  double lambda_vgg = 10.0;       // VGG19 perceptual loss, when vgg_weights is given
+  std::string vgg_weights;        // torchvision vgg19 state dict; empty: no VGG term (said once)
+  bool no_ttur = false;           // false: TTUR, G lr / 2, D lr * 2, Adam betas (0, 0.9), as SPADE
+  double aspect_ratio = 1.0;      // preprocess fixed: crop_size wide, crop_size / aspect_ratio high
+  bool no_instance = false;       // ignore instance maps: the edge channel follows the class map
+
   double lr = 2e-4;
   double beta1 = 0.5;
   double beta2 = 0.999;
@@ -62,7 +71,7 @@ struct TrainConfig {
   int batch_size = 1;
   int load_size = 286;
   int crop_size = 256;
-  std::string preprocess = "resize_and_crop";
+  std::string preprocess = "resize_and_crop";  // label-map tasks also: fixed (as SPADE's cityscapes)
   bool no_flip = false;
   bool serial_batches = false;    // cyclegan: pair A[i] with B[i]
   int workers = 2;

@@ -166,12 +166,19 @@ TrainResult Trainer::run() {
   int64_t total_iters = total_epochs * batches_per_epoch;
   if (c.max_iters > 0) total_iters = std::min(total_iters, c.max_iters);
 
+  auto save_tracked = [&](const std::string& name, nn::GeneratorImpl& generator, const std::string& tag) {
+    io::save_generator(ckpt_dir / (tag + "_net_" + name + ".safetensors"), generator,
+                       {{"task", task_->name()}, {"tag", tag}});
+  };
   auto export_nets = [&](const std::string& tag) {
     std::vector<fs::path> files;
     for (const auto& [name, generator] : task_->export_generators()) {
       const fs::path path = ckpt_dir / (tag + "_net_" + name + ".safetensors");
       if (main_rank) io::save_generator(path, *generator, {{"task", task_->name()}, {"tag", tag}});
       files.push_back(path);
+    }
+    for (const auto& [name, generator] : task_->tracked_generators()) {
+      if (main_rank && tag != "best") save_tracked(name, *generator, tag);
     }
     for (const auto& [name, module] : task_->export_discriminators()) {
       if (!main_rank) break;
@@ -206,7 +213,7 @@ TrainResult Trainer::run() {
 
   for (int64_t epoch = progress.epoch; epoch < total_epochs && !stop; ++epoch) {
     const double lr = c.lr * linear_lr_factor(epoch, c.n_epochs, c.n_epochs_decay);
-    for (auto& [name, optimizer] : task_->optimizers()) set_learning_rate(*optimizer, lr);
+    for (auto& [name, optimizer] : task_->optimizers()) set_learning_rate(*optimizer, lr * task_->lr_factor(name));
     const int64_t skip = epoch == progress.epoch ? progress.epoch_iter : 0;
     progress.epoch = epoch;
     progress.epoch_iter = skip;
@@ -260,7 +267,7 @@ TrainResult Trainer::run() {
         char name[48];
         std::snprintf(name, sizeof(name), "step_%06lld.png", static_cast<long long>(progress.global_step));
         fs::create_directories(samples_dir);
-        write_sample_grid(samples_dir / name, {batch->a, output, batch->b});
+        write_sample_grid(samples_dir / name, {preview_input(c, batch->a), output, batch->b});
       }
       if (c.max_iters > 0 && progress.global_step >= c.max_iters) stop = true;
       if (signal != 0) {
@@ -279,14 +286,16 @@ TrainResult Trainer::run() {
     if (val_set) {
       // Every rank scores its shard; the means are all-reduced, so every rank takes the same decision.
       const auto v = evaluate_generator(*task_->sample_generator(), *val_set, c.val_max_images, device, dist);
-      if (main_rank) {
-        append_jsonl(val_path, nlohmann::json{{"epoch", epoch},
-                                              {"step", progress.global_step},
-                                              {"psnr", v.psnr},
-                                              {"ssim", v.ssim},
-                                              {"count", v.count},
-                                              {"wall_seconds", wall_now()}});
+      nlohmann::json line{{"epoch", epoch},   {"step", progress.global_step}, {"psnr", v.psnr},
+                          {"ssim", v.ssim},   {"count", v.count}};
+      for (const auto& [name, generator] : task_->tracked_generators()) {
+        const auto tv = evaluate_generator(*generator, *val_set, c.val_max_images, device, dist);
+        line[name + "_psnr"] = tv.psnr;
+        line[name + "_ssim"] = tv.ssim;
+        if (task_->record_validation(name, tv.psnr) && main_rank) save_tracked(name, *generator, "best");
       }
+      line["wall_seconds"] = wall_now();
+      if (main_rank) append_jsonl(val_path, line);
       if (v.psnr > progress.best_psnr) {
         progress.best_psnr = v.psnr;
         progress.best_epoch = epoch;

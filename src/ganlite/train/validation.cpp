@@ -133,7 +133,7 @@ Baselines evaluate_baselines(const TrainConfig& c, const ValidationSet& set, int
   const auto mean_b = (sum / static_cast<double>(count)).unsqueeze(0);
   Baselines baselines;
   baselines.identity =
-      evaluate_predictions(set, [](const torch::Tensor& x) { return x; }, max_images, torch::kCPU, dist);
+      evaluate_predictions(set, [&](const torch::Tensor& x) { return preview_input(c, x); }, max_images, torch::kCPU, dist);
   baselines.mean_train_b =
       evaluate_predictions(set, [&](const torch::Tensor&) { return mean_b; }, max_images, torch::kCPU, dist);
   return baselines;

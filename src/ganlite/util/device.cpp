@@ -1,9 +1,12 @@
 #include "ganlite/util/device.h"
 
 #include <dlfcn.h>
+#include <sched.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <fstream>
 #include <thread>
 
 #include "ganlite/util/error.h"
@@ -40,10 +43,28 @@ void single_threaded_blas() {
   if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
 }
 
+int available_cpus() {
+  int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) cpus = std::max(1, CPU_COUNT(&set));
+  // A cgroup v2 CPU quota ("max 100000" when unlimited): more threads than the quota allows only
+  // wait for each other.
+  std::ifstream quota_file("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  double period = 0;
+  if (quota_file >> quota >> period && quota != "max" && period > 0) {
+    const double quota_cpus = std::stod(quota) / period;
+    cpus = std::min(cpus, std::max(1, static_cast<int>(std::ceil(quota_cpus - 0.01))));
+  }
+  return cpus;
+}
+
 void set_threads(int threads) {
   require(threads >= 0, "--threads must be >= 0, got " + std::to_string(threads));
-  // Debian's OpenMP build starts with one thread whatever the core count, so 0 means "all cores".
-  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Debian's OpenMP build starts with one thread whatever the core count, so 0 means one per CPU
+  // this process may use (affinity mask, cgroup quota), not per CPU of the machine.
+  if (threads == 0) threads = available_cpus();
   torch::set_num_threads(threads);
   single_threaded_blas();
 }

@@ -14,7 +14,11 @@ torch::Device parse_device(const std::string& name);
 // Names of the devices usable here, "cpu" first.
 std::vector<std::string> available_devices();
 
-// Sets LibTorch's intra-op threads; 0 means one per core. Also makes BLAS single-threaded.
+// CPUs this process may run on: its affinity mask (taskset, a container's cpuset), capped by a
+// cgroup v2 CPU quota; at least 1.
+int available_cpus();
+
+// Sets LibTorch's intra-op threads; 0 means available_cpus(). Also makes BLAS single-threaded.
 void set_threads(int threads);
 
 // OpenBLAS's pthread build (Debian's libopenblas0-pthread) keeps worker threads of its own that
