@@ -22,11 +22,14 @@ build: configure
 cli: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target ganlite_cli
 
-test: build
+# The CLI and the test binaries only (the benches build with `make build` / `make bench`).
+test: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target ganlite_tests
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 # The suite as on a CPU with AVX2 only: oneDNN and OpenBLAS kept to AVX2 kernels (README.md).
-test-avx2: build
+test-avx2: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target ganlite_tests
 	@cd $(BUILD_DIR) && ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell \
 		ctest --output-on-failure -j $(JOBS) --timeout 900
 
