@@ -1,5 +1,6 @@
 // Helpers shared by the tests: temporary folders, running the CLI, optional tools.
 #pragma once
+#include <ATen/core/Tensor.h>
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
@@ -7,7 +8,29 @@
 #include <string>
 #include <vector>
 
+#include "ganlite/nn/arch_config.h"
+
 namespace ganlite::testing {
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Occurrences of `needle` in `text`, overlapping ones included.
+inline int count_of(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+  return n;
+}
+
+inline std::vector<int64_t> shape_of(const at::Tensor& t) { return t.sizes().vec(); }
+
+inline nn::ArchConfig arch_config(const std::string& arch, int ngf, const std::string& norm, int n_blocks = 9) {
+  nn::ArchConfig c;
+  c.arch = arch;
+  c.ngf = ngf;
+  c.norm = norm;
+  c.n_blocks = n_blocks;
+  return c;
+}
 
 // A fresh folder under the system temp dir, removed when the object dies.
 class TempDir {

@@ -10,6 +10,7 @@
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/io/import_pth.h"
 #include "ganlite/nn/arch_config.h"
+#include "ganlite/nn/profiler.h"
 #include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
 
@@ -26,12 +27,6 @@ struct ImportCliOptions {
   double dropout = 0.0;
   CLI::App* cmd = nullptr;
 };
-
-int64_t count_parameters(const torch::nn::Module& m) {
-  int64_t n = 0;
-  for (const auto& p : m.parameters()) n += p.numel();
-  return n;
-}
 
 void run_import(const ImportCliOptions& o) {
   apply_common(o.common);
@@ -64,7 +59,7 @@ void run_import(const ImportCliOptions& o) {
                      {{"imported_from", std::filesystem::path(o.checkpoint).filename().string()},
                       {"imported_layout", result.layout}});
 
-  const int64_t params = count_parameters(*result.generator);
+  const int64_t params = nn::count_parameters(*result.generator);
   if (o.common.json) {
     print_json({{"checkpoint", o.checkpoint},
                 {"out", o.out},

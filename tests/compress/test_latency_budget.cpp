@@ -14,20 +14,14 @@
 #include "ganlite/nn/generator.h"
 #include "ganlite/nn/profiler.h"
 #include "ganlite/util/error.h"
+#include "test_support.h"
 
 using namespace ganlite;
 using compress::ConvShape;
 
 namespace {
 
-nn::ArchConfig config(const std::string& arch, int ngf, const std::string& norm, int n_blocks) {
-  nn::ArchConfig c;
-  c.arch = arch;
-  c.ngf = ngf;
-  c.norm = norm;
-  c.n_blocks = n_blocks;
-  return c;
-}
+using ganlite::testing::arch_config;
 
 int64_t shape_macs(const ConvShape& s) {
   return s.out_h * s.out_w * s.out * (s.in / s.groups) * s.kernel * s.kernel;
@@ -63,7 +57,7 @@ TEST(LatencyBudget, SearchFindsTheLargestStudentUnderTheTarget) {
 TEST(LatencyBudget, GeneratorConvsAreEveryConvOfTheNetwork) {
   // Non-affine norms count no MACs: the convs' MACs must add up to the profiler's count exactly.
   for (const std::string arch : {"inception", "resnet", "mobile_resnet"}) {
-    const auto c = config(arch, 8, "instance", 3);
+    const auto c = arch_config(arch, 8, "instance", 3);
     const auto convs = compress::generator_convs(c, 128);
     ASSERT_FALSE(convs.empty()) << arch;
     int64_t macs = 0;
@@ -80,7 +74,7 @@ TEST(LatencyBudget, GeneratorConvsAreEveryConvOfTheNetwork) {
 
 TEST(LatencyBudget, CalibratesOnTheTimedStudentAndLandsInTheWindow) {
   torch::manual_seed(3);
-  auto teacher = nn::make_generator(config("inception", 16, "batch", 3));
+  auto teacher = nn::make_generator(arch_config("inception", 16, "batch", 3));
   {
     torch::NoGradGuard no_grad;
     for (const auto& n : teacher->scored_norms()) n.weight().uniform_(0.05, 1.0);
@@ -117,7 +111,7 @@ TEST(LatencyBudget, CalibratesOnTheTimedStudentAndLandsInTheWindow) {
 
 TEST(LatencyBudget, KeepsTheBestStudentWhenNoneLandsInTheWindow) {
   torch::manual_seed(4);
-  auto teacher = nn::make_generator(config("inception", 8, "batch", 3));
+  auto teacher = nn::make_generator(arch_config("inception", 8, "batch", 3));
   {
     torch::NoGradGuard no_grad;
     for (const auto& n : teacher->scored_norms()) n.weight().uniform_(0.05, 1.0);

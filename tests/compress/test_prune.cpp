@@ -5,20 +5,14 @@
 #include "ganlite/nn/generator.h"
 #include "ganlite/nn/profiler.h"
 #include "ganlite/util/error.h"
+#include "test_support.h"
 
 using namespace ganlite;
 using compress::PruneOptions;
 
 namespace {
 
-nn::ArchConfig config(const std::string& arch, int ngf, const std::string& norm, int n_blocks = 9) {
-  nn::ArchConfig c;
-  c.arch = arch;
-  c.ngf = ngf;
-  c.norm = norm;
-  c.n_blocks = n_blocks;
-  return c;
-}
+using ganlite::testing::arch_config;
 
 // Gives every scored norm gammas drawn uniformly from (0.05, 1) so thresholds separate channels.
 void randomize_gammas(nn::GeneratorImpl& g, uint64_t seed) {
@@ -64,7 +58,7 @@ void silence_channels_below(nn::GeneratorImpl& g, double threshold) {
 }  // namespace
 
 TEST(Prune, KnownGammasGiveExactWidths) {
-  auto teacher = nn::make_generator(config("inception", 4, "batch", 3));  // trunk 16, branches 2 wide
+  auto teacher = nn::make_generator(arch_config("inception", 4, "batch", 3));  // trunk 16, branches 2 wide
   torch::NoGradGuard no_grad;
   for (const auto& n : teacher->scored_norms()) {
     auto w = n.weight();
@@ -94,7 +88,7 @@ TEST(Prune, KnownGammasGiveExactWidths) {
 TEST(Prune, ThresholdZeroReproducesTheTeacher) {
   for (const auto& norm : {"batch", "instance_affine"}) {
     for (const auto& arch : {"resnet", "mobile_resnet", "inception"}) {
-      auto teacher = nn::make_generator(config(arch, 8, norm, 3));
+      auto teacher = nn::make_generator(arch_config(arch, 8, norm, 3));
       randomize_gammas(*teacher, 1);
       teacher->eval();
       PruneOptions options;
@@ -112,7 +106,7 @@ TEST(Prune, ThresholdZeroReproducesTheTeacher) {
 
 TEST(Prune, InheritedWeightsAreTheTeachersSurvivingChannels) {
   for (const auto& arch : {"resnet", "mobile_resnet", "inception"}) {
-    auto teacher = nn::make_generator(config(arch, 8, "batch", 3));
+    auto teacher = nn::make_generator(arch_config(arch, 8, "batch", 3));
     randomize_gammas(*teacher, 3);
     const double threshold = 0.45;
     silence_channels_below(*teacher, threshold);
@@ -148,7 +142,7 @@ TEST(Prune, MeetsTheBudgetWithinThreePercentAt256) {
     double budget;
   };
   for (const auto& c : std::vector<Case>{{"resnet", 64, 5.0e9}, {"inception", 64, 2.6e9}, {"mobile_resnet", 32, 1.0e9}}) {
-    auto teacher = nn::make_generator(config(c.arch, c.ngf, c.arch == "inception" ? "instance_affine" : "batch"));
+    auto teacher = nn::make_generator(arch_config(c.arch, c.ngf, c.arch == "inception" ? "instance_affine" : "batch"));
     randomize_gammas(*teacher, 5);
     PruneOptions options;
     options.target_macs = c.budget;
@@ -166,7 +160,7 @@ TEST(Prune, MeetsTheBudgetWithinThreePercentAt256) {
 }
 
 TEST(Prune, RefusesTeachersWithoutScalesAndImpossibleBudgets) {
-  auto plain = nn::make_generator(config("resnet", 8, "instance", 3));
+  auto plain = nn::make_generator(arch_config("resnet", 8, "instance", 3));
   PruneOptions options;
   options.target_macs = 1e8;
   try {
@@ -175,7 +169,7 @@ TEST(Prune, RefusesTeachersWithoutScalesAndImpossibleBudgets) {
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("instance_affine"), std::string::npos) << e.what();
   }
-  auto teacher = nn::make_generator(config("inception", 16, "batch", 3));
+  auto teacher = nn::make_generator(arch_config("inception", 16, "batch", 3));
   randomize_gammas(*teacher, 6);
   options.target_macs = 1e6;  // below the 16-channel stem/down/up floor
   try {
@@ -185,7 +179,7 @@ TEST(Prune, RefusesTeachersWithoutScalesAndImpossibleBudgets) {
     EXPECT_NE(std::string(e.what()).find("smallest network"), std::string::npos) << e.what();
   }
   auto unet = nn::make_generator([] {
-    auto c = config("unet", 8, "batch");
+    auto c = arch_config("unet", 8, "batch");
     c.num_downs = 5;
     return c;
   }());
@@ -193,7 +187,7 @@ TEST(Prune, RefusesTeachersWithoutScalesAndImpossibleBudgets) {
 }
 
 TEST(Prune, BudgetAboveTheTeacherKeepsEverything) {
-  auto teacher = nn::make_generator(config("resnet", 8, "batch", 3));
+  auto teacher = nn::make_generator(arch_config("resnet", 8, "batch", 3));
   randomize_gammas(*teacher, 7);
   PruneOptions options;
   options.target_macs = 1e12;
@@ -207,7 +201,7 @@ TEST(Prune, BudgetAboveTheTeacherKeepsEverything) {
 // affine InstanceNorm of CycleGAN teachers still counts its output elements.
 TEST(Prune, SearchCountingLeavesOnlyBatchNormOut) {
   for (const auto& norm : {"batch", "instance_affine"}) {
-    const auto cfg = config("resnet", 8, norm, 3);
+    const auto cfg = arch_config("resnet", 8, norm, 3);
     const auto full = nn::profile_generator(cfg, 32);
     int64_t norm_elements = 0;
     for (const auto& l : full.layers) {
@@ -223,7 +217,7 @@ TEST(Prune, SearchCountingLeavesOnlyBatchNormOut) {
 // picks exactly that network, whose MACs with BatchNorm counted exceed the budget. Counting
 // BatchNorm in the search (ganlite before issue 15) picks a smaller network instead.
 TEST(Prune, SearchLeavesBatchNormOutAsCATDoes) {
-  auto teacher = nn::make_generator(config("resnet", 8, "batch", 3));
+  auto teacher = nn::make_generator(arch_config("resnet", 8, "batch", 3));
   torch::NoGradGuard no_grad;
   for (const auto& n : teacher->scored_norms()) {
     auto w = n.weight();  // gammas k / size: the nearest one above 0.5 is 17/32, far beyond 1e-3

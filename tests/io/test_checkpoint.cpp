@@ -55,7 +55,7 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using ganlite::testing::contains;
 
 torch::Device test_device() {
   return torch::cuda::is_available() ? torch::Device("cuda:0") : torch::Device(torch::kCPU);

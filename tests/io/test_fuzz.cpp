@@ -67,7 +67,7 @@ struct Case {
 constexpr Expect kRefuse = Expect::kRefuse;
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using ganlite::testing::contains;
 
 // What is wrong with a reader's handling of one case; "" when it is fine.
 std::string check_case(const Case& c, const fs::path& dir) {

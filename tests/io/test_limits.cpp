@@ -23,7 +23,7 @@ using json = nlohmann::json;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using ganlite::testing::contains;
 
 std::string usage_error_of(const std::function<void()>& f) {
   try {

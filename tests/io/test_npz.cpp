@@ -15,7 +15,7 @@ using ganlite::testing::TempDir;
 
 namespace {
 
-const fs::path kFixtures = fs::path(GANLITE_FIXTURES_DIR) / "metrics";
+const fs::path kNpzFixtures = fs::path(GANLITE_FIXTURES_DIR) / "metrics";
 
 // Flips one byte of a copy.
 std::string corrupt(std::string bytes, size_t at) {
@@ -161,7 +161,7 @@ TEST(Npy, RejectsBadInputWithTheSourceName) {
 }
 
 TEST(Npz, ReadsNumpyCompressedFixture) {
-  const auto arrays = ganlite::io::load_npz(kFixtures / "numpy_compressed.npz");
+  const auto arrays = ganlite::io::load_npz(kNpzFixtures / "numpy_compressed.npz");
   ASSERT_EQ(arrays.size(), 7u);
   EXPECT_TRUE(torch::equal(arrays.at("mu"), torch::arange(3, torch::kFloat64) * 0.5));
   EXPECT_TRUE(torch::equal(arrays.at("sigma"), torch::arange(9, torch::kFloat64).reshape({3, 3}) / 4));
@@ -174,7 +174,7 @@ TEST(Npz, ReadsNumpyCompressedFixture) {
 }
 
 TEST(Npz, ReadsNumpyStoredZip64Fixture) {
-  const auto arrays = ganlite::io::load_npz(kFixtures / "numpy_stored.npz");
+  const auto arrays = ganlite::io::load_npz(kNpzFixtures / "numpy_stored.npz");
   ASSERT_EQ(arrays.size(), 2u);
   EXPECT_TRUE(torch::equal(arrays.at("mu"), torch::arange(3, torch::kFloat64) * 0.5));
 }

@@ -16,7 +16,7 @@ using ganlite::testing::TempDir;
 
 namespace {
 
-const fs::path kFixtures = fs::path(GANLITE_FIXTURES_DIR) / "metrics";
+const fs::path kPthFixtures = fs::path(GANLITE_FIXTURES_DIR) / "metrics";
 
 std::vector<std::string> names_of(const ganlite::io::NamedTensors& tensors) {
   std::vector<std::string> names;
@@ -35,7 +35,7 @@ std::string run_python(const TempDir& dir, const std::string& script) {
 }  // namespace
 
 TEST(Pth, ReadsTorch113StateDictFixtureInFileOrder) {
-  const auto sd = ganlite::io::load_pth_state_dict(kFixtures / "torch113_state_dict.pth");
+  const auto sd = ganlite::io::load_pth_state_dict(kPthFixtures / "torch113_state_dict.pth");
   const std::vector<std::string> expected{"0.weight",      "0.bias",         "1.weight",           "1.bias",
                                           "1.running_mean", "1.running_var", "1.num_batches_tracked"};
   ASSERT_EQ(names_of(sd), expected);
@@ -97,7 +97,7 @@ TEST(Pth, MissingAndMalformedFilesThrow) {
   EXPECT_THROW(ganlite::io::load_pth_state_dict(dir / "nopkl.pth"), Error);
 
   // Every truncation of the pickle and every corrupted pickle byte: Error or a valid result.
-  const ganlite::io::ZipReader fixture(kFixtures / "torch113_state_dict.pth");
+  const ganlite::io::ZipReader fixture(kPthFixtures / "torch113_state_dict.pth");
   std::string prefix;
   for (const auto& e : fixture.entries()) {
     if (e.name.size() > 8 && e.name.compare(e.name.size() - 8, 8, "data.pkl") == 0) prefix = e.name.substr(0, e.name.size() - 8);

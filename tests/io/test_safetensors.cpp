@@ -36,7 +36,7 @@ std::string error_of(const std::string& bytes) {
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using ganlite::testing::contains;
 
 // One tensor of every dtype, plus a 0-dim and an empty tensor.
 Tensors all_dtypes() {

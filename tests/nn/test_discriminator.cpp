@@ -9,13 +9,14 @@
 #include "ganlite/nn/init.h"
 #include "ganlite/util/error.h"
 #include "nn_test_helpers.h"
+#include "test_support.h"
 
 using namespace ganlite;
 using ganlite::testing::find_tensor;
 using ganlite::testing::state_dict_lines;
 
 namespace {
-std::vector<int64_t> shape_of(const torch::Tensor& t) { return t.sizes().vec(); }
+using ganlite::testing::shape_of;
 }  // namespace
 
 TEST(Discriminator, NLayerKeysFeaturesAndCut) {

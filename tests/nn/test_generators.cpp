@@ -22,7 +22,7 @@ std::vector<std::string> fixture_lines(const std::string& name) {
   return ganlite::testing::split_lines(ganlite::testing::read_text_file(std::string(GANLITE_FIXTURES_DIR) + "/nn/" + name));
 }
 
-std::vector<int64_t> shape_of(const torch::Tensor& t) { return t.sizes().vec(); }
+using ganlite::testing::shape_of;
 
 void expect_same_keys(const torch::nn::Module& model, const std::string& fixture) {
   const auto expected = fixture_lines(fixture);

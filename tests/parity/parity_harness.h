@@ -28,6 +28,17 @@
 
 namespace ganlite::parity {
 
+// Steps compared per case, and the image side (the 70x70 PatchGAN needs 32 pixels for a 2x2
+// prediction map).
+constexpr int kSteps = 3;
+constexpr int64_t kSize = 32;
+
+#define SKIP_WITHOUT_REFERENCE()                                             \
+  do {                                                                       \
+    const std::string why = ::ganlite::parity::reference_unavailable_reason(); \
+    if (!why.empty()) GTEST_SKIP() << why;                                   \
+  } while (0)
+
 using NamedModules = std::vector<std::pair<std::string, torch::nn::Module*>>;
 using TensorMap = std::map<std::string, torch::Tensor>;
 

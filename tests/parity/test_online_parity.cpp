@@ -26,14 +26,8 @@
 namespace ganlite {
 namespace {
 
-constexpr int kSteps = 3;
-constexpr int64_t kSize = 32;
-
-#define SKIP_WITHOUT_REFERENCE()                                    \
-  do {                                                              \
-    const std::string why = parity::reference_unavailable_reason(); \
-    if (!why.empty()) GTEST_SKIP() << why;                          \
-  } while (0)
+using parity::kSize;
+using parity::kSteps;
 
 train::TrainConfig tiny(const std::string& task, int n_layers_d) {
   train::TrainConfig c;

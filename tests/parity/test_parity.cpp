@@ -31,14 +31,8 @@
 namespace ganlite {
 namespace {
 
-constexpr int kSteps = 3;
-constexpr int64_t kSize = 32;  // the 70x70 PatchGAN needs 32 pixels for a 2x2 prediction map
-
-#define SKIP_WITHOUT_REFERENCE()                                                 \
-  do {                                                                           \
-    const std::string why = parity::reference_unavailable_reason();              \
-    if (!why.empty()) GTEST_SKIP() << why;                                       \
-  } while (0)
+using parity::kSize;
+using parity::kSteps;
 
 train::TrainConfig tiny_config(const std::string& task, int batch_size) {
   train::TrainConfig c;

@@ -38,11 +38,7 @@ const fs::path& cli_report() {
   return out;
 }
 
-int count_of(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
-  return n;
-}
+using ganlite::testing::count_of;
 
 }  // namespace
 

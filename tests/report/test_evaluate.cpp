@@ -14,6 +14,8 @@
 #include "ganlite/nn/translate.h"
 #include "ganlite/report/html_report.h"
 #include "ganlite/util/error.h"
+
+#include "test_support.h"
 #include "metrics/inception_weights.h"
 #include "report_fixture.h"
 #include "tolerance.h"
@@ -100,11 +102,7 @@ BothPaths figures_by_both_paths(ganlite::nn::GeneratorImpl& teacher, ganlite::nn
   return r;
 }
 
-int count_of(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
-  return n;
-}
+using ganlite::testing::count_of;
 
 }  // namespace
 

@@ -13,6 +13,8 @@
 #include "ganlite/report/html_report.h"
 #include "ganlite/report/svg_plot.h"
 #include "ganlite/util/error.h"
+
+#include "test_support.h"
 #include "report_fixture.h"
 
 namespace report = ganlite::report;
@@ -20,11 +22,7 @@ namespace metrics = ganlite::metrics;
 
 namespace {
 
-int count_of(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
-  return n;
-}
+using ganlite::testing::count_of;
 
 // The points attribute of each polyline, as (x, y) pairs.
 std::vector<std::vector<std::pair<double, double>>> polylines(const std::string& svg) {

@@ -29,7 +29,7 @@ using ganlite::testing::run_command;
 using ganlite::testing::TempDir;
 
 // 12 training pairs at 32x32 (3 global batches of 4), 3 test pairs.
-const fs::path& dataset() {
+const fs::path& dp_dataset() {
   static TempDir dir;
   static const fs::path root = dir / "e2s";
   static bool made = false;
@@ -43,7 +43,7 @@ const fs::path& dataset() {
 }
 
 std::string common_args(const fs::path& out) {
-  return " --data '" + dataset().string() +
+  return " --data '" + dp_dataset().string() +
          "' --ndf 4 --load-size 36 --crop-size 32 --threads 1 --workers 1 --no-validate --sample-freq 0"
          " --log-freq 1 --seed 7 -q --out '" + out.string() + "'";
 }
@@ -84,7 +84,7 @@ double max_output_difference(const fs::path& a, const fs::path& b, const ganlite
 
 // The same on the dataset's test A images.
 double max_output_difference(const fs::path& a, const fs::path& b) {
-  return max_output_difference(a, b, *ganlite::data::open_aligned(dataset(), "test", unchanged_images()));
+  return max_output_difference(a, b, *ganlite::data::open_aligned(dp_dataset(), "test", unchanged_images()));
 }
 
 fs::path latest_g(const fs::path& run) { return run / "checkpoints" / "latest_net_G.safetensors"; }
@@ -116,7 +116,7 @@ TEST(DataParallelLoader, RanksTogetherSeeTheGlobalBatch) {
   options.transform.load_size = 36;
   options.transform.crop_size = 32;
   // 12 samples, global batch 8: a full batch, then a short one of 4 split 2 + 2.
-  const auto set = ganlite::data::open_aligned(dataset(), "train", options);
+  const auto set = ganlite::data::open_aligned(dp_dataset(), "train", options);
   auto loader_for = [&](int batch, int rank, int ranks) {
     ganlite::data::LoaderOptions o;
     o.batch_size = batch;
@@ -259,7 +259,7 @@ TEST(DataParallel, ShardedValidationAndBaselinesEqualOneProcess) {
   // ranks: rank 0 scores images 0 and 2, rank 1 image 1.
   const auto r = run_cli("train --task pix2pix --arch resnet --ngf 4 --n-blocks 2 --norm instance --norm-D instance"
                          " --max-iters 3 --batch-size 2 --nproc 2 --baselines --json --data '" +
-                         dataset().string() +
+                         dp_dataset().string() +
                          "' --ndf 4 --load-size 36 --crop-size 32 --threads 1 --workers 1 --sample-freq 0 --seed 7"
                          " --out '" + run.string() + "'");
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -14,19 +14,15 @@
 
 namespace ganlite::data {
 
-namespace {
-
-struct Slot {
-  std::optional<Batch> batch;
-  std::exception_ptr error;
-};
-
-}  // namespace
-
 // Workers claim batch numbers in order (at most `prefetch` ahead of the consumer), build them
 // without holding the lock and file them under their number; next() hands them out in order.
 // A generation counter makes work from an abandoned epoch harmless.
 struct DataLoader::State {
+  struct Slot {
+    std::optional<Batch> batch;
+    std::exception_ptr error;
+  };
+
   std::shared_ptr<Dataset> dataset;
   LoaderOptions options;
 
@@ -176,7 +172,7 @@ std::optional<Batch> DataLoader::next() {
   std::unique_lock<std::mutex> lock(s.mutex);
   if (s.next_to_deliver >= s.total_batches) return std::nullopt;
   const int64_t b = s.next_to_deliver;
-  Slot slot;
+  State::Slot slot;
   if (s.workers.empty()) {
     // No worker threads: load in the caller.
     ++s.next_to_claim;

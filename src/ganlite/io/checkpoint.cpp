@@ -10,6 +10,7 @@
 #include "ganlite/io/safetensors.h"
 #include "ganlite/nn/generator_family.h"
 #include "ganlite/util/error.h"
+#include "ganlite/util/text.h"
 
 namespace ganlite::io {
 
@@ -27,27 +28,6 @@ void collect_state(const torch::nn::Module& module, const std::string& prefix, N
   for (const auto& child : module.named_children()) {
     collect_state(*child.value(), prefix + child.key() + ".", out);
   }
-}
-
-std::string shape_text(torch::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-// "a, b, c and 4 more"
-std::string key_list(const std::vector<std::string>& keys) {
-  constexpr size_t kShown = 5;
-  std::string s;
-  for (size_t i = 0; i < keys.size() && i < kShown; ++i) s += (i ? ", " : "") + ("'" + keys[i] + "'");
-  if (keys.size() > kShown) s += " and " + std::to_string(keys.size() - kShown) + " more";
-  return s;
-}
-
-bool is_num_batches_tracked(const std::string& key) {
-  const std::string suffix = "num_batches_tracked";
-  return key.size() >= suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0 &&
-         (key.size() == suffix.size() || key[key.size() - suffix.size() - 1] == '.');
 }
 
 std::string version_string() {
@@ -124,12 +104,12 @@ void load_state_dict(torch::nn::Module& module, const NamedTensors& tensors, boo
     if (!given.count(name) && !is_num_batches_tracked(name)) missing.push_back(name);
   }
   if (strict && !missing.empty()) {
-    throw Error("missing key" + std::string(missing.size() > 1 ? "s " : " ") + key_list(missing) +
+    throw Error("missing key" + std::string(missing.size() > 1 ? "s " : " ") + quoted_list(missing) +
                 " (the file lacks " + std::to_string(missing.size()) + " of the model's " +
                 std::to_string(own.size()) + " tensors)");
   }
   if (strict && !unexpected.empty()) {
-    throw Error("unexpected key" + std::string(unexpected.size() > 1 ? "s " : " ") + key_list(unexpected) +
+    throw Error("unexpected key" + std::string(unexpected.size() > 1 ? "s " : " ") + quoted_list(unexpected) +
                 " (not in the model)");
   }
 

@@ -9,6 +9,7 @@
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/nn/generator_family.h"
 #include "ganlite/util/error.h"
+#include "ganlite/util/text.h"
 
 namespace ganlite::io {
 
@@ -20,24 +21,6 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string shape_text(torch::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-std::string quoted_list(const std::vector<std::string>& keys) {
-  constexpr size_t kShown = 5;
-  std::string s;
-  for (size_t i = 0; i < keys.size() && i < kShown; ++i) s += (i ? ", " : "") + ("'" + keys[i] + "'");
-  if (keys.size() > kShown) s += " and " + std::to_string(keys.size() - kShown) + " more";
-  return s;
-}
-
-bool is_num_batches_tracked(const std::string& key) {
-  return key == "num_batches_tracked" || ends_with(key, ".num_batches_tracked");
 }
 
 // torch.nn.utils.spectral_norm saves NAME.weight_orig, NAME.weight_u and NAME.weight_v (GauGAN's

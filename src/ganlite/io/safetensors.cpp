@@ -13,6 +13,7 @@
 
 #include "ganlite/util/atomic_file.h"
 #include "ganlite/util/error.h"
+#include "ganlite/util/text.h"
 
 // safetensors stores every value little-endian. Tensor bytes are copied as they lie in memory,
 // which is only correct on a little-endian host; big-endian hosts are not supported.
@@ -50,12 +51,6 @@ const char* dtype_name(torch::ScalarType type, const std::string& tensor_name) {
   }
   throw Error("tensor '" + tensor_name + "' has dtype " + std::string(c10::toString(type)) +
               ", which safetensors cannot store (valid: " + valid_dtypes_text() + ")");
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
 }
 
 // Parses the header, rejecting duplicate keys in any object (nlohmann would keep the last one).

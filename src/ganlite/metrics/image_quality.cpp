@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "ganlite/util/error.h"
+#include "ganlite/util/text.h"
 
 namespace ganlite::metrics {
 
@@ -17,15 +18,9 @@ constexpr int64_t kWindow = 11;
 constexpr double kSigma = 1.5;
 constexpr double kRange = 255.0;
 
-std::string shape_text(const torch::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
 torch::Tensor as_batch(const torch::Tensor& t, const char* what) {
   if (t.dim() == 3) return t.unsqueeze(0);
-  if (t.dim() != 4) throw Error(std::string(what) + ": expected [N, C, H, W] or [C, H, W] images, got " + shape_text(t));
+  if (t.dim() != 4) throw Error(std::string(what) + ": expected [N, C, H, W] or [C, H, W] images, got " + shape_text(t.sizes()));
   return t;
 }
 
@@ -34,7 +29,7 @@ std::pair<torch::Tensor, torch::Tensor> pair_255(const torch::Tensor& a, const t
   auto x = as_batch(a, what);
   auto y = as_batch(b, what);
   if (x.sizes() != y.sizes()) {
-    throw Error(std::string(what) + ": image shapes differ: " + shape_text(a) + " vs " + shape_text(b));
+    throw Error(std::string(what) + ": image shapes differ: " + shape_text(a.sizes()) + " vs " + shape_text(b.sizes()));
   }
   return {quantize_to_uint8(x).to(torch::kFloat64), quantize_to_uint8(y).to(torch::kFloat64).to(x.device())};
 }
@@ -96,7 +91,7 @@ torch::Tensor ssim(const torch::Tensor& a, const torch::Tensor& b) {
 torch::Tensor l1_distance(const torch::Tensor& a, const torch::Tensor& b) {
   auto x = as_batch(a, "l1");
   auto y = as_batch(b, "l1");
-  if (x.sizes() != y.sizes()) throw Error("l1: image shapes differ: " + shape_text(a) + " vs " + shape_text(b));
+  if (x.sizes() != y.sizes()) throw Error("l1: image shapes differ: " + shape_text(a.sizes()) + " vs " + shape_text(b.sizes()));
   auto to_unit = [](const torch::Tensor& t) {
     return t.scalar_type() == torch::kUInt8 ? t.to(torch::kFloat64) / 127.5 - 1.0 : t.to(torch::kFloat64);
   };

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "ganlite/util/error.h"
+#include "ganlite/util/text.h"
 
 namespace ganlite::nn {
 
@@ -12,20 +13,6 @@ namespace {
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
-std::string shape_text(torch::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-std::string quoted_keys(const std::vector<std::string>& keys) {
-  constexpr size_t kShown = 5;
-  std::string s;
-  for (size_t i = 0; i < keys.size() && i < kShown; ++i) s += (i ? ", " : "") + ("'" + keys[i] + "'");
-  if (keys.size() > kShown) s += " and " + std::to_string(keys.size() - kShown) + " more";
-  return s;
 }
 
 }  // namespace
@@ -51,7 +38,7 @@ torch::Tensor PublicStateDict::need(const std::string& key, int64_t dims, const 
     std::vector<std::string> first;
     for (size_t i = 0; i < tensors_.size() && i < 4; ++i) first.push_back(tensors_[i].first);
     throw Error(source_ + ": missing key '" + key + "' (" + role + ") expected in a " + arch +
-                " state dict of the public code; the file's first keys are " + quoted_keys(first));
+                " state dict of the public code; the file's first keys are " + quoted_list(first));
   }
   if (t.dim() != dims) {
     throw Error(source_ + ": key '" + key + "' (" + role + ") has shape " + shape_text(t.sizes()) + ", expected " +

@@ -13,6 +13,7 @@
 #include "ganlite/nn/import_keys.h"
 #include "ganlite/nn/layers.h"
 #include "ganlite/util/error.h"
+#include "ganlite/util/text.h"
 
 namespace ganlite::nn {
 
@@ -234,8 +235,6 @@ PrunePlan inception_prune_plan(const GeneratorImpl& teacher, const std::vector<S
   return plan;
 }
 
-int to_int(int64_t v) { return static_cast<int>(v); }
-
 // CAT's `down_sampling` / `features` / `up_sampling` layout. A branch's kernel size comes from its
 // conv's shape: pruned-away branches shift the indices, so index j of res_ops is not kernel
 // kInceptionKernels[j] (CAT rebuilds students the same way); they are remapped to ours.
@@ -246,13 +245,13 @@ ImportInference import_inception(const PublicStateDict& d, const ImportOptions& 
   c.arch = arch;
   GeneratorWidths w;
   const torch::Tensor stem = d.need("down_sampling.1.weight", 4, "the 7x7 stem conv", arch);
-  c.input_nc = to_int(stem.size(1));
-  w.stem = to_int(stem.size(0));
-  w.down1 = to_int(d.need("down_sampling.4.weight", 4, "the first stride-2 conv", arch).size(0));
-  w.trunk = to_int(d.need("down_sampling.7.weight", 4, "the second stride-2 conv", arch).size(0));
-  w.up1 = to_int(d.need("up_sampling.0.weight", 4, "the first transposed conv", arch).size(1));
-  w.up2 = to_int(d.need("up_sampling.3.weight", 4, "the second transposed conv", arch).size(1));
-  c.output_nc = to_int(d.need("up_sampling.7.weight", 4, "the 7x7 output conv", arch).size(0));
+  c.input_nc = dim_int(stem.size(1));
+  w.stem = dim_int(stem.size(0));
+  w.down1 = dim_int(d.need("down_sampling.4.weight", 4, "the first stride-2 conv", arch).size(0));
+  w.trunk = dim_int(d.need("down_sampling.7.weight", 4, "the second stride-2 conv", arch).size(0));
+  w.up1 = dim_int(d.need("up_sampling.0.weight", 4, "the first transposed conv", arch).size(1));
+  w.up2 = dim_int(d.need("up_sampling.3.weight", 4, "the second transposed conv", arch).size(1));
+  c.output_nc = dim_int(d.need("up_sampling.7.weight", 4, "the 7x7 output conv", arch).size(0));
   c.norm = opts.norm.value_or(infer_import_norm(d, "down_sampling.2", "down_sampling.1"));
   if (!opts.norm) out.notes.push_back("norm inferred from down_sampling.2: " + c.norm);
 
@@ -296,7 +295,7 @@ ImportInference import_inception(const PublicStateDict& d, const ImportOptions& 
                       "; ganlite's inception block has one branch per kernel size");
         }
         // Middle width: the res branch's first conv output, the dw branch's depthwise channels.
-        widths[static_cast<size_t>(slot)] = to_int(conv.size(0));
+        widths[static_cast<size_t>(slot)] = dim_int(conv.size(0));
         branches.push_back({b, res == 1, j, slot});
       }
     }

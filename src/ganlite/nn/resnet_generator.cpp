@@ -8,6 +8,7 @@
 #include "ganlite/nn/import_keys.h"
 #include "ganlite/nn/layers.h"
 #include "ganlite/util/error.h"
+#include "ganlite/util/text.h"
 
 namespace ganlite::nn {
 
@@ -165,8 +166,6 @@ PrunePlan resnet_like_prune_plan(const GeneratorImpl& teacher, const std::vector
   return plan;
 }
 
-int to_int(int64_t v) { return static_cast<int>(v); }
-
 // pytorch-CycleGAN-and-pix2pix's and gan-compression's `model.<i>` layout: widths from the conv
 // shapes, a Dropout layer (gan-compression) or zero padding (no pad layers) from the block's
 // indices, which are remapped to ours.
@@ -177,10 +176,10 @@ ImportInference import_resnet_like(const PublicStateDict& d, const ImportOptions
   c.arch = arch;
   GeneratorWidths w;
   const torch::Tensor stem = d.need("model.1.weight", 4, "the 7x7 stem conv", arch);
-  c.input_nc = to_int(stem.size(1));
-  w.stem = to_int(stem.size(0));
-  w.down1 = to_int(d.need("model.4.weight", 4, "the first stride-2 conv", arch).size(0));
-  w.trunk = to_int(d.need("model.7.weight", 4, "the second stride-2 conv", arch).size(0));
+  c.input_nc = dim_int(stem.size(1));
+  w.stem = dim_int(stem.size(0));
+  w.down1 = dim_int(d.need("model.4.weight", 4, "the first stride-2 conv", arch).size(0));
+  w.trunk = dim_int(d.need("model.7.weight", 4, "the second stride-2 conv", arch).size(0));
   int n = 0;
   while (d.has_prefix("model." + std::to_string(10 + n) + ".conv_block.")) ++n;
   check_import_option(opts.n_blocks, n, "--n-blocks", "number of residual blocks (model.10 ...)", d.source());
@@ -188,9 +187,9 @@ ImportInference import_resnet_like(const PublicStateDict& d, const ImportOptions
   const std::string up0 = "model." + std::to_string(10 + n);
   const std::string up1 = "model." + std::to_string(13 + n);
   const std::string last = "model." + std::to_string(17 + n);
-  w.up1 = to_int(d.need(up0 + ".weight", 4, "the first transposed conv", arch).size(1));
-  w.up2 = to_int(d.need(up1 + ".weight", 4, "the second transposed conv", arch).size(1));
-  c.output_nc = to_int(d.need(last + ".weight", 4, "the 7x7 output conv", arch).size(0));
+  w.up1 = dim_int(d.need(up0 + ".weight", 4, "the first transposed conv", arch).size(1));
+  w.up2 = dim_int(d.need(up1 + ".weight", 4, "the second transposed conv", arch).size(1));
+  c.output_nc = dim_int(d.need(last + ".weight", 4, "the 7x7 output conv", arch).size(0));
 
   c.norm = opts.norm.value_or(infer_import_norm(d, "model.2", "model.1"));
   if (!opts.norm) out.notes.push_back("norm inferred from model.2: " + c.norm);
@@ -212,7 +211,7 @@ ImportInference import_resnet_like(const PublicStateDict& d, const ImportOptions
                   " block" + (mobile ? "" : " (is this a mobile_resnet checkpoint?)"));
     }
     const torch::Tensor first = d.get(block + std::to_string(convs[0]) + (mobile ? ".conv.2.weight" : ".weight"));
-    w.blocks.push_back({to_int(first.size(0))});
+    w.blocks.push_back({dim_int(first.size(0))});
     const bool zero = convs[0] == 0;  // no pad layer in front: the convs pad themselves
     if (b == 0) file_zero_padding = zero;
     if (!mobile && convs[1] - convs[0] == (zero ? 4 : 5)) file_has_dropout_layer = true;

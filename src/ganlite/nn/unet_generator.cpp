@@ -9,6 +9,7 @@
 #include "ganlite/nn/import_keys.h"
 #include "ganlite/nn/layers.h"
 #include "ganlite/util/error.h"
+#include "ganlite/util/text.h"
 
 namespace ganlite::nn {
 
@@ -167,8 +168,6 @@ int64_t unet_conv_weights(const ArchConfig& c) {
   return n;
 }
 
-int to_int(int64_t v) { return static_cast<int>(v); }
-
 // pytorch-CycleGAN-and-pix2pix's nested `model.model.1.model.3...` layout: depth from the nesting,
 // ngf and channels from the outermost convs; the keys are ours as they are.
 ImportInference import_unet(const PublicStateDict& d, const ImportOptions& opts) {
@@ -177,10 +176,10 @@ ImportInference import_unet(const PublicStateDict& d, const ImportOptions& opts)
   ArchConfig& c = out.config;
   c.arch = arch;
   const torch::Tensor outer = d.need("model.model.0.weight", 4, "the outermost down conv", arch);
-  c.input_nc = to_int(outer.size(1));
-  c.ngf = to_int(outer.size(0));
+  c.input_nc = dim_int(outer.size(1));
+  c.ngf = dim_int(outer.size(0));
   check_import_option(opts.ngf, c.ngf, "--ngf", "outermost conv width (model.model.0.weight)", d.source());
-  c.output_nc = to_int(d.need("model.model.3.weight", 4, "the outermost transposed conv", arch).size(1));
+  c.output_nc = dim_int(d.need("model.model.3.weight", 4, "the outermost transposed conv", arch).size(1));
   std::string level = "model.model.1";
   int levels = 1;
   if (!d.has_prefix(level + ".model.")) d.need(level + ".model.1.weight", 4, "the second down conv", arch);
