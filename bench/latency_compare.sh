@@ -19,15 +19,9 @@ churn_runs=${CHURN_RUNS:-6}
 ganlite="$build/ganlite"
 py=/usr/bin/python3
 mkdir -p "$work"
-# The models of bench/infer_compare.sh (trained one iteration, trained-looking norm statistics).
-if [ ! -f "$work/student.safetensors" ]; then
-  "$ganlite" make-dataset --kind edges2shapes --count 4 --test-count 1 --size 32 --seed 1 --out "$work/data" --force -q
-  "$ganlite" train --task pix2pix --data "$work/data" --arch inception --ngf 64 --norm batch --load-size 32 \
-    --crop-size 32 --batch-size 2 --max-iters 1 --no-validate --out "$work/teacher_run" -q
-  "$py" bench/perturb_norms.py "$work/teacher_run/checkpoints/latest_net_G.safetensors" "$work/teacher.safetensors"
-  "$ganlite" prune --teacher "$work/teacher.safetensors" --target-macs 2.6G --input-size 256 \
-    --out "$work/student.safetensors" -q
-fi
+# The models of bench/cat_models.sh (trained one iteration, trained-looking norm statistics).
+source "$(dirname "${BASH_SOURCE[0]}")/cat_models.sh"
+make_cat_models
 for m in teacher student; do
   [ -f "$work/$m.onnx" ] || "$ganlite" export --model "$work/$m.safetensors" --out "$work/$m.onnx" --input-size "$size" -q >/dev/null
 done

@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   libgloo-dev
+  libcpp-httplib-dev
   python3-numpy
 )
 # Optional extras used by tests that skip themselves without them (independent readers,

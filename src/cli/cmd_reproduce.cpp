@@ -228,9 +228,9 @@ void setup_reproduce(CLI::App& app) {
   cmd->add_option("--scale", o->in.scale, "full: the paper's setting; tiny: the same stages scaled down (CPU, minutes)")
       ->check(CLI::IsMember({"full", "tiny"}))->capture_default_str();
   cmd->add_option("--inception", o->in.inception, "FID Inception weights (pt_inception-2015-12-05-6726825d.pth); without them FID is not measured");
-  cmd->add_option("--segmenter", o->in.segmenter, "TorchScript segmenter for mIoU (cityscapes: DRN-D-105)");
+  cmd->add_option("--segmenter", o->in.segmenter, "TorchScript segmenter for mIoU (cityscapes: DRN-D-105); also picks the best checkpoint where the release does");
   cmd->add_option("--miou-labels", o->in.miou_labels, "Class-id label maps of the test images, for mIoU");
-  cmd->add_option("--vgg-weights", o->in.vgg, "torchvision vgg16 weights (DCD's perceptual terms)");
+  cmd->add_option("--vgg-weights", o->in.vgg, "torchvision VGG weights for the recipe's perceptual terms: vgg16 (DCD), vgg19 (GauGAN teachers)");
   cmd->add_option("--recipes-dir", o->recipes_dir, "Folder of recipe files (default: $GANLITE_RECIPES_DIR, else the one installed with ganlite)");
   cmd->add_flag("--dry-run", o->dry_run, "Print the resolved stages, each with its exact command line; run nothing");
   add_device_options(*cmd, o->common);

@@ -91,9 +91,10 @@ void add_train_flags(CLI::App* cmd, TrainFlags& st, const TrainFlagGroups& group
                               "spade: torchvision vgg19 state dict (.pth) for the VGG19 perceptual loss; without it the "
                               "term is off",
                               GANLITE_FIELD(std::string, vgg_weights));
-    add_switch(cmd, st, "--no-ttur", "spade: one lr and --beta1/--beta2 for G and D (default TTUR: G lr/2, D lr*2, betas 0, 0.9)",
-               [](TrainConfig& c) { c.no_ttur = true; });
   }
+  // Also `distill`: a spade student's optimisers follow it as the teacher's do (CAT's spade distiller).
+  add_switch(cmd, st, "--no-ttur", "spade: one lr and --beta1/--beta2 for G and D (default TTUR: G lr/2, D lr*2, betas 0, 0.9)",
+             [](TrainConfig& c) { c.no_ttur = true; });
   add_override<double>(cmd, st, "--aspect-ratio", "Label-map tasks, --preprocess fixed: width / height (cityscapes 2)",
                        GANLITE_FIELD(double, aspect_ratio));
   add_switch(cmd, st, "--no-instance", "Label-map tasks: ignore instance maps (the edge channel follows the class map)",

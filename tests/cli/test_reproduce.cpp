@@ -1,12 +1,15 @@
 // Recipes (recipes/*.json), `ganlite recipes` and `ganlite reproduce`: every recipe loads and
-// resolves to the stages and flags of its published setting; one recipe runs end to end at tiny
-// scale, resumes stage by stage, and a failed stage leaves nothing behind. All recipes at tiny
-// scale: bench/reproduce_all.sh.
+// resolves to the stages and flags of its published setting; CAT horse2zebra and CAT GauGAN run
+// end to end at tiny scale, the first resumes stage by stage, and a failed stage leaves nothing
+// behind; select-checkpoint picks by FID and by mIoU. All recipes at tiny scale:
+// bench/reproduce_all.sh.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -56,6 +59,45 @@ const json& stage_named(const json& dry_run, const std::string& name) {
   throw std::runtime_error("no stage " + name);
 }
 
+// DRN's cityscapes normalisation (CAT metric/cityscapes_mIoU.py), as the recipes pass it.
+const char* const kDrnMean = "0.29010095242892997,0.32808144844279574,0.28696394422942517";
+const char* const kDrnStd = "0.1829540508368939,0.18656561047509476,0.18447508988480435";
+
+// A toy TorchScript segmenter for labels2scenes, written to dir/seg.pt: each pixel's class is the
+// nearest of the dataset's 6 class colours (make-dataset's dataset.json) after undoing DRN's
+// normalisation. Empty when /usr/bin/python3 has no torch to script it.
+fs::path tiny_segmenter(const TempDir& dir) {
+  if (!ganlite::testing::python_has_module("torch")) return {};
+  write_text_file(dir / "make_seg.py",
+                  std::string("import torch, sys\n"
+                              "mean = torch.tensor([") + kDrnMean + "]).view(1, 3, 1, 1)\n"
+                  "std = torch.tensor([" + kDrnStd + "]).view(1, 3, 1, 1)\n"
+                  "colors = [[70, 130, 180], [128, 64, 128], [70, 70, 70], [107, 142, 35], [0, 0, 142], [220, 20, 60]]\n"
+                  "class Seg(torch.nn.Module):\n"
+                  "    def __init__(self):\n"
+                  "        super().__init__()\n"
+                  "        self.register_buffer('mean', mean)\n"
+                  "        self.register_buffer('std', std)\n"
+                  "        self.register_buffer('palette', torch.tensor(colors, dtype=torch.float32).view(1, 6, 3, 1, 1) / 255.0)\n"
+                  "    def forward(self, x):\n"
+                  "        rgb = (x * self.std + self.mean).unsqueeze(1)\n"
+                  "        return -((rgb - self.palette) ** 2).sum(2)\n"
+                  "torch.jit.script(Seg()).save(sys.argv[1])\n");
+  const auto r = ganlite::testing::run_command(ganlite::testing::system_python() + " '" + (dir / "make_seg.py").string() +
+                                               "' '" + (dir / "seg.pt").string() + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return dir / "seg.pt";
+}
+
+// The index the releases' rule picks on mIoU alone: the first highest.
+size_t first_highest_miou(const json& candidates) {
+  size_t best = 0;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (candidates[i].at("miou").get<double>() > candidates[best].at("miou").get<double>()) best = i;
+  }
+  return best;
+}
+
 json dry_run(const std::string& recipe, const std::string& extra) {
   TempDir out;
   const auto r = run_cli("reproduce --recipe " + recipe + " --data /datasets/x --out '" + out.path().string() +
@@ -84,7 +126,8 @@ TEST(Recipes, EveryFileLoadsWithASourceForEveryArgumentAndAPublishedFigure) {
   }
   for (const char* required : {"cat-horse2zebra-2.6G", "cat-zebra2horse-2.6G", "cat-cityscapes-5.6G", "cat-map2sat-4.6G",
                                "dcd-horse2zebra", "dcd-summer2winter", "dcd-edges2shoes", "wkd-horse2zebra",
-                               "gancompression-horse2zebra-mse-ngf16"}) {
+                               "gancompression-horse2zebra-mse-ngf16", "cat-gaugan-cityscapes-5.6G",
+                               "cat-gaugan-cityscapes-30G"}) {
     EXPECT_TRUE(names.count(required)) << required;
   }
 }
@@ -160,6 +203,59 @@ TEST(Reproduce, DryRunOfEveryCatRecipeSetsTheReleasesFlags) {
   const json city = dry_run("cat-cityscapes-5.6G", "");
   EXPECT_EQ(flag_words(stage_named(city, "miou"), "--segmenter"), std::vector<std::string>{"s.pt"});
   EXPECT_EQ(flag_words(stage_named(city, "distill"), "--lambda-ka"), std::vector<std::string>{"0.5"});
+  // CAT keeps a cityscapes student that sets a new lowest FID or a new highest mIoU.
+  const json& city_select = stage_named(city, "select");
+  EXPECT_EQ(flag_words(city_select, "--inception"), std::vector<std::string>{"i.pth"});
+  EXPECT_EQ(flag_words(city_select, "--segmenter"), std::vector<std::string>{"s.pt"});
+  EXPECT_EQ(flag_words(city_select, "--miou-labels"), flag_words(stage_named(city, "miou"), "--labels"));
+  EXPECT_EQ(flag_words(city_select, "--miou-mean"), flag_words(stage_named(city, "miou"), "--mean"));
+}
+
+// CAT's GauGAN scripts (scripts/gaugan/cityscapes/*.sh): inception-SPADE teacher with VGG19,
+// pruning to the budget with the trunk floored at 16 x 16 channels, KA on 2 GPU chunks averaged
+// (0.5 x mean = 0.25 x sum), best checkpoint by mIoU alone (--no_fid).
+TEST(Reproduce, DryRunOfTheGauganRecipesSetsTheReleasesFlags) {
+  for (const std::string name : {"cat-gaugan-cityscapes-5.6G", "cat-gaugan-cityscapes-30G"}) {
+    SCOPED_TRACE(name);
+    const json j = dry_run(name, "");
+    const json& teacher = stage_named(j, "teacher");
+    EXPECT_EQ(flag_words(teacher, "--task"), std::vector<std::string>{"spade"});
+    EXPECT_EQ(flag_words(teacher, "--arch"), std::vector<std::string>{"inception_spade"});
+    EXPECT_EQ(flag_words(teacher, "--label-nc"), std::vector<std::string>{"35"});
+    EXPECT_EQ(flag_words(teacher, "--netD"), std::vector<std::string>{"multiscale"});
+    EXPECT_EQ(flag_words(teacher, "--vgg-weights"), std::vector<std::string>{"vgg16.pth"});
+    EXPECT_EQ(flag_words(teacher, "--crop-size"), std::vector<std::string>{"512"});
+    EXPECT_EQ(flag_words(teacher, "--aspect-ratio"), std::vector<std::string>{"2"});
+    const json& prune = stage_named(j, "prune");
+    EXPECT_EQ(flag_words(prune, "--target-macs")[0], name.substr(name.rfind('-') + 1));
+    EXPECT_EQ(flag_words(prune, "--min-channels"), std::vector<std::string>{"256"});
+    EXPECT_EQ(flag_words(prune, "--reinit"), std::vector<std::string>{""});
+    const json& distill = stage_named(j, "distill");
+    EXPECT_EQ(flag_words(distill, "--method"), std::vector<std::string>{"ka"});
+    EXPECT_EQ(flag_words(distill, "--task"), std::vector<std::string>{"spade"});
+    EXPECT_EQ(flag_words(distill, "--ka-chunks"), std::vector<std::string>{"2"});
+    EXPECT_EQ(flag_words(distill, "--lambda-ka"), std::vector<std::string>{"0.25"});
+    EXPECT_EQ(flag_words(distill, "--lambda-recon"), std::vector<std::string>{"0"});
+    EXPECT_EQ(flag_words(distill, "--batch-size"), std::vector<std::string>{"16"});
+    EXPECT_NE(flag_words(distill, "--restore-d")[0].find("teacher/checkpoints/latest_net_D"), std::string::npos);
+    const json& select = stage_named(j, "select");
+    EXPECT_EQ(flag_words(select, "--segmenter"), std::vector<std::string>{"s.pt"});
+    EXPECT_EQ(flag_words(select, "--miou-labels"), std::vector<std::string>{"labels"});
+    EXPECT_EQ(flag_words(select, "--miou-classes"), std::vector<std::string>{"19"});
+    EXPECT_TRUE(flag_words(select, "--inception").empty());  // the release selects with --no_fid
+    EXPECT_EQ(flag_words(stage_named(j, "eval"), "--inception"), std::vector<std::string>{"i.pth"});
+    EXPECT_NE(flag_words(stage_named(j, "eval"), "--student")[0].find("select/best_net_G"), std::string::npos);
+    for (const auto& s : j.at("stages")) EXPECT_FALSE(s.contains("unknown_flags")) << s.dump();
+  }
+  // A full-scale run that trains the teacher needs SPADE's VGG19 weights; one with --teacher not.
+  TempDir out;
+  const std::string base = "reproduce --recipe cat-gaugan-cityscapes-30G --data d --inception i.pth --segmenter s.pt "
+                           "--miou-labels l --dry-run --out '" + out.path().string() + "'" + recipes_flag();
+  auto r = run_cli(base);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("stage 'teacher': --vgg-weights needs --vgg-weights FILE"), std::string::npos) << r.output;
+  r = run_cli(base + " --teacher t.safetensors --teacher-d d.safetensors");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
 TEST(Reproduce, DryRunOfTheOtherRecipesSetsTheirMethodsFlags) {
@@ -400,6 +496,107 @@ TEST(SelectCheckpoint, TheReleasesRuleCombinesFidAndMiou) {
   EXPECT_EQ(select_best_checkpoint({c(50, 30), c(40, 35), c(45, 36), c(44, 20)}), 2u);
   EXPECT_EQ(select_best_checkpoint({c({}, {}), c({}, {}), c({}, {})}), 2u);
   EXPECT_THROW(select_best_checkpoint({}), ganlite::Error);
+}
+
+// The whole CAT GauGAN pipeline at tiny scale: labels2scenes, an inception-SPADE teacher,
+// pruning, KA distillation with SPADE's losses, selection by mIoU with a tiny TorchScript
+// segmenter (the release's rule: the first highest mIoU), profile and eval of the selected
+// student; the report puts the selected checkpoint's mIoU beside the published figure.
+TEST(Reproduce, TinyCatGauganRunsEveryStageAndSelectsByMiou) {
+  TempDir out;
+  const fs::path segmenter = tiny_segmenter(out);
+  if (segmenter.empty()) GTEST_SKIP() << "/usr/bin/python3 has no torch to script a segmenter";
+  const fs::path run = out / "run";
+  const auto r = run_cli("reproduce --recipe cat-gaugan-cityscapes-5.6G --scale tiny --threads 1 --json --out '" +
+                         run.string() + "' --segmenter '" + segmenter.string() + "' --miou-labels '" +
+                         (run / "dataset" / "test_labels").string() + "'" + recipes_flag());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json report = parse_output(r);
+  std::map<std::string, std::string> status;
+  for (const auto& s : report.at("stages")) status[s.at("name")] = s.at("status");
+  for (const char* stage : {"dataset", "teacher", "prune", "distill", "select", "profile-student", "eval"}) {
+    EXPECT_EQ(status[stage], "ran") << stage;
+  }
+  EXPECT_EQ(status["import-teacher"], "skipped");
+  // KA as the release weighs it: 2 chunks, 0.25 x their sum; no L1 term.
+  const json distill_config = json::parse(read_text_file(run / "distill" / "config.json"));
+  EXPECT_EQ(distill_config.at("distill").at("ka_chunks"), 2);
+  EXPECT_EQ(distill_config.at("distill").at("lambda_recon"), 0.0);
+  EXPECT_EQ(distill_config.at("task"), "spade");
+  // The student is the pruned inception-SPADE generator.
+  const auto student = ganlite::io::load_generator(run / "select" / "best_net_G.safetensors", torch::kCPU);
+  EXPECT_EQ(student->config().arch, "inception_spade");
+  EXPECT_LT(student->config().ngf, 4);
+  // Selection by mIoU alone over the two epoch files and the final checkpoint.
+  const json& choice = report.at("checkpoint");
+  ASSERT_TRUE(choice.at("selected").is_object()) << choice.dump();
+  EXPECT_EQ(choice.at("metric"), "miou");
+  const json& candidates = choice.at("candidates");
+  ASSERT_EQ(candidates.size(), 3u);
+  for (const auto& c : candidates) {
+    ASSERT_TRUE(c.at("miou").is_number()) << c.dump();
+    EXPECT_TRUE(c.at("fid").is_null());
+    EXPECT_GE(c.at("miou").get<double>(), 0.0);
+    EXPECT_LE(c.at("miou").get<double>(), 100.0);
+  }
+  const size_t best = first_highest_miou(candidates);
+  EXPECT_EQ(choice.at("selected").at("file"), candidates[best].at("file"));
+  EXPECT_EQ(read_text_file(run / "select" / "best_net_G.safetensors"),
+            read_text_file(candidates[best].at("file").get<std::string>()));
+  bool miou_reported = false;
+  for (const auto& f : report.at("figures")) {
+    if (f.at("metric") != "miou") continue;
+    ASSERT_EQ(f.at("measured").size(), 1u);
+    EXPECT_EQ(f.at("measured")[0].at("value"), candidates[best].at("miou"));
+    EXPECT_TRUE(f.at("published")[0].at("value").is_null());  // the 5.6G figure is not known here
+    miou_reported = true;
+  }
+  EXPECT_TRUE(miou_reported);
+  EXPECT_FALSE(fs::exists(run / "select" / "miou_images"));  // scored images are not kept
+}
+
+// select-checkpoint by mIoU on paired data (pix2pix cityscapes' protocol): each candidate's mIoU
+// is what `ganlite translate --paired-half` + `ganlite miou` give for it; the first highest is
+// chosen; the segmenter needs its labels.
+TEST(SelectCheckpoint, PicksTheHighestMiouAndScoresAsTheMiouStageDoes) {
+  TempDir dir;
+  const fs::path segmenter = tiny_segmenter(dir);
+  if (segmenter.empty()) GTEST_SKIP() << "/usr/bin/python3 has no torch to script a segmenter";
+  auto r = run_cli("make-dataset --kind labels2scenes --count 2 --test-count 3 --size 32 --seed 1 --out '" +
+                   (dir / "data").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path run = fake_run(dir / "run", {1, 2});
+  const std::string labels = (dir / "data" / "test_labels").string();
+  const std::string cmd = "select-checkpoint --run '" + run.string() + "' --data '" + (dir / "data").string() +
+                          "' --task pix2pix --direction BtoA --segmenter '" + segmenter.string() + "' --miou-classes 6 --miou-mean " +
+                          kDrnMean + " --miou-std " + kDrnStd + " --threads 1 --json --out '" + (dir / "select").string() + "'";
+  r = run_cli(cmd + " --miou-labels '" + labels + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json j = parse_output(r);
+  EXPECT_EQ(j.at("metric"), "miou");
+  const json& candidates = j.at("candidates");
+  ASSERT_EQ(candidates.size(), 3u);
+  for (const auto& c : candidates) {
+    ASSERT_TRUE(c.at("miou").is_number()) << c.dump();
+    // The miou stage's figure for this file: the B (label) halves translated, then segmented.
+    const std::string file = c.at("file");
+    const fs::path fakes = dir / ("fakes_" + c.at("label").get<std::string>());
+    auto t = run_cli("translate --model '" + file + "' --input '" + (dir / "data" / "test").string() +
+                     "' --paired-half B --threads 1 --out '" + fakes.string() + "'");
+    ASSERT_EQ(t.exit_code, 0) << t.output;
+    t = run_cli("miou --segmenter '" + segmenter.string() + "' --images '" + fakes.string() + "' --labels '" + labels +
+                "' --classes 6 --mean " + kDrnMean + " --std " + kDrnStd + " --threads 1 --json");
+    ASSERT_EQ(t.exit_code, 0) << t.output;
+    const double miou = parse_output(t).at("miou").get<double>();
+    EXPECT_NEAR(c.at("miou").get<double>(), miou, 1e-9 * std::max(1.0, miou)) << file;
+  }
+  const size_t best = first_highest_miou(candidates);
+  EXPECT_EQ(j.at("selected"), candidates[best]);
+  EXPECT_EQ(read_text_file(dir / "select" / "best_net_G.safetensors"),
+            read_text_file(candidates[best].at("file").get<std::string>()));
+  r = run_cli(cmd);  // no --miou-labels
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--segmenter needs --miou-labels"), std::string::npos) << r.output;
 }
 
 TEST(Reproduce, AFailedStageIsNamedAndLeavesNoFolderOrRecord) {

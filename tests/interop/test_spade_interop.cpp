@@ -8,6 +8,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
+#include "ganlite/io/checkpoint.h"
 #include "ganlite/io/import_pth.h"
 #include "ganlite/io/onnx_export.h"
 #include "ganlite/io/onnx_runner.h"
@@ -185,5 +188,30 @@ TEST(SpadeOnnx, RunsInOpenCvWithinFp32Tolerance) {
     EXPECT_GT(want.std().item<double>(), 0.05) << "degenerate output";
     ganlite::testing::expect_close(
         got, want, ganlite::testing::fp32_network_tolerance(*g, ganlite::testing::max_abs(want)), what);
+  }
+}
+
+// `ganlite export --input-size HxW`: GauGAN's generators export and verify at a rectangle (the
+// declared shape), and a side that is not a multiple of 64 is refused.
+TEST(SpadeOnnx, ExportCliTakesHeightByWidth) {
+  if (!io::onnx_export_available()) GTEST_SKIP() << "built without libonnx";
+  ganlite::testing::TempDir dir;
+  auto g = nn::make_generator(onnx_config("inception_spade", "batch"));
+  unit_gain(*g);
+  g->eval();
+  io::save_generator(dir / "g.safetensors", *g);
+  const std::string base = "export --model '" + (dir / "g.safetensors").string() + "' --out '" + (dir / "g.onnx").string() + "'";
+  const auto r = ganlite::testing::run_cli(base + " --input-size 64x128 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(j.at("input_size"), nlohmann::json({64, 128}));
+  EXPECT_EQ(j.at("verify").at("input_size"), nlohmann::json({64, 128}));
+  // OpenCV DNN against LibTorch on a tanh output (scale <= 1): two fp32 evaluations of the network.
+  EXPECT_LE(j.at("verify").at("max_abs_diff").get<double>(), ganlite::testing::fp32_network_tolerance(*g, 1.0));
+  io::OnnxRunner runner(dir / "g.onnx");
+  EXPECT_EQ(runner.run(random_labels(64, 128)).sizes(), (std::vector<int64_t>{1, 3, 64, 128}));
+  for (const char* bad : {"64x100", "64x", "x128", "0x64"}) {
+    const auto b = ganlite::testing::run_cli(base + " --input-size " + bad);
+    EXPECT_EQ(b.exit_code, 2) << bad << ": " << b.output;
   }
 }

@@ -292,7 +292,7 @@ TEST(Spade, InceptionSpadePrunesToABudgetAtTheTrainingResolution) {
   EXPECT_EQ(r.search_macs, nn::inception_spade_counts(r.config, 64, 128, false).macs);
   EXPECT_EQ(r.macs_after, nn::inception_spade_counts(r.config, 64, 128).macs);
   EXPECT_LT(r.macs_after, r.macs_before);
-  EXPECT_FALSE(r.inherited);  // fresh weights, as CAT's GauGAN students
+  EXPECT_TRUE(r.inherited);  // the teacher's kept channels (tests/compress/test_prune_spade.cpp)
   EXPECT_NO_THROW(r.config.validate());
   // Widths are the survivors of the threshold: the trunk rounded down to 16 channels.
   auto kept = [&](const nn::ScoredNorm& n) {

@@ -398,3 +398,29 @@ class Distiller:
 
     def modules(self):
         return {'G': self.student, 'D': self.net_d, 'T': self.teacher}
+
+
+def run_cat_distillation(term_name, term):
+    """CAT's optimize_parameters: D steps on the detached student output, then G (GAN +
+    reconstruction + one distillation term against the updated D). term(d, settings) is the
+    unweighted distillation loss; settings['weight'] scales it."""
+    ex = Exchange(main_folder())
+    s = ex.settings
+    d = Distiller(ex)
+    opt_g = adam(d.student.parameters(), s)
+    opt_d = adam(d.net_d.parameters(), s)
+    for real_a, real_b in ex.batches:
+        d.forward(real_a)
+        set_requires_grad([d.net_d], True)
+        opt_d.zero_grad()
+        loss_d_real, loss_d_fake = d.backward_d(real_a, real_b)
+        opt_d.step()
+        set_requires_grad([d.net_d], False)
+        opt_g.zero_grad()
+        loss_gan, loss_recon = d.g_losses(real_a, real_b)
+        loss_term = term(d, s) * s['weight']
+        (loss_gan + loss_recon + loss_term).backward()
+        opt_g.step()
+        ex.log({'G_gan': loss_gan, 'G_recon': loss_recon, term_name: loss_term, 'D_real': loss_d_real,
+                'D_fake': loss_d_fake})
+    ex.write(d.modules())

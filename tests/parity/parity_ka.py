@@ -29,26 +29,7 @@ def distill_loss(student_taps, teacher_taps, parts):
 
 
 def main():
-    ex = pc.Exchange(pc.main_folder())
-    s = ex.settings
-    d = pc.Distiller(ex)
-    opt_g = pc.adam(d.student.parameters(), s)
-    opt_d = pc.adam(d.net_d.parameters(), s)
-    for real_a, real_b in ex.batches:
-        d.forward(real_a)
-        pc.set_requires_grad([d.net_d], True)
-        opt_d.zero_grad()
-        loss_d_real, loss_d_fake = d.backward_d(real_a, real_b)
-        opt_d.step()
-        pc.set_requires_grad([d.net_d], False)
-        opt_g.zero_grad()
-        loss_gan, loss_recon = d.g_losses(real_a, real_b)
-        loss_ka = distill_loss(d.s_taps.list(), d.t_taps.list(), s['ka_chunks']) * s['weight']
-        (loss_gan + loss_recon + loss_ka).backward()
-        opt_g.step()
-        ex.log({'G_gan': loss_gan, 'G_recon': loss_recon, 'G_ka': loss_ka, 'D_real': loss_d_real,
-                'D_fake': loss_d_fake})
-    ex.write(d.modules())
+    pc.run_cat_distillation('G_ka', lambda d, s: distill_loss(d.s_taps.list(), d.t_taps.list(), s['ka_chunks']))
 
 
 if __name__ == '__main__':

@@ -34,26 +34,7 @@ def wavelet_loss(student, teacher, levels, distance):
 
 
 def main():
-    ex = pc.Exchange(pc.main_folder())
-    s = ex.settings
-    d = pc.Distiller(ex)
-    opt_g = pc.adam(d.student.parameters(), s)
-    opt_d = pc.adam(d.net_d.parameters(), s)
-    for real_a, real_b in ex.batches:
-        d.forward(real_a)
-        pc.set_requires_grad([d.net_d], True)
-        opt_d.zero_grad()
-        loss_d_real, loss_d_fake = d.backward_d(real_a, real_b)
-        opt_d.step()
-        pc.set_requires_grad([d.net_d], False)
-        opt_g.zero_grad()
-        loss_gan, loss_recon = d.g_losses(real_a, real_b)
-        loss_wkd = wavelet_loss(d.s_fake, d.t_fake, s['wkd_levels'], s['wkd_distance']) * s['weight']
-        (loss_gan + loss_recon + loss_wkd).backward()
-        opt_g.step()
-        ex.log({'G_gan': loss_gan, 'G_recon': loss_recon, 'G_wkd': loss_wkd, 'D_real': loss_d_real,
-                'D_fake': loss_d_fake})
-    ex.write(d.modules())
+    pc.run_cat_distillation('G_wkd', lambda d, s: wavelet_loss(d.s_fake, d.t_fake, s['wkd_levels'], s['wkd_distance']))
 
 
 if __name__ == '__main__':

@@ -162,11 +162,13 @@ void walk(const torch::nn::Module& module, const std::string& tprefix, const std
 }
 
 Channels mask_channels(const Masks& masks, const nn::PruneMask& m) {
+  if (m.channels.defined()) return m.channels.to(torch::kCPU, torch::kLong);
   return m.all ? Channels() : masks.get(m.role, m.block, m.slot);
 }
 
 // The family's plan made into slices: main-path segments share the activation's channels and the
-// plan's main targets; a residual branch starts from the trunk's channels with its own targets.
+// plan's main targets; a residual branch starts from its input's channels (the trunk's unless the
+// plan says otherwise) with its own targets.
 std::vector<LayerSlice> slices_of(const nn::PrunePlan& plan, const Masks& masks) {
   std::deque<Channels> main_targets;
   for (const auto& m : plan.main_targets) main_targets.push_back(mask_channels(masks, m));
@@ -179,7 +181,7 @@ std::vector<LayerSlice> slices_of(const nn::PrunePlan& plan, const Masks& masks)
     }
     std::deque<Channels> targets;
     for (const auto& m : segment.targets) targets.push_back(mask_channels(masks, m));
-    Channels branch_current = masks.get(NormRole::trunk);
+    Channels branch_current = mask_channels(masks, segment.input);
     walk(*segment.module, segment.teacher_prefix, segment.student_prefix, branch_current, targets, slices);
   }
   return slices;
@@ -274,7 +276,7 @@ PruneResult prune_at_threshold(const nn::GeneratorImpl& teacher, double threshol
   result.config = student_from_masks(masks, tcfg, hooks);
   result.student = nn::make_generator(result.config);
   if (options.inherit_weights && hooks.plan) {
-    const auto slices = slices_of(hooks.plan(teacher, norms, result.config.widths), masks);
+    const auto slices = slices_of(hooks.plan(teacher, norms, result.config), masks);
     inherit_weights(teacher, *result.student, slices);
   }
   const auto device = teacher.parameters().empty() ? torch::Device(torch::kCPU) : teacher.parameters()[0].device();

@@ -2,14 +2,13 @@
 // the released DCD code (methods.md 3.4; poopit/DCD-official utils/vgg.py, `Vgg16`, slices the
 // pretrained features at 4, 9, 16 and 23). Only these layers are built and loaded, so a full
 // ImageNet vgg16 state dict (528 MB) or a file holding just the ten convs' weights both work.
+// The stack and its loader are train/vgg_loss.h's, with VGG16's spec.
 #pragma once
-#include <torch/nn/module.h>
-#include <torch/nn/modules/container/sequential.h>
-#include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
 #include <string>
-#include <vector>
+
+#include "ganlite/train/vgg_loss.h"
 
 namespace ganlite::compress {
 
@@ -17,19 +16,14 @@ namespace ganlite::compress {
 inline constexpr size_t kVggRelu2_2 = 1;
 inline constexpr size_t kVggStyleLayers = 4;
 
-class Vgg16FeaturesImpl : public torch::nn::Module {
- public:
-  // features = torchvision's layout: [conv, ReLU] x2, maxpool, [conv, ReLU] x2, maxpool,
-  // [conv, ReLU] x3, maxpool, [conv, ReLU] x3 (64, 128, 256, 512 channels).
-  Vgg16FeaturesImpl();
-  // Images in [-1, 1] -> {relu1_2 [N,64,H,W], relu2_2 [N,128,H/2,W/2], relu3_3 [N,256,H/4,W/4],
-  // relu4_3 [N,512,H/8,W/8]}. The input is (x + 1) / 2, without ImageNet mean / std, as the
-  // release feeds it (utils/vgg_feature.py, `VGGFeature.__call__`).
-  std::vector<torch::Tensor> forward(const torch::Tensor& images);
+// forward: images in [-1, 1] -> {relu1_2 [N,64,H,W], relu2_2 [N,128,H/2,W/2], relu3_3
+// [N,256,H/4,W/4], relu4_3 [N,512,H/8,W/8]}. The input is (x + 1) / 2, without ImageNet mean /
+// std, as the release feeds it (utils/vgg_feature.py, `VGGFeature.__call__`).
+using Vgg16Features = train::VggFeatures;
 
-  torch::nn::Sequential features{nullptr};
-};
-TORCH_MODULE(Vgg16Features);
+// torchvision's vgg16 cfg "D" up to relu4_3 (the last pool lies beyond and is left out), tapping
+// the ReLUs at features 3, 8, 15 and 22.
+train::VggSpec vgg16_relu_x_3();
 
 // Loads features.{i}.{weight,bias} for the ten convs from a torchvision vgg16 state dict (.pth
 // written by torch.save, or .safetensors); every other key is ignored. The network is frozen

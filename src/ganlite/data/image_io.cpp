@@ -259,8 +259,9 @@ bool has_image_extension(const fs::path& path) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".webp";
 }
 
-cv::Mat read_image_rgb(const fs::path& path) {
-  const cv::Mat image = to_8bit(path, decode(path, read_checked_bytes(path)));
+namespace {
+
+cv::Mat to_rgb(const fs::path& path, const cv::Mat& image) {
   cv::Mat rgb;
   switch (image.channels()) {
     case 1:
@@ -282,6 +283,37 @@ cv::Mat read_image_rgb(const fs::path& path) {
       throw Error("image " + path.string() + ": unsupported channel count " + std::to_string(image.channels()));
   }
   return rgb;
+}
+
+}  // namespace
+
+cv::Mat read_image_rgb(const fs::path& path) {
+  return to_rgb(path, to_8bit(path, decode(path, read_checked_bytes(path))));
+}
+
+ImageHeader peek_image_header(const std::string& bytes) {
+  static const char* const kNames[] = {"png", "jpeg", "bmp", "webp", ""};
+  const Format format = sniff_format(bytes);
+  const DeclaredSize size = header_size(bytes, format);
+  return {kNames[static_cast<int>(format)], size.width, size.height};
+}
+
+cv::Mat decode_image_rgb(const std::string& bytes, const std::string& name, int64_t max_pixels) {
+  const fs::path label(name);
+  if (bytes.empty()) throw Error("image " + name + ": empty (0 bytes)");
+  const Format format = sniff_format(bytes);
+  if (format == Format::kUnknown) throw Error("image " + name + ": not a PNG, JPEG, BMP or WebP file (unrecognised content)");
+  if (format == Format::kPng && !png_is_complete(bytes)) throw Error("image " + name + ": truncated or corrupt PNG (no IEND chunk)");
+  if (format == Format::kJpeg && !jpeg_is_complete(bytes)) {
+    throw Error("image " + name + ": truncated or corrupt JPEG (no end-of-image marker)");
+  }
+  check_declared_size(label, bytes, format);
+  const DeclaredSize size = header_size(bytes, format);
+  if (size.width * size.height > max_pixels) {
+    throw Error("image " + name + ": " + std::to_string(size.width) + "x" + std::to_string(size.height) +
+                " pixels, more than the limit of " + std::to_string(max_pixels));
+  }
+  return to_rgb(label, to_8bit(label, decode(label, bytes)));
 }
 
 cv::Mat read_image_gray(const fs::path& path) {

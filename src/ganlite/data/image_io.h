@@ -22,6 +22,19 @@ bool has_image_extension(const std::filesystem::path& path);
 // folder, a non-image or one above kMaxImagePixels throws Error naming the file.
 cv::Mat read_image_rgb(const std::filesystem::path& path);
 
+// An image held in memory (an upload), checked as read_image_rgb checks files. Its header alone
+// is read first: `format` is "png", "jpeg", "bmp", "webp" or "" (unrecognised), `width` and
+// `height` are 0 when the header has none.
+struct ImageHeader {
+  std::string format;
+  int64_t width = 0;
+  int64_t height = 0;
+};
+ImageHeader peek_image_header(const std::string& bytes);
+// Decodes `bytes` to 8-bit RGB with read_image_rgb's checks and conversions, the declared size
+// bounded by `max_pixels` (at most kMaxImagePixels) before decoding; errors name `name`.
+cv::Mat decode_image_rgb(const std::string& bytes, const std::string& name, int64_t max_pixels = kMaxImagePixels);
+
 // Reads a single-channel 8-bit image (label maps of class ids) without any conversion; 16-bit
 // is scaled to 8-bit. Same errors as read_image_rgb, plus one for a multi-channel file.
 cv::Mat read_image_gray(const std::filesystem::path& path);

@@ -77,61 +77,87 @@ torch::Tensor read_label(const fs::path& path) {
 
 }  // namespace
 
-MiouResult evaluate_segmentation(const fs::path& segmenter, const fs::path& images_dir, const fs::path& labels_dir,
-                                 const MiouOptions& options, const torch::Device& device, bool quiet) {
-  if (!fs::exists(segmenter)) throw Error("segmenter model not found: " + segmenter.string());
-  ConfusionMatrix matrix(options.classes);
-  const auto images = data::list_images(images_dir);
-  if (images.empty()) throw Error("no images in " + images_dir.string());
-  if (!fs::is_directory(labels_dir)) throw Error("labels folder not found: " + labels_dir.string());
+struct SegmenterScorer::State {
+  std::filesystem::path path;
+  MiouOptions options;
   torch::jit::script::Module model;
+  torch::Tensor mean, stdev;
+  ConfusionMatrix matrix;
+  int64_t count = 0;
+  State(const fs::path& p, const MiouOptions& o) : path(p), options(o), matrix(o.classes) {}
+};
+
+SegmenterScorer::SegmenterScorer(const fs::path& segmenter, const MiouOptions& options, const torch::Device& device)
+    : state_(std::make_shared<State>(segmenter, options)) {
+  if (!fs::exists(segmenter)) throw Error("segmenter model not found: " + segmenter.string());
   try {
-    model = torch::jit::load(segmenter.string(), device);
+    state_->model = torch::jit::load(segmenter.string(), device);
   } catch (const c10::Error& e) {
     throw Error(segmenter.string() + ": not a TorchScript model (torch.jit.save): " + e.what_without_backtrace());
   }
-  model.eval();
-  torch::NoGradGuard no_grad;
+  state_->model.eval();
   const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  const auto mean = torch::tensor({options.mean[0], options.mean[1], options.mean[2]}, opts).view({1, 3, 1, 1});
-  const auto stdev = torch::tensor({options.std[0], options.std[1], options.std[2]}, opts).view({1, 3, 1, 1});
+  state_->mean = torch::tensor({options.mean[0], options.mean[1], options.mean[2]}, opts).view({1, 3, 1, 1});
+  state_->stdev = torch::tensor({options.std[0], options.std[1], options.std[2]}, opts).view({1, 3, 1, 1});
+}
+
+void SegmenterScorer::add(const torch::Tensor& image_u8, const torch::Tensor& label, const std::string& what) {
+  torch::NoGradGuard no_grad;
+  auto& s = *state_;
+  auto x = image_u8.to(s.mean.options()) / 255.0;
+  x = (x - s.mean) / s.stdev;
+  torch::jit::IValue out;
+  try {
+    out = s.model.forward({x});
+  } catch (const c10::Error& e) {
+    throw Error(s.path.string() + ": failed on " + what + ": " + e.what_without_backtrace());
+  }
+  if (out.isTuple()) out = out.toTuple()->elements()[0];
+  if (!out.isTensor()) throw Error(s.path.string() + ": output is not a tensor (expected [1, C, H, W] logits)");
+  auto logits = out.toTensor();
+  if (logits.dim() != 4 || logits.size(0) != 1 || logits.size(1) != s.options.classes) {
+    throw Error(s.path.string() + ": output " + c10::str(logits.sizes()) + " is not [1, " +
+                std::to_string(s.options.classes) + ", H, W] (--classes " + std::to_string(s.options.classes) + ")");
+  }
+  if (logits.size(2) != label.size(0) || logits.size(3) != label.size(1)) {
+    logits = F::interpolate(logits.to(torch::kFloat32), F::InterpolateFuncOptions()
+                                                           .size(std::vector<int64_t>{label.size(0), label.size(1)})
+                                                           .mode(torch::kBilinear)
+                                                           .align_corners(false));
+  }
+  s.matrix.add(logits.argmax(1).squeeze(0), label);
+  ++s.count;
+}
+
+MiouResult SegmenterScorer::result() const {
+  MiouResult result;
+  result.count = state_->count;
+  result.per_class_iou = state_->matrix.per_class_iou();
+  for (auto& v : result.per_class_iou) v *= 100.0;
+  result.miou = state_->matrix.mean_iou() * 100.0;
+  return result;
+}
+
+MiouResult evaluate_segmentation(const fs::path& segmenter, const fs::path& images_dir, const fs::path& labels_dir,
+                                 const MiouOptions& options, const torch::Device& device, bool quiet) {
+  if (!fs::exists(segmenter)) throw Error("segmenter model not found: " + segmenter.string());
+  const auto images = data::list_images(images_dir);
+  if (images.empty()) throw Error("no images in " + images_dir.string());
+  if (!fs::is_directory(labels_dir)) throw Error("labels folder not found: " + labels_dir.string());
+  SegmenterScorer scorer(segmenter, options, device);
   std::unique_ptr<ProgressBar> bar;
   if (!quiet) bar = std::make_unique<ProgressBar>(static_cast<int64_t>(images.size()), "mIoU");
-  MiouResult result;
+  int64_t done = 0;
   for (const auto& path : images) {
     const auto label = read_label(label_for(path, labels_dir));
     cv::Mat rgb = data::read_image_rgb(path);
     if (!rgb.isContinuous()) rgb = rgb.clone();
-    auto x = torch::from_blob(rgb.data, {1, rgb.rows, rgb.cols, 3}, torch::kUInt8).permute({0, 3, 1, 2}).to(opts) / 255.0;
-    x = (x - mean) / stdev;
-    torch::jit::IValue out;
-    try {
-      out = model.forward({x});
-    } catch (const c10::Error& e) {
-      throw Error(segmenter.string() + ": failed on " + path.string() + ": " + e.what_without_backtrace());
-    }
-    if (out.isTuple()) out = out.toTuple()->elements()[0];
-    if (!out.isTensor()) throw Error(segmenter.string() + ": output is not a tensor (expected [1, C, H, W] logits)");
-    auto logits = out.toTensor();
-    if (logits.dim() != 4 || logits.size(0) != 1 || logits.size(1) != options.classes) {
-      throw Error(segmenter.string() + ": output " + c10::str(logits.sizes()) + " is not [1, " +
-                  std::to_string(options.classes) + ", H, W] (--classes " + std::to_string(options.classes) + ")");
-    }
-    if (logits.size(2) != label.size(0) || logits.size(3) != label.size(1)) {
-      logits = F::interpolate(logits.to(torch::kFloat32), F::InterpolateFuncOptions()
-                                                             .size(std::vector<int64_t>{label.size(0), label.size(1)})
-                                                             .mode(torch::kBilinear)
-                                                             .align_corners(false));
-    }
-    matrix.add(logits.argmax(1).squeeze(0), label);
-    ++result.count;
-    if (bar) bar->update(result.count);
+    const auto x = torch::from_blob(rgb.data, {1, rgb.rows, rgb.cols, 3}, torch::kUInt8).permute({0, 3, 1, 2}).clone();
+    scorer.add(x, label, path.string());
+    if (bar) bar->update(++done);
   }
   if (bar) bar->finish();
-  result.per_class_iou = matrix.per_class_iou();
-  for (auto& v : result.per_class_iou) v *= 100.0;
-  result.miou = matrix.mean_iou() * 100.0;
-  return result;
+  return scorer.result();
 }
 
 }  // namespace ganlite::metrics

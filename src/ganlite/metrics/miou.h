@@ -5,6 +5,7 @@
 
 #include <array>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,22 @@ struct MiouResult {
   double miou = 0;                   // percent, like the papers' tables
   std::vector<double> per_class_iou;  // percent; NaN for absent classes
   int64_t count = 0;                 // images evaluated
+};
+
+// A TorchScript segmenter (input and output as evaluate_segmentation's) scoring images one at a
+// time against label maps: for images that are never written to a folder (`ganlite eval`).
+class SegmenterScorer {
+ public:
+  // Throws Error naming the file when it is missing or not TorchScript.
+  SegmenterScorer(const std::filesystem::path& segmenter, const MiouOptions& options, const torch::Device& device);
+  // image_u8: [1, 3, H, W] uint8 RGB; label: [h, w] integer class ids (ids outside [0, classes),
+  // 255 in particular, are not counted). `what` names the image in errors.
+  void add(const torch::Tensor& image_u8, const torch::Tensor& label, const std::string& what);
+  MiouResult result() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
 };
 
 // Runs a TorchScript segmenter (torch::jit::load; input [1, 3, H, W] float RGB, normalised as

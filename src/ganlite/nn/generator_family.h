@@ -25,13 +25,15 @@
 
 namespace ganlite::nn {
 
-// The channels one layer keeps in CAT pruning: those of the scored norm (role, block, slot), or
-// every channel (`all`, the output conv).
+// The channels one layer keeps in CAT pruning: those of the scored norm (role, block, slot),
+// every channel (`all`, the output conv), or, when `channels` is defined, those indices (int64,
+// ascending: a selection the family makes itself, e.g. inception_spade's trunk and up-block outputs).
 struct PruneMask {
   NormRole role = NormRole::stem;
   int block = -1;
   int slot = -1;
   bool all = false;
+  torch::Tensor channels{};
 };
 
 // A part of the teacher that compress/prune.cpp walks in execution order, slicing each conv's
@@ -40,10 +42,11 @@ struct PruneSegment {
   std::string teacher_prefix, student_prefix;  // state-dict prefixes (they differ when branches vanish)
   std::shared_ptr<torch::nn::Module> module;   // the teacher's
   // false: on the main path (its input is the previous main segment's output; its convs take the
-  // plan's next `main_targets`). true: a residual branch reading the trunk, its convs taking
-  // `targets` in order.
+  // plan's next `main_targets`). true: a residual branch reading `input` (the trunk unless the
+  // family says otherwise), its convs taking `targets` in order.
   bool residual_branch = false;
   std::vector<PruneMask> targets;
+  PruneMask input{NormRole::trunk};
 };
 
 struct PrunePlan {
@@ -55,14 +58,15 @@ struct PruneHooks {
   // Channels a block's scored norm keeps at least: 1 where the block's second conv still writes
   // the trunk (ResNet), 0 where a branch may vanish (inception).
   int block_floor = 1;
-  // The slicing plan from `teacher` (its scored norms given) to a student of `student_widths`.
+  // The slicing plan from `teacher` (its scored norms given) to the student `student` (its config,
+  // widths written out); without it the student starts from fresh weights.
   std::function<PrunePlan(const GeneratorImpl& teacher, const std::vector<ScoredNorm>& norms,
-                          const GeneratorWidths& student_widths)>
+                          const ArchConfig& student)>
       plan;
   // Optional, for families whose student is more than the teacher with other widths
   // (inception_spade: CAT rounds the trunk to a multiple of 16 and derives ngf from it): the
   // student's config from the channels each scored norm (role, block, slot) keeps. A family with
-  // this and no `plan` is prunable; its students start from fresh weights, as CAT's GauGAN ones.
+  // this and no `plan` is prunable; its students start from fresh weights.
   std::function<ArchConfig(const ArchConfig& teacher, const std::function<int(NormRole, int, int)>& kept)>
       student_config;
   // Optional: MACs of a config at the family's training resolution (ArchConfig::input_height /

@@ -204,7 +204,8 @@ int64_t inception_block_conv_weights(int64_t trunk, const std::vector<int>& mids
 // branch a residual branch, renumbered among the student's present branches of its kind; each
 // block's pw_bn follows the trunk.
 PrunePlan inception_prune_plan(const GeneratorImpl& teacher, const std::vector<ScoredNorm>& norms,
-                               const GeneratorWidths& widths) {
+                               const ArchConfig& student) {
+  const GeneratorWidths& widths = student.widths;
   const auto& gen = dynamic_cast<const InceptionGeneratorImpl&>(teacher);
   PrunePlan plan;
   PruneMask all;

@@ -383,6 +383,96 @@ ArchConfig inception_spade_student(const ArchConfig& teacher, const std::functio
   return s;
 }
 
+// The `count` channels with the largest scores, in ascending index order.
+torch::Tensor top_channels(const torch::Tensor& score, int64_t count) {
+  const torch::Tensor s = score.detach().to(torch::kCPU, torch::kFloat64);
+  if (count >= s.numel()) return torch::arange(s.numel(), torch::kLong);
+  return std::get<0>(std::get<1>(torch::topk(s, count)).sort());
+}
+
+// The L1 norm of every teacher filter writing a block's output channel (the branches' last convs
+// and the shortcut conv): GauGAN's up blocks halve the width, and no norm scores their outputs,
+// so the student keeps the channels written most strongly (filter-L1 ranking, Li et al. 2017).
+torch::Tensor block_output_l1(const torch::nn::Module& block, int64_t fout) {
+  torch::Tensor score = torch::zeros({fout}, torch::kFloat64);
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  for (const auto& p : block.named_parameters()) {
+    const std::string& key = p.key();
+    const bool writes_output = (key.rfind("res_ops.", 0) == 0 && ends_with(key, ".1.conv.weight")) ||
+                               (key.rfind("dw_ops.", 0) == 0 && ends_with(key, ".2.conv.weight")) ||
+                               key == "shortcut.1.conv.weight";
+    if (writes_output) score += p.value().detach().abs().sum({1, 2, 3}).to(torch::kCPU, torch::kFloat64);
+  }
+  return score;
+}
+
+PruneMask explicit_channels(torch::Tensor channels) {
+  PruneMask m;
+  m.channels = std::move(channels);
+  return m;
+}
+
+// Weight inheritance (compress/prune.h), slicing as CAT's shrink_model does for its inception
+// generator (snap-research/CAT utils/common.py: conv weights [out][:, in], norms' weight, bias,
+// running statistics and num_batches_tracked), on the GauGAN layout, where CAT's
+// shrink_spade_model keeps only the architecture. Trunk (fc, fc_norm, head_0..G_middle_1): the
+// student's 16 ngf channels with the largest |gamma| of fc_norm (its survivors, CAT's rounding to
+// 16 dropping the smallest); up blocks' outputs: block_output_l1; branches: their first norm's
+// survivors; each SPADE's gamma / beta convs: the block input's channels in both halves.
+PrunePlan inception_spade_prune_plan(const GeneratorImpl& teacher, const std::vector<ScoredNorm>&,
+                                     const ArchConfig& student) {
+  const auto& gen = dynamic_cast<const InceptionSpadeGeneratorImpl&>(teacher);
+  auto modules = gen.named_modules("", false);
+  const auto widths = student.widths.empty() ? inception_spade_default_widths(student) : student.widths.blocks;
+  const int64_t tnf = teacher.config().ngf, snf = student.ngf;
+  PrunePlan plan;
+  PruneMask all;
+  all.all = true;
+  auto add = [&](const std::string& tname, const std::string& sname, const PruneMask& input,
+                 std::vector<PruneMask> targets) {
+    plan.segments.push_back({tname, sname, modules[tname], true, std::move(targets), input});
+  };
+  PruneMask current = explicit_channels(top_channels(gen.fc_norm.ptr()->named_parameters()["weight"].abs(), 16 * snf));
+  add("fc", "fc", all, {current});
+  add("fc_norm", "fc_norm", current, {});
+  for (size_t b = 0; b < kSpadeBlocks.size(); ++b) {
+    const auto& layout = kSpadeBlocks[b];
+    const std::string name = layout.name;
+    const auto& block = *gen.blocks[b];
+    PruneMask out = current;
+    if (layout.fin != layout.fout) {
+      out = explicit_channels(top_channels(block_output_l1(block, layout.fout * tnf), layout.fout * snf));
+    }
+    const PruneMask gamma_beta = explicit_channels(torch::cat({current.channels, current.channels + layout.fin * tnf}));
+    // One kind of branch: teacher index j among its present branches, the student's among its own.
+    auto add_branches = [&](const std::string& ops, const std::vector<int>& slots, int slot_offset, bool depthwise,
+                            const PruneMask& input, const PruneMask& output) {
+      for (size_t j = 0; j < slots.size(); ++j) {
+        const int slot = slots[j] + slot_offset;
+        if (widths[b][static_cast<size_t>(slot)] == 0) continue;
+        int sj = 0;
+        for (int s = slot / 3 * 3; s < slot; ++s) sj += widths[b][static_cast<size_t>(s)] > 0 ? 1 : 0;
+        const std::string t = name + "." + ops + std::to_string(j), st = name + "." + ops + std::to_string(sj);
+        const PruneMask mid{NormRole::block, static_cast<int>(b), slot};
+        add(t + ".0", st + ".0", input, {mid});
+        if (depthwise) add(t + ".1", st + ".1", mid, {mid});
+        add(t + (depthwise ? ".2" : ".1"), st + (depthwise ? ".2" : ".1"), mid, {output});
+      }
+    };
+    add_branches("res_ops.", block.res_slots, 0, false, current, out);
+    add_branches("dw_ops.", block.dw_slots, 0, true, current, out);
+    add_branches("spade.res_ops.", block.spade->res_slots, 6, false, all, gamma_beta);  // slots 6..11
+    add_branches("spade.dw_ops.", block.spade->dw_slots, 6, true, all, gamma_beta);
+    add(name + ".spade.param_free_norm", name + ".spade.param_free_norm", current, {});
+    if (block.shortcut) add(name + ".shortcut", name + ".shortcut", current, {out});
+    current = out;
+  }
+  add("conv_img", "conv_img", current, {all});
+  return plan;
+}
+
 }  // namespace
 
 GeneratorFamily inception_spade_generator_family() {
@@ -414,6 +504,7 @@ GeneratorFamily inception_spade_generator_family() {
   f.import_state_dict = import_inception_spade;
   f.prune.block_floor = 0;  // a branch may vanish; a block with none left is its shortcut
   f.prune.student_config = inception_spade_student;
+  f.prune.plan = inception_spade_prune_plan;
   f.prune.macs = [](const ArchConfig& c, bool count_batchnorm) {
     const auto [h, w] = spade_training_size(c);
     return inception_spade_counts(c, h, w, count_batchnorm).macs;

@@ -146,7 +146,7 @@ namespace {
 
 // CAT pruning (compress/prune.h): the main path runs stem, downs, ups and the output conv through
 // the masks in order; each block is a residual branch trunk -> its scored norm's mask -> trunk.
-PrunePlan resnet_like_prune_plan(const GeneratorImpl& teacher, const std::vector<ScoredNorm>&, const GeneratorWidths&) {
+PrunePlan resnet_like_prune_plan(const GeneratorImpl& teacher, const std::vector<ScoredNorm>&, const ArchConfig&) {
   const auto& model = dynamic_cast<const ResnetLikeGeneratorImpl&>(teacher).model;
   const size_t first_block = ResnetLikeGeneratorImpl::kBlocksBegin;
   const size_t n_blocks = static_cast<size_t>(teacher.config().n_blocks);

@@ -4,14 +4,18 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "ganlite/data/image_io.h"
+#include "ganlite/data/label_maps.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/metrics/image_quality.h"
 #include "ganlite/metrics/inception.h"
+#include "ganlite/metrics/miou.h"
+#include "ganlite/nn/generator_family.h"
 #include "ganlite/nn/inference.h"
 #include "ganlite/nn/profiler.h"
 #include "ganlite/train/train_config.h"
@@ -54,6 +58,69 @@ void validate_options(const EvalOptions& o) {
   require(o.kid_subset_size >= 2, "KID subset size must be >= 2, got " + std::to_string(o.kid_subset_size));
   require(o.real_stats.empty() || !o.inception.empty(),
           "real statistics '" + o.real_stats + "' need Inception weights (--inception) to compute FID");
+  require(o.segmenter.empty() || train::task_kind(o.task).label_maps,
+          "--segmenter scores generators of label maps (--task spade); task '" + o.task + "' has none");
+  require(o.miou_classes >= 0, "mIoU classes must be >= 0, got " + std::to_string(o.miou_classes));
+  for (double v : o.miou_std) require(v > 0, "mIoU std values must be > 0");
+}
+
+// Label-map tasks: the test split's label maps resized ('fixed', as SPADE) to height x width.
+train::ValidationSet open_label_test_set(const EvalOptions& o, int label_nc, int64_t height, int64_t width) {
+  if (!fs::is_directory(o.data)) throw Error("data folder '" + o.data + "' does not exist");
+  train::TrainConfig c;
+  c.task = o.task;
+  c.dataroot = o.data;
+  c.generator.label_nc = label_nc;
+  c.preprocess = "fixed";
+  c.crop_size = static_cast<int>(width);
+  c.load_size = static_cast<int>(width);
+  c.aspect_ratio = static_cast<double>(width) / static_cast<double>(height);
+  std::string why;
+  auto set = train::open_validation_set(c, &why);
+  if (!set) throw Error("no test split to evaluate on: " + why);
+  if (set->inputs->size() == 0) throw Error("the test split of '" + o.data + "' has no label maps");
+  return *set;
+}
+
+// The evaluation size of a label-map generator: its training resolution, or `size` wide at its aspect.
+std::pair<int64_t, int64_t> label_eval_size(const nn::ArchConfig& c, int size) {
+  const auto& family = nn::generator_family(c.arch);
+  auto [h, w] = family.default_profile_size ? family.default_profile_size(c)
+                                            : std::pair<int64_t, int64_t>{c.input_height, c.input_width};
+  if (h <= 0 || w <= 0) {
+    require(size > 0, c.arch + " generator has no training resolution (input_height / input_width): give --size");
+    h = w = size;
+  }
+  if (size > 0) {
+    h = std::max<int64_t>(16, static_cast<int64_t>(std::llround(static_cast<double>(size) * h / w)));
+    w = size;
+  }
+  require(h >= 16 && w >= 16, "evaluation size must be >= 16 (SSIM's window), got " + std::to_string(h) + "x" +
+                                  std::to_string(w));
+  return {h, w};
+}
+
+// Class ids of a semantic input [label_nc + 1, H, W]: the one-hot channel set, 255 where none is.
+torch::Tensor class_ids(const torch::Tensor& semantic) {
+  const auto onehot = semantic.narrow(0, 0, semantic.size(0) - 1);
+  return onehot.argmax(0).masked_fill(onehot.sum(0).eq(0), 255).cpu();
+}
+
+// Batch-1 latency of two label-map generators at height x width through the fast path, in
+// interleaved rounds (metrics::measure_generator_latencies' protocol for rectangles), on a one-hot input.
+std::vector<metrics::LatencyResult> label_map_latencies(nn::GeneratorImpl& teacher, nn::GeneratorImpl& student,
+                                                        std::pair<int64_t, int64_t> hw, const torch::Device& device,
+                                                        const metrics::LatencyOptions& options) {
+  const int64_t classes = teacher.config().input_nc - 1;
+  const auto ids = torch::randint(0, classes, {1, 1, hw.first, hw.second}, torch::TensorOptions().dtype(torch::kLong));
+  auto input = torch::zeros({1, classes + 1, hw.first, hw.second}).scatter_(1, ids, 1.0).to(device);
+  const nn::InferenceRunner t(teacher), s(student);
+  const int64_t tm = nn::size_multiple(teacher.config()), sm = nn::size_multiple(student.config());
+  const auto t_forward = [&](const torch::Tensor& x) { return t.forward(x); };
+  const auto s_forward = [&](const torch::Tensor& x) { return s.forward(x); };
+  return metrics::measure_latency_interleaved(
+      {[&] { (void)nn::translate_padded(t_forward, input, tm); }, [&] { (void)nn::translate_padded(s_forward, input, sm); }},
+      device, 1, options);
 }
 
 train::ValidationSet open_test_set(const EvalOptions& o, int size) {
@@ -103,23 +170,31 @@ class FeatureStream {
   std::vector<torch::Tensor> chunks_;
 };
 
-ModelEvaluation cost_of(nn::GeneratorImpl& g, const fs::path& path, int64_t size, const EvalOptions& o,
-                        const torch::Device& device) {
+ModelEvaluation cost_of(nn::GeneratorImpl& g, const fs::path& path, std::pair<int64_t, int64_t> size,
+                        std::pair<int64_t, int64_t> profile_size, const torch::Device& device) {
   ModelEvaluation m;
   m.path = path.string();
   m.arch = g.config();
   m.params = nn::count_parameters(g);
   // Profiled through translate_padded: the MACs of what actually runs at this size.
-  const auto profile_at = [&](int64_t s) {
-    const auto zeros = torch::zeros({1, g.config().input_nc, s, s}, torch::TensorOptions().device(device));
+  const auto profile_at = [&](std::pair<int64_t, int64_t> hw) {
+    const auto zeros = torch::zeros({1, g.config().input_nc, hw.first, hw.second}, torch::TensorOptions().device(device));
     return nn::profile_forward(g, [&] { (void)nn::translate_padded(g, zeros); }).macs;
   };
   m.macs = profile_at(size);
-  m.macs_profile = profile_at(o.profile_size);
+  m.macs_profile = profile_at(profile_size);
   return m;
 }
 
-void check_generator(const nn::GeneratorImpl& g, const fs::path& path) {
+void check_generator(const nn::GeneratorImpl& g, const fs::path& path, bool label_maps) {
+  if (label_maps) {
+    if (g.config().label_nc <= 0 || g.config().input_nc != g.config().label_nc + 1 || g.config().output_nc != 3) {
+      throw Error(path.string() + ": a label-map task needs a generator of label_nc + 1 channels to RGB, this one maps " +
+                  std::to_string(g.config().input_nc) + " -> " + std::to_string(g.config().output_nc) +
+                  " channels (label_nc " + std::to_string(g.config().label_nc) + ")");
+    }
+    return;
+  }
   if (g.config().input_nc != 3 || g.config().output_nc != 3) {
     throw Error(path.string() + ": evaluation needs an RGB -> RGB generator, this one maps " +
                 std::to_string(g.config().input_nc) + " -> " + std::to_string(g.config().output_nc) + " channels");
@@ -147,6 +222,7 @@ json ModelEvaluation::to_json() const {
   if (ssim_vs_teacher) j["ssim_vs_teacher"] = *ssim_vs_teacher;
   if (fid) j["fid"] = *fid;
   if (kid) j["kid"] = kid_json(*kid);
+  if (miou) j["miou"] = *miou;
   return j;
 }
 
@@ -164,6 +240,10 @@ json EvalReport::to_json() const {
   j["version"] = 1;
   j["data"] = {{"root", options.data}, {"task", options.task}, {"direction", options.direction},
                {"split", split},       {"count", count},        {"size", size}};
+  if (height > 0) {  // label-map tasks: size is the width
+    j["data"]["height"] = height;
+    j["data"]["width"] = size;
+  }
   j["device"] = device;
   j["threads"] = threads;
   j["profile_size"] = options.profile_size;
@@ -180,6 +260,10 @@ json EvalReport::to_json() const {
        optional_json(ratio(teacher.latency_at_size.median_ms, student.latency_at_size.median_ms))}};
   if (teacher.fid && student.fid) {
     j["fid"] = {{"teacher", *teacher.fid}, {"student", *student.fid}, {"real", real_source}};
+  }
+  if (teacher.miou && student.miou) {
+    j["miou"] = {{"teacher", *teacher.miou}, {"student", *student.miou}, {"truth", optional_json(truth_miou)},
+                 {"segmenter", options.segmenter}};
   }
   if (teacher.kid && student.kid) {
     j["kid"] = {{"teacher", kid_json(*teacher.kid)}, {"student", kid_json(*student.kid)}};
@@ -257,13 +341,16 @@ EvalReport evaluate_teacher_student(const fs::path& teacher_path, const fs::path
   report.device = device.str();
   report.threads = torch::get_num_threads();
 
+  const bool label_maps = train::task_kind(o.task).label_maps;
   // Small inputs first, so a bad path fails before minutes of work.
-  auto set = open_test_set(o, o.size > 0 ? o.size : 256);
-  report.size = o.size > 0 ? o.size : native_size(set);
-  require(report.size >= 16, "test images of '" + o.data + "' are " + std::to_string(report.size) +
-                                 " pixels high; give --size >= 16");
-  if (o.size == 0) set = open_test_set(o, static_cast<int>(report.size));
-  report.split = set.description;
+  std::optional<train::ValidationSet> set;
+  if (!label_maps) {
+    set = open_test_set(o, o.size > 0 ? o.size : 256);
+    report.size = o.size > 0 ? o.size : native_size(*set);
+    require(report.size >= 16, "test images of '" + o.data + "' are " + std::to_string(report.size) +
+                                   " pixels high; give --size >= 16");
+    if (o.size == 0) set = open_test_set(o, static_cast<int>(report.size));
+  }
   std::optional<metrics::FeatureStats> real_stats;
   if (!o.real_stats.empty()) {
     real_stats = metrics::load_statistics(o.real_stats);
@@ -271,17 +358,44 @@ EvalReport evaluate_teacher_student(const fs::path& teacher_path, const fs::path
   }
   auto teacher = io::load_generator(teacher_path, device);
   auto student = io::load_generator(student_path, device);
-  check_generator(*teacher, teacher_path);
-  check_generator(*student, student_path);
+  check_generator(*teacher, teacher_path, label_maps);
+  check_generator(*student, student_path, label_maps);
   teacher->eval();
   student->eval();
+  // Label maps: at the teacher's training resolution (both read the same label maps).
+  std::pair<int64_t, int64_t> size{report.size, report.size}, profile_size{o.profile_size, o.profile_size},
+      latency_size{o.latency_size, o.latency_size};
+  if (label_maps) {
+    if (student->config().label_nc != teacher->config().label_nc) {
+      throw Error(student_path.string() + " takes " + std::to_string(student->config().label_nc) + " classes, " +
+                  teacher_path.string() + " " + std::to_string(teacher->config().label_nc));
+    }
+    size = label_eval_size(teacher->config(), o.size);
+    report.size = size.second;
+    report.height = size.first;
+    set = open_label_test_set(o, teacher->config().label_nc, size.first, size.second);
+    // The papers' GauGAN figures are at 256x512 (methods.md 5): profile_size x 2 profile_size.
+    profile_size = {o.profile_size, 2 * o.profile_size};
+    latency_size = {o.latency_size, 2 * o.latency_size};
+  }
+  report.split = set->description;
   std::optional<metrics::FidInceptionV3> inception;
   if (!o.inception.empty()) inception = metrics::load_fid_inception(o.inception, device);
+  std::optional<metrics::SegmenterScorer> teacher_seg, student_seg, truth_seg;
+  if (!o.segmenter.empty()) {
+    metrics::MiouOptions mo;
+    mo.classes = o.miou_classes > 0 ? o.miou_classes : teacher->config().label_nc;
+    mo.mean = o.miou_mean;
+    mo.std = o.miou_std;
+    teacher_seg.emplace(o.segmenter, mo, device);
+    student_seg.emplace(o.segmenter, mo, device);
+    truth_seg.emplace(o.segmenter, mo, device);
+  }
 
-  report.teacher = cost_of(*teacher, teacher_path, report.size, o, device);
-  report.student = cost_of(*student, student_path, report.size, o, device);
+  report.teacher = cost_of(*teacher, teacher_path, size, profile_size, device);
+  report.student = cost_of(*student, student_path, size, profile_size, device);
 
-  size_t n = set.inputs->size();
+  size_t n = set->inputs->size();
   if (o.max_images > 0) n = std::min(n, static_cast<size_t>(o.max_images));
   auto* net = inception ? &*inception : nullptr;
   FeatureStream real_features(real_stats ? nullptr : net, o.inception_batch);
@@ -296,10 +410,10 @@ EvalReport evaluate_teacher_student(const fs::path& teacher_path, const fs::path
     const auto t_forward = [&](const torch::Tensor& x) { return teacher_runner.forward(x); };
     const auto s_forward = [&](const torch::Tensor& x) { return student_runner.forward(x); };
     for (size_t i = 0; i < n; ++i) {
-      const auto sample = set.inputs->get(i, 0);
+      const auto sample = set->inputs->get(i, 0);
       torch::Tensor truth = sample.b;
-      if (set.truths) {
-        const auto t = set.truths->get(i, 0);
+      if (set->truths) {
+        const auto t = set->truths->get(i, 0);
         if (fs::path(t.a_path).filename() != fs::path(sample.a_path).filename()) {
           throw Error("truth '" + t.a_path + "' does not match input '" + sample.a_path + "'");
         }
@@ -318,10 +432,16 @@ EvalReport evaluate_teacher_student(const fs::path& teacher_path, const fs::path
       real_features.add(y);
       teacher_features.add(t_out);
       student_features.add(s_out);
+      if (teacher_seg) {
+        const auto ids = class_ids(sample.a);
+        teacher_seg->add(t_out, ids, sample.a_path + " (teacher)");
+        student_seg->add(s_out, ids, sample.a_path + " (student)");
+        truth_seg->add(y, ids, sample.b_path);
+      }
       if (static_cast<int>(report.grid.size()) < o.grid_images) {
-        report.grid.push_back({fs::path(sample.a_path).filename().string(),
-                               to_mat(metrics::quantize_to_uint8(sample.a.unsqueeze(0))), to_mat(t_out),
-                               to_mat(s_out), to_mat(y)});
+        const auto shown = label_maps ? data::colorize_semantic_input(sample.a.unsqueeze(0)) : sample.a.unsqueeze(0);
+        report.grid.push_back({fs::path(sample.a_path).filename().string(), to_mat(metrics::quantize_to_uint8(shown)),
+                               to_mat(t_out), to_mat(s_out), to_mat(y)});
       }
       ++report.count;
       bar.update(report.count);
@@ -335,6 +455,11 @@ EvalReport evaluate_teacher_student(const fs::path& teacher_path, const fs::path
   report.student.ssim = s_ssim / count;
   report.student.psnr_vs_teacher = st_psnr / count;
   report.student.ssim_vs_teacher = st_ssim / count;
+  if (teacher_seg) {
+    report.teacher.miou = teacher_seg->result().miou;
+    report.student.miou = student_seg->result().miou;
+    report.truth_miou = truth_seg->result().miou;
+  }
 
   if (inception) {
     if (report.count < 2) {
@@ -358,13 +483,17 @@ EvalReport evaluate_teacher_student(const fs::path& teacher_path, const fs::path
   {
     // Teacher and student in interleaved rounds, at each size, so their ratio is fair.
     ProgressBar bar(2, "latency");
-    auto at_size = metrics::measure_generator_latencies({teacher.get(), student.get()}, report.size, 1, device, o.latency);
+    const auto measure = [&](std::pair<int64_t, int64_t> hw) {
+      if (!label_maps) {
+        return metrics::measure_generator_latencies({teacher.get(), student.get()}, hw.first, 1, device, o.latency);
+      }
+      return label_map_latencies(*teacher, *student, hw, device, o.latency);
+    };
+    auto at_size = measure(size);
     report.teacher.latency = at_size[0];
     report.student.latency = at_size[1];
     bar.advance();
-    if (o.latency_size != report.size) {  // the same figures otherwise
-      at_size = metrics::measure_generator_latencies({teacher.get(), student.get()}, o.latency_size, 1, device, o.latency);
-    }
+    if (latency_size != size) at_size = measure(latency_size);  // the same figures otherwise
     report.teacher.latency_at_size = at_size[0];
     report.student.latency_at_size = at_size[1];
     bar.advance();

@@ -6,6 +6,7 @@
 #include <opencv2/core.hpp>
 #include <torch/types.h>
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json_fwd.hpp>
@@ -37,6 +38,12 @@ struct EvalOptions {
   int grid_images = 4;             // rows of input | teacher | student | target
   std::string teacher_run;         // run folders for the loss curves; empty: from the checkpoint path
   std::string student_run;
+  // Label-map tasks (--task spade): mIoU of the teacher's, the student's and the truth images with
+  // a TorchScript segmenter against the test split's class maps (empty: no mIoU).
+  std::string segmenter;
+  int miou_classes = 0;            // the segmenter's classes; 0: the generators' label_nc
+  std::array<double, 3> miou_mean{0, 0, 0};  // as metrics::MiouOptions
+  std::array<double, 3> miou_std{1, 1, 1};
 };
 
 struct ModelEvaluation {
@@ -53,6 +60,7 @@ struct ModelEvaluation {
   std::optional<double> ssim_vs_teacher;
   std::optional<double> fid;
   std::optional<metrics::KidResult> kid;  // only when real features exist (not with --real-stats)
+  std::optional<double> miou;             // percent; label-map tasks with a segmenter
 
   nlohmann::json to_json() const;
 };
@@ -79,7 +87,9 @@ struct EvalReport {
   int threads = 0;
   std::string split;  // "test (B)", "testA_truth"
   int64_t count = 0;  // images evaluated
-  int64_t size = 0;   // evaluation size
+  int64_t size = 0;   // evaluation size (label-map tasks: the width)
+  int64_t height = 0;  // label-map tasks: the evaluation height (others: size x size)
+  std::optional<double> truth_miou;  // the segmenter on the truth images (label-map tasks)
   std::string real_source;  // what FID's real side is, when computed
   ModelEvaluation teacher;
   ModelEvaluation student;
@@ -97,7 +107,10 @@ std::optional<double> ratio(double a, double b);
 // `run_dir` when given. Never throws for missing or bad logs: the note says what is missing.
 RunCurves load_run_curves(const std::filesystem::path& checkpoint, const std::string& run_dir = "");
 
-// Evaluates both generator files on the test split. Throws UsageError for bad options and Error
+// Evaluates both generator files on the test split. Label-map tasks (spade) read the split's label
+// maps at the generators' training resolution (ArchConfig input_height x input_width, SPADE's
+// 'fixed' resize; `size` > 0: that width at the same aspect ratio) and score mIoU when
+// options.segmenter is set. Throws UsageError for bad options and Error
 // naming the input for a missing data split, a file that is not a generator, etc.
 EvalReport evaluate_teacher_student(const std::filesystem::path& teacher, const std::filesystem::path& student,
                                     const EvalOptions& options, const torch::Device& device);

@@ -55,9 +55,12 @@ class Table {
 void summary_table(std::ostringstream& out, const EvalReport& r) {
   const auto& t = r.teacher;
   const auto& s = r.student;
-  const std::string at = " @ " + std::to_string(r.size);
-  const std::string at_profile = " @ " + std::to_string(r.options.profile_size);
-  const std::string at_latency = " @ " + std::to_string(r.options.latency_size);
+  // Label-map runs are evaluated at height x width, their second sizes at S x 2S (evaluate.h).
+  const bool rect = r.height > 0;
+  const auto size_text = [rect](int64_t h, int64_t w) { return " @ " + (rect ? std::to_string(h) + "x" : "") + std::to_string(w); };
+  const std::string at = size_text(r.height, r.size);
+  const std::string at_profile = size_text(r.options.profile_size, rect ? 2 * r.options.profile_size : r.options.profile_size);
+  const std::string at_latency = size_text(r.options.latency_size, rect ? 2 * r.options.latency_size : r.options.latency_size);
   out << "<table id=\"summary\">\n<thead><tr><th></th><th>Teacher</th><th>Student</th>"
       << "<th>Teacher / Student</th></tr></thead>\n<tbody>\n";
   Table table(out);
@@ -72,7 +75,7 @@ void summary_table(std::ostringstream& out, const EvalReport& r) {
             ratio_text(t.latency.median_ms, s.latency.median_ms));
   table.row("throughput", "Images / s" + at, fixed(t.latency.images_per_second, 1),
             fixed(s.latency.images_per_second, 1));
-  if (r.options.latency_size != r.size) {  // otherwise the row above holds the same figures
+  if (at_latency != at) {  // otherwise the row above holds the same figures
     table.row("latency_at_latency_size", "Latency" + at_latency + ", median / p90 (ms)",
               latency_text(t.latency_at_size), latency_text(s.latency_at_size),
               ratio_text(t.latency_at_size.median_ms, s.latency_at_size.median_ms));
@@ -83,6 +86,7 @@ void summary_table(std::ostringstream& out, const EvalReport& r) {
             s.psnr_vs_teacher ? fixed(*s.psnr_vs_teacher, 2) : "&ndash;");
   table.row("ssim_vs_teacher", "SSIM vs teacher", "&ndash;", s.ssim_vs_teacher ? fixed(*s.ssim_vs_teacher, 4) : "&ndash;");
   if (t.fid && s.fid) table.row("fid", "FID", fixed(*t.fid, 2), fixed(*s.fid, 2));
+  if (t.miou && s.miou) table.row("miou", "mIoU (%)", fixed(*t.miou, 2), fixed(*s.miou, 2));
   if (t.kid && s.kid) {
     table.row("kid", "KID (&times;1000)", fixed(t.kid->mean * 1000, 2) + " &plusmn; " + fixed(t.kid->std * 1000, 2),
               fixed(s.kid->mean * 1000, 2) + " &plusmn; " + fixed(s.kid->std * 1000, 2));
@@ -94,6 +98,7 @@ void summary_table(std::ostringstream& out, const EvalReport& r) {
       << r.threads << " thread(s). MACs by the papers' convention (batch 1).";
   if (t.fid) out << " FID real side: " << escape_xml(r.real_source) << ".";
   if (!t.fid) out << " FID not computed (no Inception weights given).";
+  if (r.truth_miou) out << " mIoU of the truth images with the same segmenter: " << fixed(*r.truth_miou, 2) << " %.";
   out << "</p>\n";
 }
 
@@ -181,7 +186,7 @@ std::string render_html_report(const EvalReport& r) {
       << "<title>ganlite eval: teacher vs student</title>\n<style>" << kStyle << "</style>\n</head>\n<body>\n"
       << "<h1>Teacher vs student</h1>\n<p class=\"small\">" << escape_xml(r.options.task) << " "
       << escape_xml(r.options.direction) << " on <b>" << escape_xml(r.options.data) << "</b>, split "
-      << escape_xml(r.split) << ": " << r.count << " image(s) at " << r.size << "&times;" << r.size << ".</p>\n";
+      << escape_xml(r.split) << ": " << r.count << " image(s) at " << (r.height > 0 ? r.height : r.size) << "&times;" << r.size << ".</p>\n";
   out << "<h2>Summary</h2>\n";
   summary_table(out, r);
   out << "<h2>Models</h2>\n<h3>Teacher</h3>\n";

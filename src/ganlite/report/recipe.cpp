@@ -387,7 +387,7 @@ void check_inputs(const Recipe& r, const ReproduceInputs& in) {
       {"inception", {in.inception, "--inception FILE (pt_inception-2015-12-05-6726825d.pth) for the paper's FID"}},
       {"segmenter", {in.segmenter, "--segmenter FILE (a TorchScript DRN-D-105) for the paper's mIoU"}},
       {"miou-labels", {in.miou_labels, "--miou-labels DIR (class-id label maps of the test images) for the paper's mIoU"}},
-      {"vgg", {in.vgg, "--vgg-weights FILE (torchvision vgg16) for the release's perceptual terms"}}};
+      {"vgg", {in.vgg, "--vgg-weights FILE (torchvision vgg16 for DCD, vgg19 for GauGAN) for the release's perceptual terms"}}};
   for (const auto& need : r.requires_full) {
     const auto& [value, text] = flags.at(need);
     if (value.empty()) throw UsageError(who + " at --scale full needs " + text);

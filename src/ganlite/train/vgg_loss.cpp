@@ -29,7 +29,8 @@ VggSpec vgg19_relu_x_1() {
   return {"vgg19", {64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512, 0, 512}, {1, 6, 11, 20, 29}};
 }
 
-VggFeaturesImpl::VggFeaturesImpl(const VggSpec& spec) : taps_(spec.taps) {
+VggFeaturesImpl::VggFeaturesImpl(const VggSpec& spec)
+    : taps_(spec.taps), input_scale_(spec.input_scale), input_shift_(spec.input_shift) {
   torch::nn::Sequential seq;
   int64_t in = 3;
   for (const int64_t width : spec.cfg) {
@@ -47,7 +48,7 @@ VggFeaturesImpl::VggFeaturesImpl(const VggSpec& spec) : taps_(spec.taps) {
 
 std::vector<torch::Tensor> VggFeaturesImpl::forward(const torch::Tensor& images) {
   std::vector<torch::Tensor> out;
-  torch::Tensor x = images;
+  torch::Tensor x = (input_scale_ == 1.0 && input_shift_ == 0.0) ? images : images * input_scale_ + input_shift_;
   size_t tap = 0, index = 0;
   for (auto& layer : *features) {
     if (tap == taps_.size()) break;  // nothing deeper is read

@@ -23,6 +23,9 @@ struct VggSpec {
   std::string name;            // "vgg19": the messages' name
   std::vector<int64_t> cfg;    // conv widths, 0 for a max-pool
   std::vector<size_t> taps;    // `features` indices whose outputs are returned, increasing
+  // The input is fed as x * input_scale + input_shift (SPADE: as is; DCD: (x + 1) / 2).
+  double input_scale = 1.0;
+  double input_shift = 0.0;
 };
 
 // torchvision vgg19 (cfg "E") up to relu5_1, tapping relu1_1 .. relu5_1.
@@ -31,13 +34,15 @@ VggSpec vgg19_relu_x_1();
 class VggFeaturesImpl : public torch::nn::Module {
  public:
   explicit VggFeaturesImpl(const VggSpec& spec);
-  // The tapped activations of `x` (fed as given), in tap order.
+  // The tapped activations of `x` (scaled as the spec says), in tap order.
   std::vector<torch::Tensor> forward(const torch::Tensor& x);
 
   torch::nn::Sequential features{nullptr};
 
  private:
   std::vector<size_t> taps_;
+  double input_scale_ = 1.0;
+  double input_shift_ = 0.0;
 };
 TORCH_MODULE(VggFeatures);
 
