@@ -261,7 +261,9 @@ void setup_distill(CLI::App& app) {
                                  "--online-teacher: the teacher trains on every N-th step, the student on every step "
                                  "(default: the release's 4 for cyclegan, 1 for pix2pix)"));
   opts.push_back(cmd->add_flag("--allow-no-vgg", d.allow_no_vgg,
-                               "--online-teacher without --vgg-weights: train the student without the VGG16 terms"));
+                               "--online-teacher without --vgg-weights: train the student without the VGG16 terms (its "
+                               "image terms are then SSIM / TV at most, which can settle on a colour channel "
+                               "negated: docs/results.md, issue 15)"));
   opts.push_back(cmd->add_option("--lambda-ssim", d.lambda_ssim,
                                  "--online-teacher: weight of the student's 1 - SSIM(S(A), T(A)) (default 0 as "
                                  "DCD-official, which never computes it; OMGD 10)"));

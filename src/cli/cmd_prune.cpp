@@ -139,7 +139,10 @@ void run_prune(const PruneCommandOptions& opts) {
     nlohmann::json j{{"teacher", opts.teacher},
                 {"out", opts.out},
                 {"target_macs", static_cast<int64_t>(options.target_macs)},
-                {"input_size", opts.input_size},
+                // the budget's size, as `profile` prints it: S when square, else [H, W]
+                {"input_size", budget_size.first == budget_size.second
+                                   ? nlohmann::json(budget_size.first)
+                                   : nlohmann::json({budget_size.first, budget_size.second})},
                 {"threshold", result.threshold},
                 {"macs_before", result.macs_before},
                 {"macs_after", result.macs_after},
@@ -199,7 +202,7 @@ void setup_prune(CLI::App& app) {
                 "With --target-latency: time every conv shape afresh, without reading or writing the latency table "
                 "cache ($XDG_CACHE_HOME/ganlite/latency_table.json)");
   cmd->add_option("--out", opts->out, "Student generator file to write")->required();
-  cmd->add_option("--input-size", opts->input_size, "Square input side the budget is counted at")->capture_default_str();
+  cmd->add_option("--input-size", opts->input_size, "Square input side the budget is counted at (label-map generators: their training resolution instead)")->capture_default_str();
   cmd->add_option("--min-channels", opts->min_channels, "Channels kept at least in stem, down and up layers")
       ->capture_default_str();
   cmd->add_flag("--inherit-weights", opts->inherit, "Copy the teacher's surviving weights (default)");

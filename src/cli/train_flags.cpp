@@ -68,6 +68,10 @@ void add_train_flags(CLI::App* cmd, TrainFlags& st, const TrainFlagGroups& group
                       "Label-map tasks (--task spade): classes of the label maps (cityscapes 35); the generator "
                       "takes label_nc + 1 channels (one-hot plus instance edges)",
                       GANLITE_FIELD(int, generator.label_nc));
+    add_switch(cmd, st, "--spectral-norm-G",
+               "--arch spade: train the block convs with spectral norm (NVlabs' norm_G spectralspadesyncbatch3x3); "
+               "checkpoints keep weight_orig/u/v, generator files load folded for inference",
+               [](TrainConfig& c) { c.generator.spectral_norm = true; });
   }
   add_override<int>(cmd, st, "--ndf", "Discriminator width (default: 128 pix2pix, 64 cyclegan and spade)", GANLITE_FIELD(int, ndf));
   add_override<std::string>(cmd, st, "--netD", join_names(nn::discriminator_kind_names(), " | "), GANLITE_FIELD(std::string, netD));

@@ -210,6 +210,8 @@ TEST(PruneSpade, CliReportsInheritedWeights) {
   auto r = ganlite::testing::run_cli(args);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(nlohmann::json::parse(r.output).at("weights"), "inherited");
+  // The budget is counted at the teacher's training resolution (64x64 here), not --input-size's 256.
+  EXPECT_EQ(nlohmann::json::parse(r.output).at("input_size"), 64);
   const auto student = io::load_generator(student_path);
   const auto trunk = spade_top(spade_state(*teacher).at("fc_norm.weight").abs(), 16 * student->config().ngf);
   EXPECT_TRUE(torch::equal(spade_state(*student).at("fc.weight"), spade_rows(spade_state(*teacher).at("fc.weight"), trunk)));

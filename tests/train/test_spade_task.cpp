@@ -12,6 +12,8 @@
 #include "ganlite/io/safetensors.h"
 #include "ganlite/nn/discriminator_registry.h"
 #include "ganlite/nn/multiscale_discriminator.h"
+#include "ganlite/nn/spade_generator.h"
+#include "ganlite/nn/spectral_norm.h"
 #include "ganlite/train/gan_loss.h"
 #include "ganlite/train/spade_task.h"
 #include "ganlite/train/task_registry.h"
@@ -213,6 +215,162 @@ TEST(SpadeTask, TrainsResumesAndTranslatesFromTheCommandLine) {
   r = run_cli("train --task spade --data '" + data.string() + "' --max-iters 1 -q --out '" + (dir / "bad").string() + "'");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--label-nc"), std::string::npos) << r.output;
+}
+
+// fp32's unit roundoff.
+constexpr double kFp32Eps = 1.0 / (1 << 24);
+
+// A weight [5, 27] with the known spectrum 3, 1.5, 1, 0.5, 0.25: sigma_1 / sigma_2 = 2, so each
+// power iteration shrinks u's and v's error by 2 and 40 of them leave only rounding.
+TEST(SpectralNormConv, MatchesTheLargestSingularValueAfterTrainingForwards) {
+  torch::manual_seed(4);
+  nn::SpectralNormConv2d conv(3, 5, 3, 1, 1, /*bias=*/true);
+  const auto f64 = torch::kFloat64;
+  const auto q1 = std::get<0>(torch::linalg_qr(torch::randn({5, 5}, f64)));
+  const auto q2 = std::get<0>(torch::linalg_qr(torch::randn({27, 5}, f64)));
+  const auto spectrum = torch::tensor({3.0, 1.5, 1.0, 0.5, 0.25}, f64);
+  {
+    torch::NoGradGuard no_grad;
+    conv->weight_orig.copy_(torch::mm(q1 * spectrum, q2.t()).reshape({5, 3, 3, 3}));
+    conv->bias.copy_(torch::randn({5}));
+  }
+  // The independent sigma: the SVD of the stored fp32 weight, reshaped as spectral_norm does.
+  const auto stored = conv->weight_orig.detach().to(f64);
+  const double sigma = torch::linalg_svdvals(stored.reshape({5, -1})).max().item<double>();
+  EXPECT_NEAR(sigma, 3.0, 1e-6);
+  conv->train();
+  const auto x = torch::randn({1, 3, 6, 6});
+  for (int i = 0; i < 40; ++i) conv->forward(x);
+  // u . W v sums 27 + 5 fp32 products of unit-scale terms: relative error below 64 eps.
+  const auto expected = stored / sigma;
+  const double weight_error = (conv->normalized_weight().to(f64) - expected).abs().max().item<double>();
+  EXPECT_LE(weight_error, 64 * kFp32Eps);
+  // Eval mode: the conv with that weight and the bias; 27 products per output of |x| <= max|x|.
+  conv->eval();
+  const auto y = conv->forward(x).to(f64);
+  const auto reference = torch::conv2d(x.to(f64), expected, conv->bias.detach().to(f64), 1, 1);
+  const double bound = 27 * x.abs().max().item<double>() * (weight_error + 64 * kFp32Eps);
+  EXPECT_LE((y - reference).abs().max().item<double>(), bound);
+}
+
+nn::ArchConfig tiny_spade(bool spectral_norm) {
+  nn::ArchConfig c;
+  c.arch = "spade";
+  c.ngf = 2;
+  c.label_nc = 3;
+  c.input_nc = 4;
+  c.norm = "batch";
+  c.spectral_norm = spectral_norm;
+  return c;
+}
+
+torch::Tensor one_hot_labels(int64_t n, int64_t label_nc, int64_t h, int64_t w) {
+  const auto labels = torch::randint(label_nc, {n, h, w});
+  auto x = torch::zeros({n, label_nc + 1, h, w});
+  x.narrow(1, 0, label_nc).copy_(torch::one_hot(labels, label_nc).permute({0, 3, 1, 2}));
+  return x;
+}
+
+std::set<std::string> key_set(const torch::nn::Module& m) {
+  std::set<std::string> keys;
+  for (const auto& [name, t] : ganlite::io::state_dict(m)) keys.insert(name);
+  return keys;
+}
+
+// The SPADE generator's eval output with spectral norm and a plain copy's (weights folded in fp64,
+// stored in fp32): a relative weight error of eps per conv, through about 20 layers of unit gain.
+void expect_folded_output_equal(nn::GeneratorImpl& spectral, nn::GeneratorImpl& folded) {
+  spectral.eval();
+  folded.eval();
+  torch::NoGradGuard no_grad;
+  const auto x = one_hot_labels(2, spectral.config().label_nc, 64, 64);
+  const auto a = spectral.forward(x), b = folded.forward(x);
+  EXPECT_GT(a.abs().max().item<double>(), 1e-3);  // not a vacuous comparison of zeros
+  EXPECT_LE((a - b).abs().max().item<double>(), 256 * kFp32Eps);
+}
+
+TEST(SpectralNormSpadeGenerator, KeysAsNvlabsAndLoadsFolded) {
+  TempDir dir;
+  torch::manual_seed(5);
+  auto spectral = nn::make_generator(tiny_spade(true));
+  const auto keys = key_set(*spectral);
+  for (const std::string k : {"head_0.conv_0.weight_orig", "head_0.conv_0.weight_u", "head_0.conv_0.weight_v",
+                              "head_0.conv_0.bias", "up_0.conv_s.weight_orig", "up_0.conv_s.weight_v", "fc.weight",
+                              "head_0.norm_0.mlp_shared.0.weight"}) {
+    EXPECT_TRUE(keys.count(k)) << k;
+  }
+  EXPECT_FALSE(keys.count("head_0.conv_0.weight"));
+  EXPECT_FALSE(keys.count("up_0.conv_s.bias"));
+  const auto plain_keys = key_set(*nn::make_generator(tiny_spade(false)));
+  EXPECT_EQ(keys.size(), plain_keys.size() + 2 * (7 * 2 + 4));  // u and v for 14 block convs and 4 shortcuts
+  // Only spade takes the switch; a config without it reads and writes as before.
+  auto resnet = tiny_spade(true);
+  resnet.arch = "resnet";
+  resnet.label_nc = 0;
+  EXPECT_THROW(resnet.validate(), ganlite::UsageError);
+  EXPECT_FALSE(tiny_spade(false).to_json().contains("spectral_norm"));
+  EXPECT_EQ(nn::ArchConfig::from_json(tiny_spade(true).to_json()), tiny_spade(true));
+
+  spectral->train();
+  for (int i = 0; i < 3; ++i) spectral->forward(one_hot_labels(2, 3, 64, 64));  // moves u, v and BN stats
+  const fs::path file = dir / "g.safetensors";
+  ganlite::io::save_generator(file, *spectral);
+  EXPECT_TRUE(ganlite::io::read_generator_arch(file).spectral_norm);  // saved as trained
+  const auto folded = ganlite::io::load_generator(file);
+  EXPECT_FALSE(folded->config().spectral_norm);
+  EXPECT_EQ(key_set(*folded), plain_keys);
+  expect_folded_output_equal(*spectral, *folded);
+}
+
+std::string spectral_train_args(const fs::path& data, const fs::path& run, int max_iters) {
+  return "train --task spade --data '" + data.string() + "' --label-nc 6 --arch spade --ngf 2 --norm batch "
+         "--spectral-norm-G --ndf 4 --preprocess fixed --crop-size 64 --aspect-ratio 1 --batch-size 2 "
+         "--n-epochs 1 --n-epochs-decay 1 --max-iters " + std::to_string(max_iters) +
+         " --no-validate --threads 1 --workers 1 --log-freq 1 --sample-freq 0 --save-latest-freq 2 --seed 3 -q "
+         "--out '" + run.string() + "'";
+}
+
+std::map<std::string, torch::Tensor> tensors_of(const fs::path& file) {
+  const auto contents = ganlite::io::load_safetensors(file);
+  return {contents.tensors.begin(), contents.tensors.end()};
+}
+
+TEST(SpectralNormSpadeGenerator, TrainsResumesExactlyAndExportsFolded) {
+  TempDir dir;
+  const fs::path data = dir / "l2s";
+  auto r = run_cli("make-dataset --kind labels2scenes --count 4 --test-count 1 --size 64 --seed 2 -q --out '" +
+                   data.string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli(spectral_train_args(data, dir / "whole", 3));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli(spectral_train_args(data, dir / "split", 2));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli("train --resume '" + (dir / "split").string() + "' --max-iters 3 --threads 1 -q");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ganlite::testing::expect_same_metrics_log(dir / "whole", dir / "split");
+
+  // The training checkpoint keeps weight_orig / u / v, and resuming continues bit for bit.
+  const auto whole = tensors_of(dir / "whole" / "checkpoints" / "latest.ckpt.safetensors");
+  const auto split = tensors_of(dir / "split" / "checkpoints" / "latest.ckpt.safetensors");
+  for (const char* k : {"G.head_0.conv_0.weight_orig", "G.head_0.conv_0.weight_u", "G.up_3.conv_s.weight_v"}) {
+    EXPECT_TRUE(whole.count(k)) << k;
+  }
+  ASSERT_EQ(whole.size(), split.size());
+  for (const auto& [name, t] : whole) {
+    ASSERT_TRUE(split.count(name)) << name;
+    EXPECT_TRUE(torch::equal(t, split.at(name))) << name;
+  }
+
+  // latest_net_G is saved as trained; loading it folds to the plain generator, same eval output.
+  const fs::path g_file = dir / "whole" / "checkpoints" / "latest_net_G.safetensors";
+  const auto stored = ganlite::io::load_safetensors(g_file).tensors;
+  EXPECT_TRUE(tensors_of(g_file).count("up_0.conv_1.weight_u"));
+  auto spectral = nn::make_generator(ganlite::io::read_generator_arch(g_file));
+  ganlite::io::load_state_dict(*spectral, stored);
+  const auto folded = ganlite::io::load_generator(g_file);
+  EXPECT_FALSE(folded->config().spectral_norm);
+  EXPECT_TRUE(key_set(*folded).count("up_0.conv_1.weight"));
+  expect_folded_output_equal(*spectral, *folded);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "ganlite/io/safetensors.h"
 #include "ganlite/nn/generator_family.h"
+#include "ganlite/nn/spectral_norm.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/text.h"
 
@@ -183,10 +184,21 @@ nn::ArchConfig read_generator_arch(const std::filesystem::path& path) {
 }
 
 nn::Generator load_generator(const std::filesystem::path& path, const torch::Device& device) {
-  const nn::ArchConfig config = read_generator_arch(path);
+  nn::ArchConfig config = read_generator_arch(path);
+  SafetensorsContents contents = load_safetensors(path);
+  // A generator trained with spectral norm (ArchConfig::spectral_norm) is saved as trained, with
+  // weight_orig / weight_u / weight_v so that a run resumes exactly; inference gets the eval-mode
+  // weight weight_orig / sigma folded in and the plain generator (NVlabs' inference keys).
+  if (config.spectral_norm) {
+    try {
+      nn::fold_spectral_norm(contents.tensors);
+    } catch (const Error& e) {
+      throw Error(path.string() + ": " + e.what());
+    }
+    config.spectral_norm = false;
+  }
   nn::Generator generator = nn::make_generator(config);
   generator->to(device);
-  const SafetensorsContents contents = load_safetensors(path);
   try {
     load_state_dict(*generator, contents.tensors, /*strict=*/true);
   } catch (const Error& e) {

@@ -8,6 +8,7 @@
 
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/nn/generator_family.h"
+#include "ganlite/nn/spectral_norm.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/text.h"
 
@@ -19,43 +20,11 @@ bool starts_with(const std::string& s, const std::string& prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // torch.nn.utils.spectral_norm saves NAME.weight_orig, NAME.weight_u and NAME.weight_v (GauGAN's
-// generators, NVlabs/SPADE and CAT); in eval mode the weight is weight_orig / (u . W v) with W =
-// weight_orig flattened to [out, -1]. Folded into NAME.weight here, as the inference models use.
+// generators, NVlabs/SPADE and CAT); folded into NAME.weight, as the inference models use.
 void fold_spectral_norm(NamedTensors& tensors, std::vector<std::string>& notes) {
-  std::unordered_map<std::string, torch::Tensor> by_name;
-  for (const auto& [name, t] : tensors) by_name.emplace(name, t);
-  NamedTensors folded;
-  size_t count = 0;
-  for (const auto& [name, t] : tensors) {
-    if (ends_with(name, ".weight_u") || ends_with(name, ".weight_v")) {
-      const std::string base = name.substr(0, name.size() - 2);
-      if (by_name.count(base + "_orig")) continue;  // consumed with its weight_orig
-    }
-    if (!ends_with(name, ".weight_orig")) {
-      folded.emplace_back(name, t);
-      continue;
-    }
-    const std::string prefix = name.substr(0, name.size() - 5);  // NAME.weight
-    const auto u = by_name.find(prefix + "_u"), v = by_name.find(prefix + "_v");
-    if (u == by_name.end() || v == by_name.end()) {
-      throw Error("'" + name + "' (spectral norm) comes without '" + prefix + "_u' and '" + prefix + "_v'");
-    }
-    const torch::Tensor w = t.to(torch::kFloat64), mat = w.reshape({w.size(0), -1});
-    if (u->second.dim() != 1 || v->second.dim() != 1 || u->second.size(0) != mat.size(0) ||
-        v->second.size(0) != mat.size(1)) {
-      throw Error("'" + prefix + "_u' / '_v' do not match '" + name + "' " + shape_text(t.sizes()));
-    }
-    const torch::Tensor sigma = torch::dot(u->second.to(torch::kFloat64), torch::mv(mat, v->second.to(torch::kFloat64)));
-    folded.emplace_back(prefix, (w / sigma).to(t.scalar_type()));
-    ++count;
-  }
+  const size_t count = nn::fold_spectral_norm(tensors);
   if (count == 0) return;
-  tensors = std::move(folded);
   notes.push_back("folded spectral norm (weight_orig / sigma) into " + std::to_string(count) + " conv weights");
 }
 

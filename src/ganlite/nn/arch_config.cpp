@@ -51,6 +51,8 @@ void ArchConfig::validate() const {
   require_in(label_nc, 0, kMaxImageChannels - 1, "label_nc");
   require_in(input_height, 0, kMaxImageSide, "input_height");
   require_in(input_width, 0, kMaxImageSide, "input_width");
+  require(!spectral_norm || arch == "spade",
+          "spectral_norm (spectral-norm block convs in training) is for the spade architecture, not " + arch);
   if (family.validate) family.validate(*this);
   if (!widths.empty()) {
     require(family.widths_per_block > 0, "per-layer widths are not supported for the " + arch + " architecture");
@@ -106,6 +108,7 @@ nlohmann::json ArchConfig::to_json() const {
   if (label_nc != 0) j["label_nc"] = label_nc;
   if (input_height != 0) j["input_height"] = input_height;
   if (input_width != 0) j["input_width"] = input_width;
+  if (spectral_norm) j["spectral_norm"] = true;
   return j;
 }
 
@@ -171,6 +174,7 @@ ArchConfig ArchConfig::from_json(const nlohmann::json& j, const std::string& fil
   f.get("label_nc", c.label_nc, 0, kMaxImageChannels - 1);
   f.get("input_height", c.input_height, 0, kMaxImageSide);
   f.get("input_width", c.input_width, 0, kMaxImageSide);
+  f.get("spectral_norm", c.spectral_norm);
   const auto* widths = f.find("widths");
   if (widths != nullptr && !widths->is_null()) {
     const GeneratorFamily* family = find_generator_family(c.arch);

@@ -59,6 +59,11 @@ struct ArchConfig {
   int label_nc = 0;
   int input_height = 0;
   int input_width = 0;
+  // spade only: the block convs (conv_0, conv_1, conv_s) train with spectral norm (NVlabs/SPADE's
+  // norm_G "spectral..."), their state dict holding weight_orig / weight_u / weight_v. Loading a
+  // generator file folds them into plain weights and clears the flag (io::load_generator). Written
+  // to JSON only when set.
+  bool spectral_norm = false;
 
   // Throws UsageError naming the bad field and the valid values or bounds (the limits above).
   void validate() const;

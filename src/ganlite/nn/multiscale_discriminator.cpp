@@ -13,11 +13,8 @@ namespace ganlite::nn {
 
 namespace {
 
-constexpr double kSpectralEps = 1e-12;  // torch.nn.utils.spectral_norm's default
 constexpr int64_t kKernel = 4;
 constexpr int64_t kPad = 2;             // ceil((4 - 1) / 2), as SPADE's padw
-
-torch::Tensor normalize(const torch::Tensor& v) { return v / v.norm().clamp_min(kSpectralEps); }
 
 torch::nn::LeakyReLU leaky_relu() { return torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)); }
 
@@ -37,32 +34,6 @@ int64_t multiscale_conv_weight_count(const DiscriminatorConfig& c) {
 }
 
 }  // namespace
-
-SpectralNormConv2dImpl::SpectralNormConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride_,
-                                               int64_t padding_)
-    : stride(stride_), padding(padding_) {
-  weight_orig = register_parameter("weight_orig", torch::randn({out, in, kernel, kernel}) * 0.02);
-  // spectral_norm draws u and v from N(0, 1) and normalises them.
-  weight_u = register_buffer("weight_u", normalize(torch::randn({out})));
-  weight_v = register_buffer("weight_v", normalize(torch::randn({in * kernel * kernel})));
-}
-
-torch::Tensor SpectralNormConv2dImpl::normalized_weight() const {
-  const auto matrix = weight_orig.reshape({weight_orig.size(0), -1});
-  const auto sigma = torch::dot(weight_u, torch::mv(matrix, weight_v));
-  return weight_orig / sigma;
-}
-
-torch::Tensor SpectralNormConv2dImpl::forward(torch::Tensor x) {
-  if (is_training()) {
-    torch::NoGradGuard no_grad;
-    const auto matrix = weight_orig.reshape({weight_orig.size(0), -1});
-    weight_v.copy_(normalize(torch::mv(matrix.t(), weight_u)));
-    weight_u.copy_(normalize(torch::mv(matrix, weight_v)));
-  }
-  const auto y = torch::conv2d(x, normalized_weight(), {}, stride, padding);
-  return report_layer(*this, y);
-}
 
 MultiscaleNLayerImpl::MultiscaleNLayerImpl(const DiscriminatorConfig& config) {
   const auto widths = stage_widths(config.ndf);

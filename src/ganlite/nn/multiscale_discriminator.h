@@ -22,27 +22,12 @@
 #include <vector>
 
 #include "ganlite/nn/discriminator.h"
+#include "ganlite/nn/spectral_norm.h"  // SpectralNormConv2d
 
 namespace ganlite::nn {
 
 inline constexpr int kMultiscaleNumD = 2;
 inline constexpr int kMultiscaleLayers = 4;
-
-// torch.nn.utils.spectral_norm on a Conv2d: the parameter `weight_orig`, buffers `weight_u`
-// [out] and `weight_v` [in * k * k]. In training mode each forward runs one power iteration
-// (v = normalize(W^T u), u = normalize(W v), eps 1e-12) and updates the buffers; the conv uses
-// weight_orig / (u . W v) with u, v held constant for the gradient. Eval mode reuses u, v.
-class SpectralNormConv2dImpl : public torch::nn::Module {
- public:
-  SpectralNormConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding);
-  torch::Tensor forward(torch::Tensor x);
-  // weight_orig / sigma with the current u, v (no power iteration).
-  torch::Tensor normalized_weight() const;
-
-  torch::Tensor weight_orig, weight_u, weight_v;
-  int64_t stride = 1, padding = 0;
-};
-TORCH_MODULE(SpectralNormConv2d);
 
 class MultiscaleNLayerImpl : public torch::nn::Module {
  public:

@@ -11,6 +11,7 @@
 #include "ganlite/nn/generator_family.h"
 #include "ganlite/nn/import_keys.h"
 #include "ganlite/nn/layers.h"
+#include "ganlite/nn/spectral_norm.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::nn {
@@ -75,15 +76,26 @@ torch::Tensor SpadeImpl::forward(const torch::Tensor& x, const torch::Tensor& se
   return normalized * (1 + gamma) + beta;
 }
 
-SpadeResnetBlockImpl::SpadeResnetBlockImpl(int64_t fin, int64_t fout, int64_t label_nc, const std::string& norm)
+namespace {
+// A block conv: plain (inference, the default) or with spectral norm (training, NVlabs' norm_G
+// "spectral...": same bias, weight_orig / weight_u / weight_v instead of weight).
+torch::nn::AnyModule make_block_conv(int64_t in, int64_t out, int64_t kernel, int64_t padding, bool bias,
+                                     bool spectral_norm) {
+  if (spectral_norm) return torch::nn::AnyModule(SpectralNormConv2d(in, out, kernel, 1, padding, bias));
+  return torch::nn::AnyModule(make_conv(in, out, kernel, 1, padding, bias));
+}
+}  // namespace
+
+SpadeResnetBlockImpl::SpadeResnetBlockImpl(int64_t fin, int64_t fout, int64_t label_nc, const std::string& norm,
+                                           bool spectral_norm)
     : learned_shortcut(fin != fout) {
   const int64_t fmiddle = std::min(fin, fout);
-  conv_0 = torch::nn::AnyModule(make_conv(fin, fmiddle, 3, 1, 1, true));
-  conv_1 = torch::nn::AnyModule(make_conv(fmiddle, fout, 3, 1, 1, true));
+  conv_0 = make_block_conv(fin, fmiddle, 3, 1, true, spectral_norm);
+  conv_1 = make_block_conv(fmiddle, fout, 3, 1, true, spectral_norm);
   register_module("conv_0", conv_0.ptr());
   register_module("conv_1", conv_1.ptr());
   if (learned_shortcut) {
-    conv_s = torch::nn::AnyModule(make_conv(fin, fout, 1, 1, 0, false));
+    conv_s = make_block_conv(fin, fout, 1, 0, false, spectral_norm);
     register_module("conv_s", conv_s.ptr());
   }
   norm_0 = register_module("norm_0", Spade(norm, fin, label_nc));
@@ -108,7 +120,7 @@ SpadeGeneratorImpl::SpadeGeneratorImpl(ArchConfig config) : GeneratorImpl(std::m
   fc = torch::nn::AnyModule(make_conv(semantic_nc, 16 * nf, 3, 1, 1, true));
   register_module("fc", fc.ptr());
   for (const auto& b : kSpadeBlocks) {
-    blocks.push_back(register_module(b.name, SpadeResnetBlock(b.fin * nf, b.fout * nf, semantic_nc, config_.norm)));
+    blocks.push_back(register_module(b.name, SpadeResnetBlock(b.fin * nf, b.fout * nf, semantic_nc, config_.norm, config_.spectral_norm)));
   }
   conv_img = torch::nn::AnyModule(make_conv(nf, config_.output_nc, 3, 1, 1, true));
   register_module("conv_img", conv_img.ptr());

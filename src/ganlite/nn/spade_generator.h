@@ -88,10 +88,12 @@ class SpadeImpl : public torch::nn::Module {
 TORCH_MODULE(Spade);
 
 // SPADEResnetBlock(fin, fout): conv_0(actvn(norm_0(x))), conv_1(actvn(norm_1(.))), plus the
-// shortcut: conv_s(norm_s(x)) (1x1, no bias) when fin != fout, else x.
+// shortcut: conv_s(norm_s(x)) (1x1, no bias) when fin != fout, else x. spectral_norm: the three
+// convs are SpectralNormConv2d (nn/spectral_norm.h), as NVlabs' norm_G "spectral..." wraps them.
 class SpadeResnetBlockImpl : public torch::nn::Module {
  public:
-  SpadeResnetBlockImpl(int64_t fin, int64_t fout, int64_t label_nc, const std::string& norm);
+  SpadeResnetBlockImpl(int64_t fin, int64_t fout, int64_t label_nc, const std::string& norm,
+                       bool spectral_norm = false);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& segmap);
 
   bool learned_shortcut = false;
