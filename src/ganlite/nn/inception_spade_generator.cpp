@@ -208,19 +208,10 @@ InceptionSpadeGeneratorImpl::InceptionSpadeGeneratorImpl(ArchConfig config) : Ge
 }
 
 GeneratorOutput InceptionSpadeGeneratorImpl::run(torch::Tensor seg, bool with_taps) {
-  namespace F = torch::nn::functional;
-  GeneratorOutput out;
-  const int64_t h = seg.size(2) / kSpadeSizeMultiple, w = seg.size(3) / kSpadeSizeMultiple;
-  torch::Tensor x = run_layer(fc_norm, run_layer(fc, torch::upsample_nearest2d(seg, {h, w})));
-  if (with_taps) out.taps.push_back(x);
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    if (kSpadeBlocks[i].upsample_before) x = upsample2x(x);
-    x = blocks[i]->forward(x, seg);
-    if (with_taps && (i == 0 || i == 2 || i == 4)) out.taps.push_back(x);  // head_0, G_middle_1, up_1
-  }
-  x = run_layer(conv_img, F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.2)));
-  out.image = torch::tanh(x);
-  return out;
+  return run_spade_blocks(
+      run_layer(fc_norm, run_layer(fc, spade_fc_input(seg))), seg,
+      [this](size_t i, const torch::Tensor& x, const torch::Tensor& s) { return blocks[i]->forward(x, s); }, conv_img,
+      with_taps);
 }
 
 torch::Tensor InceptionSpadeGeneratorImpl::forward(torch::Tensor x) { return run(std::move(x), false).image; }

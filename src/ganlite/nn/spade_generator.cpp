@@ -53,10 +53,6 @@ std::pair<int64_t, int64_t> spade_training_size(const ArchConfig& c) {
           c.input_width > 0 ? c.input_width : kSpadeDefaultWidth};
 }
 
-namespace {
-torch::Tensor run_any(torch::nn::AnyModule& layer, const torch::Tensor& x) { return run_layer(layer, x); }
-}  // namespace
-
 SpadeImpl::SpadeImpl(const std::string& norm, int64_t norm_nc, int64_t label_nc) {
   param_free_norm = make_param_free_norm(norm, norm_nc);
   register_module("param_free_norm", param_free_norm.ptr());
@@ -69,10 +65,10 @@ SpadeImpl::SpadeImpl(const std::string& norm, int64_t norm_nc, int64_t label_nc)
 }
 
 torch::Tensor SpadeImpl::forward(const torch::Tensor& x, const torch::Tensor& segmap) {
-  const torch::Tensor normalized = run_any(param_free_norm, x);
+  const torch::Tensor normalized = run_layer(param_free_norm, x);
   const torch::Tensor actv = run_sequential(*mlp_shared, resize_nearest(segmap, x));
-  const torch::Tensor gamma = run_any(mlp_gamma, actv);
-  const torch::Tensor beta = run_any(mlp_beta, actv);
+  const torch::Tensor gamma = run_layer(mlp_gamma, actv);
+  const torch::Tensor beta = run_layer(mlp_beta, actv);
   return normalized * (1 + gamma) + beta;
 }
 
@@ -106,9 +102,9 @@ SpadeResnetBlockImpl::SpadeResnetBlockImpl(int64_t fin, int64_t fout, int64_t la
 torch::Tensor SpadeResnetBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& segmap) {
   namespace F = torch::nn::functional;
   const auto actvn = [](const torch::Tensor& t) { return F::leaky_relu(t, F::LeakyReLUFuncOptions().negative_slope(0.2)); };
-  const torch::Tensor x_s = learned_shortcut ? run_any(conv_s, norm_s->forward(x, segmap)) : x;
-  torch::Tensor dx = run_any(conv_0, actvn(norm_0->forward(x, segmap)));
-  dx = run_any(conv_1, actvn(norm_1->forward(dx, segmap)));
+  const torch::Tensor x_s = learned_shortcut ? run_layer(conv_s, norm_s->forward(x, segmap)) : x;
+  torch::Tensor dx = run_layer(conv_0, actvn(norm_0->forward(x, segmap)));
+  dx = run_layer(conv_1, actvn(norm_1->forward(dx, segmap)));
   return x_s + dx;
 }
 
@@ -126,20 +122,31 @@ SpadeGeneratorImpl::SpadeGeneratorImpl(ArchConfig config) : GeneratorImpl(std::m
   register_module("conv_img", conv_img.ptr());
 }
 
-GeneratorOutput SpadeGeneratorImpl::run(torch::Tensor seg, bool with_taps) {
+torch::Tensor spade_fc_input(const torch::Tensor& seg) {
+  return torch::upsample_nearest2d(seg, {seg.size(2) / kSpadeSizeMultiple, seg.size(3) / kSpadeSizeMultiple});
+}
+
+GeneratorOutput run_spade_blocks(torch::Tensor stem, const torch::Tensor& seg, const SpadeBlockRun& block,
+                                 torch::nn::AnyModule& conv_img, bool with_taps) {
   namespace F = torch::nn::functional;
   GeneratorOutput out;
-  const int64_t h = seg.size(2) / kSpadeSizeMultiple, w = seg.size(3) / kSpadeSizeMultiple;
-  torch::Tensor x = run_any(fc, torch::upsample_nearest2d(seg, {h, w}));
-  if (with_taps) out.taps.push_back(x);
-  for (size_t i = 0; i < blocks.size(); ++i) {
+  if (with_taps) out.taps.push_back(stem);
+  torch::Tensor x = std::move(stem);
+  for (size_t i = 0; i < kSpadeBlocks.size(); ++i) {
     if (kSpadeBlocks[i].upsample_before) x = upsample2x(x);
-    x = blocks[i]->forward(x, seg);
+    x = block(i, x, seg);
     if (with_taps && (i == 0 || i == 2 || i == 4)) out.taps.push_back(x);  // head_0, G_middle_1, up_1
   }
-  x = run_any(conv_img, F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.2)));
+  x = run_layer(conv_img, F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.2)));
   out.image = torch::tanh(x);
   return out;
+}
+
+GeneratorOutput SpadeGeneratorImpl::run(torch::Tensor seg, bool with_taps) {
+  return run_spade_blocks(
+      run_layer(fc, spade_fc_input(seg)), seg,
+      [this](size_t i, const torch::Tensor& x, const torch::Tensor& s) { return blocks[i]->forward(x, s); }, conv_img,
+      with_taps);
 }
 
 torch::Tensor SpadeGeneratorImpl::forward(torch::Tensor x) { return run(std::move(x), false).image; }

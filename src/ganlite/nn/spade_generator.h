@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <utility>
 #include <string>
 #include <vector>
@@ -68,6 +69,14 @@ std::string spade_note_norm(const ArchConfig& c, const std::string& from);
 torch::Tensor resize_nearest(const torch::Tensor& segmap, const torch::Tensor& like);
 // nn.Upsample(scale_factor=2), nearest.
 torch::Tensor upsample2x(const torch::Tensor& x);
+// The walk both families share after their stem (fc; CAT's fc then fc_norm), which runs on
+// spade_fc_input(seg): `stem` is the first tap; the blocks in kSpadeBlocks order, each given the
+// label map, with a x2 nearest upsample where the layout says, tapped after head_0, G_middle_1
+// and up_1 (the KA taps); then LeakyReLU 0.2, conv_img, tanh.
+torch::Tensor spade_fc_input(const torch::Tensor& seg);
+using SpadeBlockRun = std::function<torch::Tensor(size_t block, const torch::Tensor& x, const torch::Tensor& seg)>;
+GeneratorOutput run_spade_blocks(torch::Tensor stem, const torch::Tensor& seg, const SpadeBlockRun& block,
+                                 torch::nn::AnyModule& conv_img, bool with_taps);
 // SPADE's parameter-free norm: BatchNorm2d / InstanceNorm2d with affine=false.
 torch::nn::AnyModule make_param_free_norm(const std::string& norm, int64_t channels);
 // Checks shared by the spade families (ArchConfig::validate's family part): norm, label_nc.
