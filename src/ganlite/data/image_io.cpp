@@ -174,6 +174,29 @@ void check_declared_size(const fs::path& path, const std::string& bytes, Format 
   }
 }
 
+// The checks every reader makes on an image's bytes before decoding (files and uploads alike):
+// a known format, a complete PNG / JPEG, a declared size within bounds. Returns the format.
+Format check_image_bytes(const fs::path& label, const std::string& bytes) {
+  const Format format = sniff_format(bytes);
+  switch (format) {
+    case Format::kPng:
+      if (!png_is_complete(bytes)) throw Error("image " + label.string() + ": truncated or corrupt PNG (no IEND chunk)");
+      break;
+    case Format::kJpeg:
+      if (!jpeg_is_complete(bytes)) {
+        throw Error("image " + label.string() + ": truncated or corrupt JPEG (no end-of-image marker)");
+      }
+      break;
+    case Format::kBmp:
+    case Format::kWebp:
+      break;
+    case Format::kUnknown:
+      throw Error("image " + label.string() + ": not a PNG, JPEG, BMP or WebP file (unrecognised content)");
+  }
+  check_declared_size(label, bytes, format);
+  return format;
+}
+
 // Reads the file and checks it is a complete image of a known format; returns its bytes.
 std::string read_checked_bytes(const fs::path& path) {
   std::error_code ec;
@@ -183,22 +206,7 @@ std::string read_checked_bytes(const fs::path& path) {
   if (!fs::is_regular_file(status)) throw Error("image " + path.string() + ": not a regular file");
   std::string bytes = read_file(path);
   if (bytes.empty()) throw Error("image " + path.string() + ": file is empty (0 bytes)");
-  switch (sniff_format(bytes)) {
-    case Format::kPng:
-      if (!png_is_complete(bytes)) throw Error("image " + path.string() + ": truncated or corrupt PNG (no IEND chunk)");
-      break;
-    case Format::kJpeg:
-      if (!jpeg_is_complete(bytes)) {
-        throw Error("image " + path.string() + ": truncated or corrupt JPEG (no end-of-image marker)");
-      }
-      break;
-    case Format::kBmp:
-    case Format::kWebp:
-      break;
-    case Format::kUnknown:
-      throw Error("image " + path.string() + ": not a PNG, JPEG, BMP or WebP file (unrecognised content)");
-  }
-  check_declared_size(path, bytes, sniff_format(bytes));
+  check_image_bytes(path, bytes);
   return bytes;
 }
 
@@ -301,14 +309,7 @@ ImageHeader peek_image_header(const std::string& bytes) {
 cv::Mat decode_image_rgb(const std::string& bytes, const std::string& name, int64_t max_pixels) {
   const fs::path label(name);
   if (bytes.empty()) throw Error("image " + name + ": empty (0 bytes)");
-  const Format format = sniff_format(bytes);
-  if (format == Format::kUnknown) throw Error("image " + name + ": not a PNG, JPEG, BMP or WebP file (unrecognised content)");
-  if (format == Format::kPng && !png_is_complete(bytes)) throw Error("image " + name + ": truncated or corrupt PNG (no IEND chunk)");
-  if (format == Format::kJpeg && !jpeg_is_complete(bytes)) {
-    throw Error("image " + name + ": truncated or corrupt JPEG (no end-of-image marker)");
-  }
-  check_declared_size(label, bytes, format);
-  const DeclaredSize size = header_size(bytes, format);
+  const DeclaredSize size = header_size(bytes, check_image_bytes(label, bytes));
   if (size.width * size.height > max_pixels) {
     throw Error("image " + name + ": " + std::to_string(size.width) + "x" + std::to_string(size.height) +
                 " pixels, more than the limit of " + std::to_string(max_pixels));
