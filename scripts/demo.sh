@@ -7,5 +7,5 @@
 set -euo pipefail
 build=${1:-build}
 out=${2:-demo_out}
-exec "$build/ganlite" demo --out "$out" --force --teacher-iters "${TEACHER_ITERS:-300}" \
-  --student-iters "${STUDENT_ITERS:-200}" --threads "${THREADS:-0}"
+exec "$build/ganlite" demo --out "$out" --force --teacher-iters "${TEACHER_ITERS:-1000}" \
+  --student-iters "${STUDENT_ITERS:-800}" --threads "${THREADS:-0}"

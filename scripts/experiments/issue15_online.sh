@@ -9,7 +9,9 @@
 # student of `--method none` has no loss term (docs/fidelity.md, "Online teacher").
 # The pix2pix teacher is made by issue 3's commands (scripts/experiments/teachers.sh); rerun on
 # 2026-11-30 it scored 17.70 dB, not issue 3's 18.29 (docs/results.md, issue 15 subsection);
-# there is no shapes2stripes teacher (issue 3's took about 90 minutes), so no WKD run there.
+# The shapes2stripes teacher is issue 3's ResNet-9 ngf 32 CycleGAN G_A after 2 + 1 epochs (1200
+# iterations, 14.36 dB in issue 3; the teacher of issue 5's CycleGAN rows), made only when a run
+# needs it (RUNS with cyclegan:none or cyclegan:wkd; about 25-40 minutes on one thread).
 # Prints one JSON line per score; per-run wall seconds go to WORK_DIR/walls.txt.
 #
 # Also run (seed 1 only): RUNS=pix2pix:odcdssim SEEDS=1, the online DCD student with OMGD's SSIM
@@ -28,6 +30,7 @@ PARALLEL=${PARALLEL:-2}
 RUNS=${RUNS:-"pix2pix:none pix2pix:wkd pix2pix:odcd pix2pix:onone cyclegan:odcd"}
 mkdir -p "$WORK/runs"
 TEACHER_E2S=$WORK/e2s_resnet32/checkpoints/latest_net_G.safetensors
+TEACHER_S2S=$WORK/s2s_resnet32/checkpoints/latest_net_G_A.safetensors
 
 # Datasets and the issue-3 pix2pix teacher, exactly as scripts/experiments/teachers.sh makes them.
 [ -d "$WORK/e2s" ] || "$GANLITE" make-dataset --kind edges2shapes --count 400 --test-count 100 --size 64 --seed 1 --out "$WORK/e2s"
@@ -35,16 +38,22 @@ TEACHER_E2S=$WORK/e2s_resnet32/checkpoints/latest_net_G.safetensors
 [ -f "$TEACHER_E2S" ] || "$GANLITE" train --task pix2pix --data "$WORK/e2s" --arch resnet --ngf 32 \
   --load-size 72 --crop-size 64 --n-epochs 1 --n-epochs-decay 0 --max-iters 400 --threads "$THREADS" \
   --seed 1 --baselines --json --out "$WORK/e2s_resnet32" > "$WORK/e2s_resnet32.json"
+if [[ " $RUNS " == *" cyclegan:none "* || " $RUNS " == *" cyclegan:wkd "* ]] && [ ! -f "$TEACHER_S2S" ]; then
+  "$GANLITE" train --task cyclegan --data "$WORK/s2s" --arch resnet --ngf 32 --load-size 72 --crop-size 64 \
+    --n-epochs 2 --n-epochs-decay 1 --threads "$THREADS" --seed 1 --baselines --json \
+    --out "$WORK/s2s_resnet32" > "$WORK/s2s_resnet32.json"
+fi
 
 # One run: TASK KIND SEED (KIND: wkd | odcd | onone)
 run_one() {
   local task=$1 kind=$2 seed=$3 data m
   if [ "$task" = pix2pix ]; then data=$WORK/e2s; else data=$WORK/s2s; fi
-  local out=$WORK/runs/${task}_${kind}_s$seed
+  local out=$WORK/runs/${task}_${kind}_s$seed teacher=$TEACHER_E2S
+  [ "$task" = cyclegan ] && teacher=$TEACHER_S2S
   case $kind in
     # fixed teacher: student D ndf 32, as issue 5 (none: the reference for this teacher)
-    none)  m=(--method none --teacher "$TEACHER_E2S" --ndf 32) ;;
-    wkd)   m=(--method wkd --teacher "$TEACHER_E2S" --ndf 32) ;;
+    none)  m=(--method none --teacher "$teacher" --ndf 32) ;;
+    wkd)   m=(--method wkd --teacher "$teacher" --ndf 32) ;;
     # online runs: the student has no D; the online teacher D is ndf 64 (--teacher-ndf with dcd,
     # --ndf without it)
     odcd)  m=(--method dcd --online-teacher mobile_resnet:64 --allow-no-vgg --ndf 32 --teacher-ndf 64) ;;
@@ -66,7 +75,7 @@ run_one() {
   echo "$task $kind $seed $(echo "$end - $start" | bc)" >> "$WORK/walls.txt"
 }
 export -f run_one
-export GANLITE WORK THREADS TEACHER_E2S
+export GANLITE WORK THREADS TEACHER_E2S TEACHER_S2S
 
 for seed in $SEEDS; do
   for r in $RUNS; do echo "${r%%:*} ${r##*:} $seed"; done
@@ -85,6 +94,9 @@ for seed in $SEEDS; do
     if [ "$task" = pix2pix ]; then data=$WORK/e2s; else data=$WORK/s2s; fi
     # against the issue-3 teacher (the issue-5 tables' "vs teacher" column)
     if [ "$task" = pix2pix ]; then score "$dir/latest_net_G.safetensors" "$TEACHER_E2S" "$task" "$data" "$run"; fi
+    if [ "$task" = cyclegan ] && [ -f "$TEACHER_S2S" ]; then
+      score "$dir/latest_net_G.safetensors" "$TEACHER_S2S" "$task" "$data" "$run"
+    fi
     # online runs: against their own online teacher, whose teacher_vs_truth is that teacher's score
     if [ -f "$dir/latest_net_G_teacher.safetensors" ]; then
       score "$dir/latest_net_G.safetensors" "$dir/latest_net_G_teacher.safetensors" "$task" "$data" "$run vs online teacher"

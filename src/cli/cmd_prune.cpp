@@ -12,6 +12,7 @@
 #include "ganlite/compress/prune.h"
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/nn/generator_family.h"
+#include "ganlite/metrics/conv_peak.h"
 #include "ganlite/metrics/latency.h"
 #include "ganlite/nn/inference.h"
 #include "ganlite/nn/profiler.h"
@@ -28,6 +29,7 @@ struct PruneCommandOptions {
   std::string target_latency;  // issue 19: a budget in ms, measured here
   std::string precision = "fp32";
   bool no_cache = false;
+  std::string lane_width;  // with --target-latency: auto (also when empty) | off | N
   std::string out;
   int input_size = 256;
   int min_channels = 16;
@@ -51,6 +53,19 @@ double measure_student_ms(nn::GeneratorImpl& student, int64_t size, nn::Precisio
   return metrics::measure_latency([&] { (void)runner.forward(input); }, torch::kCPU, 1, lat).median_ms;
 }
 
+// --lane-width: auto (the ISA's, metrics::conv_lane_width), off (0), or a count.
+int parse_lane_width(const std::string& text) {
+  if (text.empty() || text == "auto") return metrics::conv_lane_width();
+  if (text == "off") return 0;
+  try {
+    size_t used = 0;
+    const int n = std::stoi(text, &used);
+    if (used == text.size() && n >= 2 && n <= 256) return n;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--lane-width: '" + text + "' is not auto, off or a count in [2, 256]");
+}
+
 // --target-latency: the per-layer table search, confirmed by timing (compress/latency_budget.h).
 compress::LatencyBudgetResult prune_to_latency(const PruneCommandOptions& opts, const nn::GeneratorImpl& teacher,
                                                const compress::PruneOptions& prune,
@@ -59,6 +74,7 @@ compress::LatencyBudgetResult prune_to_latency(const PruneCommandOptions& opts, 
   compress::LatencyBudgetOptions options;
   options.target_ms = compress::parse_latency_ms(opts.target_latency);
   options.prune = prune;
+  options.lane_width = parse_lane_width(opts.lane_width);
   table_cache = opts.no_cache ? std::filesystem::path() : compress::default_latency_table_cache();
   compress::MeasuredLatencyTable table(compress::current_latency_table_key(opts.precision, opts.input_size),
                                        table_cache);
@@ -76,17 +92,22 @@ compress::LatencyBudgetResult prune_to_latency(const PruneCommandOptions& opts, 
 
 nlohmann::json latency_json(const compress::LatencyBudgetResult& r, const PruneCommandOptions& opts,
                             const std::filesystem::path& cache, int shapes_timed) {
+  auto round_json = [](const compress::LatencyRound& x) -> nlohmann::json {
+    return {{"threshold", x.threshold}, {"predicted_ms", x.predicted_ms}, {"measured_ms", x.measured_ms},
+            {"macs", x.macs}, {"calibration", x.calibration}};
+  };
   nlohmann::json rounds = nlohmann::json::array();
-  for (const auto& x : r.rounds) {
-    rounds.push_back({{"threshold", x.threshold}, {"predicted_ms", x.predicted_ms}, {"measured_ms", x.measured_ms},
-                      {"macs", x.macs}, {"calibration", x.calibration}});
-  }
+  for (const auto& x : r.rounds) rounds.push_back(round_json(x));
+  // Each family's best student (exact widths, lane-rounded ones), for comparison.
+  nlohmann::json families = nlohmann::json::object();
+  for (const auto& [name, best] : r.families) families[name] = round_json(best);
   return {{"target_ms", r.target_ms},       {"predicted_ms", r.predicted_ms},
           {"measured_ms", r.measured_ms},   {"table_ms", r.table_ms},
           {"met", r.met},                   {"fraction_of_budget", r.measured_ms / r.target_ms},
           {"precision", opts.precision},    {"threads", at::get_num_threads()},
           {"rounds", rounds},               {"table_cache", cache.string()},
-          {"shapes_timed", shapes_timed}};
+          {"shapes_timed", shapes_timed},   {"lane_width", r.lane_width},
+          {"rounding", r.rounding},         {"families", families}};
 }
 
 void print_latency_lines(const compress::LatencyBudgetResult& r) {
@@ -94,6 +115,10 @@ void print_latency_lines(const compress::LatencyBudgetResult& r) {
               r.measured_ms, 100.0 * r.measured_ms / r.target_ms, r.target_ms,
               r.met ? "" : "; outside 90-100%: the widths cannot land closer, or the machine is busy",
               r.predicted_ms, r.rounds.size());
+  for (const auto& [name, best] : r.families) {
+    std::printf("widths    %-7s %s: %.2f ms measured, %s MACs\n", name.c_str(),
+                name == r.rounding ? "(kept)" : "      ", best.measured_ms, nn::format_macs(best.macs).c_str());
+  }
 }
 
 void run_prune(const PruneCommandOptions& opts) {
@@ -105,6 +130,8 @@ void run_prune(const PruneCommandOptions& opts) {
           "give exactly one of --target-macs and --target-latency");
   require(!opts.common.device.empty() && (opts.target_latency.empty() || opts.common.device == "cpu"),
           "--target-latency times the student on the CPU: use --device cpu");
+  require(opts.lane_width.empty() || !opts.target_latency.empty(), "--lane-width goes with --target-latency");
+  if (!opts.lane_width.empty()) (void)parse_lane_width(opts.lane_width);  // a bad value fails before any work
   if (!opts.target_macs.empty()) options.target_macs = parse_si_count(opts.target_macs);
   options.input_size = opts.input_size;
   options.min_channels = opts.min_channels;
@@ -201,6 +228,10 @@ void setup_prune(CLI::App& app) {
   cmd->add_flag("--no-cache", opts->no_cache,
                 "With --target-latency: time every conv shape afresh, without reading or writing the latency table "
                 "cache ($XDG_CACHE_HOME/ganlite/latency_table.json)");
+  cmd->add_option("--lane-width", opts->lane_width,
+                  "With --target-latency: also try widths rounded up and to the nearer multiple of this (auto: the "
+                  "ISA's channel block, 16 with AVX-512, 8 with AVX2; off: exact widths only) and keep them when "
+                  "they land in the budget with more MACs; default auto)");
   cmd->add_option("--out", opts->out, "Student generator file to write")->required();
   cmd->add_option("--input-size", opts->input_size, "Square input side the budget is counted at (label-map generators: their training resolution instead)")->capture_default_str();
   cmd->add_option("--min-channels", opts->min_channels, "Channels kept at least in stem, down and up layers")

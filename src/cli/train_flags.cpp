@@ -115,8 +115,18 @@ void add_train_flags(CLI::App* cmd, TrainFlags& st, const TrainFlagGroups& group
   add_switch(cmd, st, "--no-flip", "No random horizontal flip", [](TrainConfig& c) { c.no_flip = true; });
   add_switch(cmd, st, "--serial-batches", "CycleGAN: pair A[i] with B[i]", [](TrainConfig& c) { c.serial_batches = true; });
   add_switch(cmd, st, "--no-validate", "No per-epoch validation", [](TrainConfig& c) { c.validate = false; });
+  {  // A log, not a training setting: it may change when resuming, as --log-freq.
+    auto on = std::make_shared<bool>(true);
+    auto* option = cmd->add_flag("--tensorboard,!--no-tensorboard", *on,
+                                 "TensorBoard event files beside metrics.jsonl (default on; --no-tensorboard: none)");
+    st.overrides.push_back({option, [on](TrainConfig& c) { c.tensorboard = *on; }, true});
+  }
   add_override<uint64_t>(cmd, st, "--seed", "Seed of init, data order and pools (default 0)", GANLITE_FIELD(uint64_t, seed));
   add_override<std::string>(cmd, st, "--device", "Device for every tensor: cpu, cuda, cuda:N", GANLITE_FIELD(std::string, device), true);
+  add_override<std::string>(cmd, st, "--precision",
+                            "fp32 | bf16 | fp16: mixed precision through autocast, fp32 master weights (bf16: CUDA or a "
+                            "CPU with native bf16; fp16: CUDA, with dynamic loss scaling; default fp32)",
+                            GANLITE_FIELD(std::string, precision));
   add_override<int>(cmd, st, "--threads", "CPU threads for LibTorch (0 = one per core)", GANLITE_FIELD(int, threads), true);
   add_override<int>(cmd, st, "--workers", "Data loading threads (default 2)", GANLITE_FIELD(int, workers), true);
   add_override<int64_t>(cmd, st, "--max-iters", "Stop after N iterations in total (0 = all epochs)", GANLITE_FIELD(int64_t, max_iters), true);
@@ -135,7 +145,7 @@ void apply_train_flags(const TrainFlags& flags, TrainConfig& config, bool resume
     if (resume && !o.allowed_on_resume) {
       throw UsageError(o.option->get_name() + " cannot change when resuming (the run keeps its config; "
                        "allowed: --device, --threads, --max-iters, --workers, --save-latest-freq, --log-freq, "
-                       "--sample-freq, --val-max-images)");
+                       "--sample-freq, --val-max-images, --tensorboard)");
     }
     o.apply(config);
   }

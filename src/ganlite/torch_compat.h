@@ -1,6 +1,7 @@
 // Every difference between the LibTorch versions ganlite builds against (Debian's 1.13,
 // pip's 2.x with CUDA) lives here, so the rest of the code is version-free.
 #pragma once
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -71,5 +72,36 @@ Key optimizer_state_key(const torch::Tensor& param) {
     return param.unsafeGetTensorImpl();
   }
 }
+
+// Autocast (train/mixed_precision.h). LibTorch up to 2.3 has one setter per device kind
+// (set_enabled for CUDA, set_cpu_enabled, set_autocast_cpu_dtype / set_autocast_gpu_dtype); 2.4
+// replaced them by setters taking the device type (pytorch PR 124359) and deprecated the others.
+#if GANLITE_TORCH_AT_LEAST(2, 4)
+inline bool autocast_enabled(c10::DeviceType type) { return at::autocast::is_autocast_enabled(type); }
+inline void set_autocast_enabled(c10::DeviceType type, bool on) { at::autocast::set_autocast_enabled(type, on); }
+inline at::ScalarType autocast_dtype(c10::DeviceType type) { return at::autocast::get_autocast_dtype(type); }
+inline void set_autocast_dtype(c10::DeviceType type, at::ScalarType dtype) { at::autocast::set_autocast_dtype(type, dtype); }
+#else
+inline bool autocast_enabled(c10::DeviceType type) {
+  return type == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
+inline void set_autocast_enabled(c10::DeviceType type, bool on) {
+  if (type == c10::DeviceType::CUDA) {
+    at::autocast::set_enabled(on);
+  } else {
+    at::autocast::set_cpu_enabled(on);
+  }
+}
+inline at::ScalarType autocast_dtype(c10::DeviceType type) {
+  return type == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+}
+inline void set_autocast_dtype(c10::DeviceType type, at::ScalarType dtype) {
+  if (type == c10::DeviceType::CUDA) {
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  } else {
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  }
+}
+#endif
 
 }  // namespace ganlite::compat

@@ -186,10 +186,41 @@ TEST(DemoCli, TinyPipelineWritesReportAndOnnx) {
     EXPECT_TRUE(std::filesystem::exists(out / "student.onnx"));
     EXPECT_LT(j.at("onnx").at("max_abs_diff_vs_ganlite").get<double>(), 1e-3);
   }
+  // The goal check of issue 17 reports the figures it judged (a tiny run need not meet it).
+  const auto& goal = j.at("goal");
+  const double teacher_psnr = j.at("teacher_psnr").get<double>(), student_psnr = j.at("student_psnr").get<double>();
+  EXPECT_EQ(goal.at("teacher_ok").get<bool>(), teacher_psnr >= 22.0);
+  EXPECT_DOUBLE_EQ(goal.at("gap_db").get<double>(), teacher_psnr - student_psnr);
+  EXPECT_EQ(goal.at("student_ok").get<bool>(), teacher_psnr - student_psnr <= 1.5);
+  EXPECT_EQ(goal.at("macs_ok").get<bool>(),
+            j.at("student_macs").get<int64_t>() * 10 <= j.at("teacher_macs").get<int64_t>());
+  EXPECT_EQ(goal.at("met").get<bool>(), goal.at("teacher_ok").get<bool>() && goal.at("student_ok").get<bool>() &&
+                                            goal.at("macs_ok").get<bool>());
+  for (const char* stage : {"dataset", "teacher", "prune", "student", "evaluate", "onnx"}) {
+    EXPECT_TRUE(j.at("stage_seconds").contains(stage)) << stage;
+  }
+  // The student's D starts from the teacher's, at the demo's D width.
+  const auto student_config = nlohmann::json::parse(ganlite::testing::read_text_file(out / "student" / "config.json"));
+  EXPECT_EQ(student_config.at("ndf").get<int>(), 32);
+  EXPECT_EQ(student_config.at("distill").at("restore_d").get<std::string>(),
+            (out / "teacher" / "checkpoints" / "latest_net_D.safetensors").string());
+  EXPECT_DOUBLE_EQ(student_config.at("distill").at("lambda_gan").get<double>(), 0.1);
   // A second run into the same folder needs --force.
   auto again = run_cli("demo --out '" + out.string() + "' --size 32 --count 8 --teacher-iters 1 --student-iters 1");
   EXPECT_EQ(again.exit_code, 2) << again.output;
   EXPECT_NE(again.output.find("--force"), std::string::npos) << again.output;
+}
+
+TEST(DemoCli, BadBudgetsAreUsageErrors) {
+  TempDir dir;
+  const std::string out = " --out '" + (dir / "demo").string() + "'";
+  EXPECT_EQ(run_cli("demo --batch-size 1" + out).exit_code, 2);  // KA needs two images per batch
+  EXPECT_EQ(run_cli("demo --count 3" + out).exit_code, 2);        // fewer pairs than one batch
+  EXPECT_EQ(run_cli("demo --lr 0" + out).exit_code, 2);
+  EXPECT_EQ(run_cli("demo --ndf 0" + out).exit_code, 2);
+  EXPECT_EQ(run_cli("demo --min-channels 0" + out).exit_code, 2);
+  EXPECT_EQ(run_cli("demo --student-lambda-gan -1" + out).exit_code, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir / "demo" / "data"));  // refused before any work
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "ganlite/report/checkpoint_select.h"
 #include "ganlite/report/recipe.h"
 #include "ganlite/util/error.h"
+#include "ganlite/util/tensorboard.h"
 #include "metrics/inception_weights.h"
 #include "test_support.h"
 
@@ -376,6 +377,8 @@ TEST(Reproduce, TinyCatHorse2ZebraRunsEveryStageAndResumesStageByStage) {
   EXPECT_TRUE(report.contains("caveat"));
   EXPECT_TRUE(fs::is_regular_file(out / "report.md"));
   EXPECT_TRUE(fs::is_regular_file(out / "distill" / "checkpoints" / "latest_net_G.safetensors"));
+  // The train and distill stages write TensorBoard event files beside their metrics.jsonl.
+  for (const char* stage : {"teacher", "distill"}) EXPECT_EQ(ganlite::event_files_in(out / stage).size(), 1u) << stage;
   const json distill_config = json::parse(read_text_file(out / "distill" / "config.json"));
   EXPECT_EQ(distill_config.at("distill").at("ka_chunks"), 4);
   // The target domain's statistics pool trainB (8 images) and testB (4).

@@ -170,3 +170,68 @@ TEST(LatencyBudget, ParsesDurations) {
     EXPECT_THROW(compress::parse_latency_ms(bad), UsageError) << bad;
   }
 }
+
+namespace {
+
+// A vectorised machine with 4 lanes: a conv costs as if both channel counts were padded to
+// multiples of 4, so widths rounded up to 4 cost nothing more than the exact ones.
+class LaneTable : public compress::LayerLatencyTable {
+ public:
+  double conv_ms(const ConvShape& s) override {
+    auto pad = [](int64_t c) { return (c + 3) / 4 * 4; };
+    const int64_t padded = s.out_h * s.out_w * pad(s.out) * pad(s.in / s.groups) * s.kernel * s.kernel;
+    return 1e-7 * static_cast<double>(padded) + 0.01;
+  }
+};
+
+bool lane_multiple_or_whole(int kept, int whole) { return kept == 0 || kept == whole || kept % 4 == 0; }
+
+}  // namespace
+
+TEST(LatencyBudget, LaneRoundedWidthsAreKeptWhenTheyBuyMoreMacsForTheSameTime) {
+  torch::manual_seed(5);
+  auto teacher = nn::make_generator(arch_config("inception", 16, "batch", 3));
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& n : teacher->scored_norms()) n.weight().uniform_(0.05, 1.0);
+  }
+  LaneTable table;
+  const int64_t size = 64;
+  auto measure = [&](nn::GeneratorImpl& s) {
+    return compress::table_latency_ms(compress::generator_convs(s.config(), size), table) + 0.05;
+  };
+  compress::LatencyBudgetOptions options;
+  options.target_ms = measure(*teacher) / 5;
+  options.prune.input_size = size;
+  options.prune.min_channels = 4;
+  const auto exact = compress::prune_to_latency_budget(*teacher, options, table, measure);
+  EXPECT_EQ(exact.rounding, "exact");
+  ASSERT_EQ(exact.families.size(), 1u);
+  options.lane_width = 4;
+  const auto r = compress::prune_to_latency_budget(*teacher, options, table, measure);
+  ASSERT_TRUE(r.met) << r.measured_ms << " ms for a budget of " << options.target_ms;
+  ASSERT_EQ(r.families.size(), 3u);
+  EXPECT_EQ(r.families[0].first, "exact");
+  EXPECT_EQ(r.families[0].second.macs, exact.prune.macs_after);
+  // Rounding up costs nothing on this machine at a given threshold and adds channels: a rounded
+  // family wins, and the kept student has the most MACs of the families in the window.
+  EXPECT_NE(r.rounding, "exact");
+  EXPECT_GT(r.prune.macs_after, exact.prune.macs_after);
+  EXPECT_LE(r.measured_ms, options.target_ms);
+  for (const auto& [name, best] : r.families) {
+    if (best.measured_ms <= options.target_ms && best.measured_ms >= 0.9 * options.target_ms) {
+      EXPECT_LE(best.macs, r.prune.macs_after) << name;
+    }
+  }
+  const auto whole = teacher->config().with_resolved_widths().widths;
+  const auto& w = r.prune.config.widths;
+  EXPECT_TRUE(lane_multiple_or_whole(w.stem, whole.stem) && lane_multiple_or_whole(w.down1, whole.down1) &&
+              lane_multiple_or_whole(w.trunk, whole.trunk) && lane_multiple_or_whole(w.up1, whole.up1) &&
+              lane_multiple_or_whole(w.up2, whole.up2));
+  for (size_t b = 0; b < w.blocks.size(); ++b) {
+    for (size_t i = 0; i < w.blocks[b].size(); ++i) {
+      EXPECT_TRUE(lane_multiple_or_whole(w.blocks[b][i], whole.blocks[b][i])) << b << " " << i;
+    }
+  }
+  EXPECT_EQ(w, compress::widths_at_threshold(*teacher, r.prune.threshold, 4, {4, r.rounding == "nearest"}));
+}

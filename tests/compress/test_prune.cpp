@@ -85,6 +85,46 @@ TEST(Prune, KnownGammasGiveExactWidths) {
   EXPECT_EQ(none.blocks[2], (std::vector<int>(6, 0)));  // every block becomes the identity
 }
 
+TEST(Prune, LaneRoundingGrowsEachKeptSetByTheNextStrongestChannels) {
+  auto teacher = nn::make_generator(arch_config("inception", 4, "batch", 3));  // trunk 16, branches 2 wide
+  torch::NoGradGuard no_grad;
+  for (const auto& n : teacher->scored_norms()) {
+    auto w = n.weight();
+    w.copy_(torch::arange(1, w.size(0) + 1, torch::kFloat32) / static_cast<float>(w.size(0)));
+  }
+  teacher->scored_norms()[3 + 6 + 4].weight().fill_(0.1);  // a vanished branch stays vanished
+  // Exact widths at 0.5 (KnownGammasGiveExactWidths): stem 2, down1 4, trunk 8, up1 4, up2 2, branches 1.
+  const auto by3 = compress::widths_at_threshold(*teacher, 0.5, 1, {3, false});
+  EXPECT_EQ(by3.stem, 3);
+  EXPECT_EQ(by3.down1, 6);
+  EXPECT_EQ(by3.trunk, 9);
+  EXPECT_EQ(by3.up1, 6);
+  EXPECT_EQ(by3.up2, 3);
+  EXPECT_EQ(by3.blocks[0], (std::vector<int>(6, 2)));                    // 1 -> 3, capped at the width 2
+  EXPECT_EQ(by3.blocks[1], (std::vector<int>{2, 2, 2, 2, 0, 2}));
+  const auto by4 = compress::widths_at_threshold(*teacher, 0.5, 1, {4, false});
+  EXPECT_EQ(by4.stem, 4);
+  EXPECT_EQ(by4.down1, 4);  // already a multiple
+  EXPECT_EQ(by4.trunk, 8);
+  EXPECT_EQ(compress::widths_at_threshold(*teacher, 0.5, 1, {1, false}), compress::widths_at_threshold(*teacher, 0.5, 1));
+  // To the nearer multiple of 3: down where that keeps the floor (1 here; 0 for branches, which vanish).
+  const auto near3 = compress::widths_at_threshold(*teacher, 0.5, 1, {3, true});
+  EXPECT_EQ(near3.stem, 3);   // 2: down would be 0, below the floor
+  EXPECT_EQ(near3.down1, 3);  // 4 -> 3
+  EXPECT_EQ(near3.trunk, 9);  // 8 -> 9
+  EXPECT_EQ(near3.up2, 3);
+  EXPECT_EQ(near3.blocks[0], (std::vector<int>(6, 0)));
+  // The channels added are the next by |gamma|: the stem keeps gammas 0.5, 0.75, 1.0 (of 0.25 .. 1.0).
+  PruneOptions options;
+  options.min_channels = 1;
+  options.input_size = 32;
+  options.rounding = {3, false};
+  const auto result = compress::prune_at_threshold(*teacher, 0.5, options);
+  EXPECT_EQ(result.config.widths, by3);
+  const auto stem = result.student->scored_norms()[0].weight();
+  EXPECT_TRUE(torch::equal(stem, torch::tensor({0.5f, 0.75f, 1.0f}))) << stem;
+}
+
 TEST(Prune, ThresholdZeroReproducesTheTeacher) {
   for (const auto& norm : {"batch", "instance_affine"}) {
     for (const auto& arch : {"resnet", "mobile_resnet", "inception"}) {

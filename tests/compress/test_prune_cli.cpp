@@ -99,8 +99,21 @@ TEST(PruneCli, TargetLatencyReportsPredictedAndMeasured) {
   // A budget the teacher itself meets keeps it whole (threshold 0), as --target-macs does.
   EXPECT_EQ(j["threshold"].get<double>(), 0.0);
   EXPECT_EQ(io::load_generator(student)->config().widths.trunk, j["widths"]["trunk"].get<int>());
+  // --lane-width auto (the default): the ISA's channel block, and the other family for comparison;
+  // the whole teacher has nothing to round, so the exact family stays.
+  const int lanes = lat["lane_width"].get<int>();
+  EXPECT_TRUE(lanes == 4 || lanes == 8 || lanes == 16) << lanes;
+  EXPECT_EQ(lat["rounding"].get<std::string>(), "exact");
+  for (const char* family : {"exact", "up", "nearest"}) EXPECT_TRUE(lat["families"].contains(family)) << family;
+  r = run_cli("prune --teacher " + teacher + " --target-latency 1000ms --input-size 32 --min-channels 4 " +
+              "--threads 1 --no-cache --lane-width off --out " + student + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output)["latency"]["lane_width"].get<int>(), 0);
+  EXPECT_EQ(nlohmann::json::parse(r.output)["latency"]["families"].size(), 1u);
 
-  for (const std::string bad : {"--target-latency 30ms --target-macs 1G", "--target-latency fast", ""}) {
+  for (const std::string bad : {"--target-latency 30ms --target-macs 1G", "--target-latency fast", "",
+                                "--target-macs 1G --lane-width 16", "--target-latency 30ms --lane-width 1",
+                                "--target-latency 30ms --lane-width wide"}) {
     r = run_cli("prune --teacher " + teacher + " " + bad + " --out " + student);
     EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
   }

@@ -185,6 +185,19 @@ TEST(ConvPeak, DefaultCacheFollowsXdgThenHome) {
   }
 }
 
+TEST(ConvPeak, LaneWidthFollowsTheCpuAndTheIsaLimit) {
+  EXPECT_EQ(metrics::conv_lane_width_for(true, true, ""), 16);
+  EXPECT_EQ(metrics::conv_lane_width_for(true, true, "avx512_core_bf16"), 16);
+  EXPECT_EQ(metrics::conv_lane_width_for(true, true, "ALL"), 16);
+  EXPECT_EQ(metrics::conv_lane_width_for(true, true, "AVX2"), 8);  // the CI's AVX2-limited run
+  EXPECT_EQ(metrics::conv_lane_width_for(false, true, ""), 8);
+  EXPECT_EQ(metrics::conv_lane_width_for(false, true, "AVX512_CORE"), 8);  // a limit adds no ISA
+  EXPECT_EQ(metrics::conv_lane_width_for(true, true, "SSE41"), 4);
+  EXPECT_EQ(metrics::conv_lane_width_for(false, false, ""), 4);
+  const int here = metrics::conv_lane_width();
+  EXPECT_TRUE(here == 4 || here == 8 || here == 16) << here;
+}
+
 TEST(ConvPeak, OneDnnIsaLimits) {
   // No limit, or one at AVX512_CORE or above, lets oneDNN run bf16 convs; native ones need
   // AVX512_CORE_BF16 or above. oneDNN reads the value case-insensitively.

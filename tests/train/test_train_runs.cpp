@@ -17,7 +17,9 @@
 #include "ganlite/nn/generator.h"
 #include "ganlite/train/trainer.h"
 #include "ganlite/util/error.h"
+#include "event_scalars.h"
 #include "test_support.h"
+#include "tiny_dataset.h"
 
 namespace fs = std::filesystem;
 using ganlite::testing::expect_same_metrics_log;
@@ -33,19 +35,7 @@ using ganlite::testing::TempDir;
 
 namespace {
 
-// A tiny edges2shapes set (32x32) made by the CLI, shared by the tests of this binary.
-const fs::path& dataset() {
-  static TempDir dir;
-  static const fs::path root = dir / "e2s";
-  static bool made = false;
-  if (!made) {
-    const auto r = run_cli("make-dataset --kind edges2shapes --count 6 --test-count 2 --size 32 --seed 1 -q --out '" +
-                           root.string() + "'");
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    made = true;
-  }
-  return root;
-}
+const fs::path& dataset() { return ganlite::testing::tiny_edges2shapes(); }
 
 // `epochs` at the initial lr, then `decay_epochs` (default: as many); 6 batches an epoch.
 std::string tiny_args(const fs::path& out, int epochs, int decay_epochs = -1,
@@ -149,6 +139,10 @@ TEST(TrainRun, KilledAtSeveralMomentsEndsBitIdenticalToAnUninterruptedRun) {
   expect_same_metrics_log(dir / "full", run);
   EXPECT_EQ(logged_steps(run), (std::vector<int64_t>{3, 6, 9, 11}));
   EXPECT_TRUE(temporaries_under(run).empty());
+  // TensorBoard's events too: every step once, as the uninterrupted run's (losses, lr, validation).
+  const auto events_full = ganlite::testing::event_scalars(dir / "full");
+  EXPECT_EQ(events_full.at("loss/G_GAN").size(), 4u);
+  EXPECT_EQ(events_full, ganlite::testing::event_scalars(run));
   // Samples and exported networks byte for byte, and no other file.
   for (const char* sub : {"samples", "checkpoints"}) {
     auto a = files_under(dir / "full" / sub);

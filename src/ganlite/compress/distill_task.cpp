@@ -11,6 +11,7 @@
 #include "ganlite/io/safetensors.h"
 #include "ganlite/metrics/image_quality.h"
 #include "ganlite/train/distributed.h"
+#include "ganlite/train/mixed_precision.h"
 #include "ganlite/train/networks.h"
 #include "ganlite/train/task_registry.h"
 #include "ganlite/util/error.h"
@@ -90,10 +91,13 @@ DistillTask::DistillTask(const DistillRunConfig& config, const torch::Device& de
     : config_(config.train.resolved()),
       distill_(config.distill.resolved(config_.task)),
       device_(device),
+      precision_(config_.precision, device_),
       paired_(train::task_kind(config_.task).paired),
       gan_loss_(config_.gan_mode),
       update_order_(run_update_order(distill_.methods)) {
   distill_.validate(config_.batch_size);
+  if (distill_.online()) train::require_fp32_precision(config_.precision, "--online-teacher");
+  if (train::task_kind(config_.task).label_maps) train::require_fp32_precision(config_.precision, "--task " + config_.task);
 
   if (distill_.online()) {
     if (train::Distributed::current()) {
@@ -205,6 +209,15 @@ void DistillTask::add_term_losses(const DistillInputs& inputs, torch::Tensor& lo
   }
 }
 
+namespace {
+// A forward's image and taps in fp32 for the losses and terms (the same tensors in fp32 runs).
+nn::GeneratorOutput distill_output_in_fp32(nn::GeneratorOutput out) {
+  out.image = train::to_fp32(out.image);
+  for (auto& tap : out.taps) tap = train::to_fp32(tap);
+  return out;
+}
+}  // namespace
+
 train::Losses DistillTask::train_step(const data::Batch& batch) {
   if (online_) return online_train_step(batch);
   // CycleGAN B -> A: the teacher is G_B and its inputs are the B images (an aligned pix2pix
@@ -212,12 +225,18 @@ train::Losses DistillTask::train_step(const data::Batch& batch) {
   const bool swap = !paired_ && config_.direction == "BtoA";
   const auto real_a = (swap ? batch.b : batch.a).to(device_);
   const auto real_b = (swap ? batch.a : batch.b).to(device_);
-  nn::GeneratorOutput teacher_out;
+  // Forwards of the networks under autocast; the terms, the losses, backward and the steps in
+  // fp32 outside it (mixed_precision.h). fp32 runs: the regions do nothing, the scaler just steps.
+  auto& scaler = precision_.scaler();
+  nn::GeneratorOutput teacher_out, student_out;
   {
-    torch::NoGradGuard no_grad;
-    teacher_out = teacher_->forward_with_taps(real_a);
+    const auto autocast = precision_.autocast();
+    {
+      torch::NoGradGuard no_grad;
+      teacher_out = distill_output_in_fp32(teacher_->forward_with_taps(real_a));
+    }
+    student_out = distill_output_in_fp32(student_->forward_with_taps(real_a));
   }
-  const nn::GeneratorOutput student_out = student_->forward_with_taps(real_a);
   // Data-parallel, the terms see the global batch (KA's Gram matrix couples the samples of a
   // batch; train/distributed.h): every rank computes them alike. Single process: the batch itself.
   const auto global_student = train::all_gather_batch(student_out);
@@ -232,16 +251,19 @@ train::Losses DistillTask::train_step(const data::Batch& batch) {
   torch::Tensor loss_d_fake, loss_d_real;
   if (spade_) {  // SPADE's D loss: fakes and reals in one pass, summed
     std::tie(loss_d_real, loss_d_fake) = spade_->discriminator_losses(*discriminator_, real_a, student_out.image, real_b);
-    (loss_d_fake + loss_d_real).backward();
+    scaler.scale(loss_d_fake + loss_d_real).backward();
   } else {
-    loss_d_fake = gan_loss_(discriminator_->forward(d_input(student_out.image).detach()), false, true);
-    loss_d_real = gan_loss_(discriminator_->forward(d_input(real_b)), true, true);
-    ((loss_d_fake + loss_d_real) * 0.5).backward();
+    {
+      const auto autocast = precision_.autocast();
+      loss_d_fake = gan_loss_(discriminator_->forward(d_input(student_out.image).detach()), false, true);
+      loss_d_real = gan_loss_(discriminator_->forward(d_input(real_b)), true, true);
+    }
+    scaler.scale((loss_d_fake + loss_d_real) * 0.5).backward();
   }
   // CAT steps D before G's loss; GAN Compression's MSE distiller steps both after both backwards,
   // so G's loss sees this D (method_registry.h, UpdateOrder).
   const bool discriminator_first = update_order_ == UpdateOrder::kDiscriminatorFirst;
-  if (discriminator_first) optimizer_d_->step();
+  if (discriminator_first) scaler.step(*optimizer_d_);
 
   TermLosses extra;
   for (auto& term : terms_) {
@@ -251,18 +273,22 @@ train::Losses DistillTask::train_step(const data::Batch& batch) {
   // G: fool the frozen D, reconstruct (B for pix2pix, the teacher's T(A) for cyclegan), distil.
   train::set_requires_grad(*discriminator_, false);
   optimizer_g_->zero_grad();
-  const auto loss_gan =
-      (spade_ ? spade_->generator_losses(*discriminator_, real_a, student_out.image, real_b).total()
-              : gan_loss_(discriminator_->forward(d_input(student_out.image)), true, false)) *
-      distill_.lambda_gan;
+  torch::Tensor loss_gan;
+  {
+    const auto autocast = precision_.autocast();
+    loss_gan = (spade_ ? spade_->generator_losses(*discriminator_, real_a, student_out.image, real_b).total()
+                       : gan_loss_(discriminator_->forward(d_input(student_out.image)), true, false)) *
+               distill_.lambda_gan;
+  }
   const auto& target = paired_ ? real_b : teacher_out.image;
   const auto loss_recon = torch::l1_loss(student_out.image, target) * distill_.lambda_recon;
   auto loss_g = loss_gan + loss_recon;
   train::Losses losses{{"G_gan", loss_gan.item<double>()}, {"G_recon", loss_recon.item<double>()}};
   add_term_losses(inputs, loss_g, losses);
-  loss_g.backward();
-  if (!discriminator_first) optimizer_d_->step();
-  optimizer_g_->step();
+  scaler.scale(loss_g).backward();
+  if (!discriminator_first) scaler.step(*optimizer_d_);
+  scaler.step(*optimizer_g_);
+  scaler.update();
   train::set_requires_grad(*discriminator_, true);
 
   losses.emplace_back("D_real", loss_d_real.item<double>());
@@ -354,10 +380,12 @@ bool DistillTask::record_validation(const std::string& name, double psnr) {
 
 void DistillTask::save_extra_state(train::NamedTensors& tensors, train::Metadata& metadata) const {
   if (online_) online_->save_extra_state(tensors, metadata);
+  precision_.scaler().save_state(metadata);
 }
 
 void DistillTask::load_extra_state(const train::NamedTensors& tensors, const train::Metadata& metadata) {
   if (online_) online_->load_extra_state(tensors, metadata);
+  precision_.scaler().load_state(metadata);
 }
 
 std::unique_ptr<train::TrainTask> make_distill_task(const DistillRunConfig& config, const torch::Device& device,

@@ -26,6 +26,7 @@
 #include "ganlite/io/checkpoint.h"
 #include "ganlite/nn/discriminator.h"
 #include "ganlite/train/gan_loss.h"
+#include "ganlite/train/mixed_precision.h"
 #include "ganlite/train/spade_task.h"
 #include "ganlite/train/task.h"
 #include "ganlite/train/trainer.h"
@@ -85,6 +86,7 @@ class DistillTask : public train::TrainTask {
   train::TrainConfig config_;
   DistillConfig distill_;
   torch::Device device_;
+  train::MixedPrecision precision_;  // train/mixed_precision.h: fp32 unless --precision says otherwise
   bool paired_;  // pix2pix: conditional D and B as the recon target
   nn::Generator teacher_;
   nn::Generator student_;

@@ -252,39 +252,36 @@ size_t best_round(const std::vector<LatencyRound>& rounds, double target, double
 
 }  // namespace
 
-LatencyBudgetResult prune_to_latency_budget(const nn::GeneratorImpl& teacher, const LatencyBudgetOptions& options,
-                                            LayerLatencyTable& table,
-                                            const std::function<double(nn::GeneratorImpl&)>& measure_ms) {
-  require(options.target_ms > 0, "the latency budget must be positive");
-  require(options.max_rounds >= 1, "the latency search needs at least one timed round");
-  const auto& tcfg = teacher.config();
-  const int64_t multiple = nn::size_multiple(tcfg);
-  require(options.prune.input_size >= 16 && options.prune.input_size % multiple == 0,
-          "--input-size must be a multiple of " + std::to_string(multiple) + " and >= 16, got " +
-              std::to_string(options.prune.input_size));
+namespace {
+
+// One search for the budget with the widths of `prune` (its rounding included): predict,
+// time, recalibrate, until a student lands in the window or the rounds run out.
+struct CandidateSearch {
+  std::vector<LatencyRound> rounds;
+  std::vector<PruneResult> students;
+  std::map<double, double> table_ms;  // by threshold
+};
+
+CandidateSearch search_candidates(const nn::GeneratorImpl& teacher, const LatencyBudgetOptions& options,
+                                  const PruneOptions& prune, LayerLatencyTable& table,
+                                  const std::function<double(nn::GeneratorImpl&)>& measure_ms) {
   const double gmax = gamma_range(teacher).second;
   // Table sums per threshold's widths (thresholds with the same widths share one).
   std::map<std::string, double> by_widths;
   auto table_ms_at = [&](double t) {
-    nn::ArchConfig c = tcfg;
-    c.widths = widths_at_threshold(teacher, t, options.prune.min_channels);
+    nn::ArchConfig c = teacher.config();
+    c.widths = widths_at_threshold(teacher, t, prune.min_channels, prune.rounding);
     const std::string key = c.to_json().dump();
     if (const auto it = by_widths.find(key); it != by_widths.end()) return it->second;
-    return by_widths[key] = table_latency_ms(generator_convs(c, options.prune.input_size), table);
+    return by_widths[key] = table_latency_ms(generator_convs(c, prune.input_size), table);
   };
-
-  LatencyBudgetResult result;
-  result.target_ms = options.target_ms;
-  std::vector<PruneResult> students;
+  CandidateSearch out;
   double calibration = 1.0;  // measured / table sum, from the last timed student
   for (int round = 0; round < options.max_rounds; ++round) {
     const auto found = search_latency_threshold(0.0, gmax, options.target_ms,
                                                 [&](double t) { return calibration * table_ms_at(t); });
     // Timing the same student twice teaches nothing: stop once the search repeats itself.
-    const bool repeat = std::any_of(result.rounds.begin(), result.rounds.end(),
-                                    [&](const LatencyRound& r) { return r.threshold == found.threshold; });
-    if (repeat) break;
-    PruneOptions prune = options.prune;
+    if (out.table_ms.count(found.threshold) != 0) break;
     auto student = prune_at_threshold(teacher, found.threshold, prune);
     student.student->eval();
     LatencyRound r;
@@ -292,19 +289,71 @@ LatencyBudgetResult prune_to_latency_budget(const nn::GeneratorImpl& teacher, co
     r.predicted_ms = found.predicted_ms;
     r.measured_ms = measure_ms(*student.student);
     r.macs = student.macs_after;
-    const double table_sum = table_ms_at(found.threshold);
+    const double table_sum = out.table_ms[found.threshold] = table_ms_at(found.threshold);
     r.calibration = table_sum > 0 ? r.measured_ms / table_sum : 1.0;
-    result.rounds.push_back(r);
-    students.push_back(std::move(student));
+    out.rounds.push_back(r);
+    out.students.push_back(std::move(student));
     if (r.measured_ms <= options.target_ms && r.measured_ms >= options.lower_fraction * options.target_ms) break;
     calibration = r.calibration;
   }
-  const size_t best = best_round(result.rounds, options.target_ms, options.lower_fraction);
-  result.prune = std::move(students[best]);
-  result.predicted_ms = result.rounds[best].predicted_ms;
-  result.measured_ms = result.rounds[best].measured_ms;
-  result.table_ms = table_ms_at(result.rounds[best].threshold);
-  result.met = result.measured_ms <= options.target_ms && result.measured_ms >= options.lower_fraction * options.target_ms;
+  return out;
+}
+
+bool in_window(double ms, const LatencyBudgetOptions& o) {
+  return ms <= o.target_ms && ms >= o.lower_fraction * o.target_ms;
+}
+
+// Whether student `a` (another family's best) beats `b`: it meets a budget that `b` misses, or it
+// meets the budget with more MACs (more of the teacher) while it is no slower than `b` or lands in
+// the window.
+bool better_student(const LatencyRound& a, const LatencyRound& b, const LatencyBudgetOptions& o) {
+  const bool a_meets = a.measured_ms <= o.target_ms, b_meets = b.measured_ms <= o.target_ms;
+  if (a_meets != b_meets) return a_meets;
+  return a_meets && a.macs > b.macs && (a.measured_ms <= b.measured_ms || in_window(a.measured_ms, o));
+}
+
+}  // namespace
+
+LatencyBudgetResult prune_to_latency_budget(const nn::GeneratorImpl& teacher, const LatencyBudgetOptions& options,
+                                            LayerLatencyTable& table,
+                                            const std::function<double(nn::GeneratorImpl&)>& measure_ms) {
+  require(options.target_ms > 0, "the latency budget must be positive");
+  require(options.max_rounds >= 1, "the latency search needs at least one timed round");
+  require(options.lane_width >= 0, "the lane width must be >= 0");
+  const int64_t multiple = nn::size_multiple(teacher.config());
+  require(options.prune.input_size >= 16 && options.prune.input_size % multiple == 0,
+          "--input-size must be a multiple of " + std::to_string(multiple) + " and >= 16, got " +
+              std::to_string(options.prune.input_size));
+  // The families of widths searched: CAT's exact counts, then (with a lane width) the counts
+  // rounded up and to the nearer multiple; the exact family's best is kept unless another's is better.
+  std::vector<std::pair<std::string, ChannelRounding>> families{{"exact", {}}};
+  if (options.lane_width > 1) {
+    families.push_back({"up", {options.lane_width, false}});
+    families.push_back({"nearest", {options.lane_width, true}});
+  }
+  LatencyBudgetResult result;
+  CandidateSearch chosen;
+  size_t best = 0;
+  for (const auto& [name, rounding] : families) {
+    PruneOptions prune = options.prune;
+    prune.rounding = rounding;
+    auto found = search_candidates(teacher, options, prune, table, measure_ms);
+    const size_t b = best_round(found.rounds, options.target_ms, options.lower_fraction);
+    result.families.push_back({name, found.rounds[b]});
+    if (chosen.rounds.empty() || better_student(found.rounds[b], chosen.rounds[best], options)) {
+      chosen = std::move(found);
+      best = b;
+      result.rounding = name;
+    }
+  }
+  result.lane_width = options.lane_width;
+  result.target_ms = options.target_ms;
+  result.rounds = chosen.rounds;
+  result.prune = std::move(chosen.students[best]);
+  result.predicted_ms = chosen.rounds[best].predicted_ms;
+  result.measured_ms = chosen.rounds[best].measured_ms;
+  result.table_ms = chosen.table_ms.at(chosen.rounds[best].threshold);
+  result.met = in_window(result.measured_ms, options);
   return result;
 }
 

@@ -97,7 +97,10 @@ struct LatencyBudgetOptions {
   double target_ms = 0;
   PruneOptions prune;            // input_size, min_channels, inherit_weights (target_macs unused)
   double lower_fraction = 0.90;  // accept a measured latency in [lower_fraction, 1] x target
-  int max_rounds = 4;            // timed students at most
+  int max_rounds = 4;            // timed students at most (per candidate family)
+  // > 1: also search with every kept width rounded up, and to the nearer multiple, of this
+  // (metrics::conv_lane_width(): a conv's time steps with ceil(out / lanes)); 0: exact widths only.
+  int lane_width = 0;
 };
 
 struct LatencyRound {
@@ -112,11 +115,17 @@ struct LatencyBudgetResult {
   double measured_ms = 0;   // its measured latency
   double table_ms = 0;      // its uncalibrated table sum
   bool met = false;         // measured within [lower_fraction, 1] x target
-  std::vector<LatencyRound> rounds;
+  std::vector<LatencyRound> rounds;  // the chosen family's timed students
+  int lane_width = 0;                // as in the options
+  std::string rounding = "exact";    // the chosen family: exact | up | nearest
+  std::vector<std::pair<std::string, LatencyRound>> families;  // each family's best student
 };
 
 // Searches, times the student (`measure_ms`, called with each candidate), recalibrates, and keeps
 // the best candidate: one in the window, else the slowest that meets the budget, else the fastest.
+// With a lane width, two more families of students, with widths rounded up and to the nearer lane
+// multiple, are searched the same way; one's best replaces the exact one's when it meets a budget
+// the exact one misses, or meets it with more MACs while no slower or inside the window.
 // `measure_ms` is injected so tests run the search on a fake machine. Throws UsageError for a
 // non-positive target and as prune_to_mac_budget does for a teacher it cannot prune.
 LatencyBudgetResult prune_to_latency_budget(const nn::GeneratorImpl& teacher, const LatencyBudgetOptions& options,

@@ -34,14 +34,26 @@ struct Masks {
 
 int64_t count(const Channels& c) { return c.numel(); }
 
-// Channels with |gamma| > threshold; with `floor` > 0 the top-`floor` by |gamma| at least.
-Channels channels_above(const torch::Tensor& gamma, double threshold, int64_t floor) {
+// How many channels a layer keeps: `above` (|gamma| > threshold), at least `floor`, then rounded
+// to a multiple of `multiple` (> 0) for the kernels' lane width (issue 19): up, capped at the
+// layer's `width`; or to the nearer multiple, down only where that keeps the floor.
+int64_t kept_count(int64_t above, int64_t floor, int64_t width, int64_t multiple, bool nearest) {
+  floor = std::min(floor, width);
+  const int64_t wanted = std::max(above, floor);
+  if (multiple <= 0 || wanted == 0) return wanted;
+  const int64_t down = wanted / multiple * multiple, up = down == wanted ? wanted : down + multiple;
+  if (nearest && down >= floor && wanted - down < up - wanted) return down;
+  return std::min(width, up);
+}
+
+// The `count` channels of largest |gamma|, in index order: those with |gamma| > threshold, and
+// the next strongest when the floor or the rounding asks for more (or fewer).
+Channels channels_above(const torch::Tensor& gamma, double threshold, int64_t floor, const ChannelRounding& round) {
   const auto score = gamma.detach().abs().to(torch::kCPU, torch::kFloat64);
   auto keep = torch::nonzero(score > threshold).flatten();
-  floor = std::min<int64_t>(floor, score.numel());
-  if (keep.numel() < floor) {
-    keep = std::get<0>(std::get<1>(torch::topk(score, floor)).sort());
-  }
+  const int64_t count = kept_count(keep.numel(), floor, score.numel(), round.multiple, round.nearest);
+  if (count == 0) return torch::empty({0}, torch::kLong);
+  if (keep.numel() != count) keep = std::get<0>(std::get<1>(torch::topk(score, count)).sort());
   return keep.to(torch::kLong);
 }
 
@@ -66,12 +78,12 @@ const nn::PruneHooks& prune_hooks(const nn::GeneratorImpl& teacher) {
 }
 
 Masks masks_at_threshold(const std::vector<nn::ScoredNorm>& norms, double threshold, int min_channels,
-                         const nn::PruneHooks& hooks) {
+                         const ChannelRounding& round, const nn::PruneHooks& hooks) {
   Masks masks;
   for (const auto& norm : norms) {
     // A block's norm keeps the family's floor (ResNet blocks cannot vanish, inception branches can).
     const int64_t floor = norm.role != NormRole::block ? min_channels : hooks.block_floor;
-    masks.by_norm[{norm.role, norm.block, norm.slot}] = channels_above(norm.weight(), threshold, floor);
+    masks.by_norm[{norm.role, norm.block, norm.slot}] = channels_above(norm.weight(), threshold, floor, round);
   }
   return masks;
 }
@@ -248,10 +260,13 @@ int64_t count_generator_macs(const nn::ArchConfig& config, int64_t input_size, c
   return profile.macs * ratio;
 }
 
-nn::GeneratorWidths widths_at_threshold(const nn::GeneratorImpl& teacher, double threshold, int min_channels) {
+nn::GeneratorWidths widths_at_threshold(const nn::GeneratorImpl& teacher, double threshold, int min_channels,
+                                        const ChannelRounding& round) {
   const auto norms = scored_norms_or_explain(teacher);
   const auto& hooks = prune_hooks(teacher);
-  return student_from_masks(masks_at_threshold(norms, threshold, min_channels, hooks), teacher.config(), hooks).widths;
+  return student_from_masks(masks_at_threshold(norms, threshold, min_channels, round, hooks), teacher.config(),
+                            hooks)
+      .widths;
 }
 
 std::pair<double, double> gamma_range(const nn::GeneratorImpl& teacher) {
@@ -269,7 +284,7 @@ PruneResult prune_at_threshold(const nn::GeneratorImpl& teacher, double threshol
   const auto norms = scored_norms_or_explain(teacher);
   const auto& hooks = prune_hooks(teacher);
   const auto& tcfg = teacher.config();
-  const auto masks = masks_at_threshold(norms, threshold, options.min_channels, hooks);
+  const auto masks = masks_at_threshold(norms, threshold, options.min_channels, options.rounding, hooks);
 
   PruneResult result;
   result.threshold = threshold;
@@ -328,7 +343,7 @@ PruneResult prune_to_mac_budget(const nn::GeneratorImpl& teacher, const PruneOpt
   }());
   const auto search_rules = nn::MacRules::cat_search();
   auto macs_at = [&](double t) {
-    const nn::ArchConfig c = student_from_masks(masks_at_threshold(norms, t, options.min_channels, hooks), tcfg, hooks);
+    const nn::ArchConfig c = student_from_masks(masks_at_threshold(norms, t, options.min_channels, options.rounding, hooks), tcfg, hooks);
     return budget_macs(c, options.input_size, search_rules, hooks);
   };
 

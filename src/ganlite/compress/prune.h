@@ -12,11 +12,20 @@
 
 namespace ganlite::compress {
 
+// Kept channel counts rounded to multiples of the kernels' lane width (issue 19): up (capped at
+// the layer's width), or to the nearer multiple (down only where the floor allows; an inception
+// branch may then vanish). multiple 0: exact counts, CAT's rule.
+struct ChannelRounding {
+  int multiple = 0;
+  bool nearest = false;
+};
+
 struct PruneOptions {
   double target_macs = 0;        // the budget, counted at input_size x input_size, batch 1
   int64_t input_size = 256;
   int min_channels = 16;         // kept in the stem, down and up layers (and the trunk)
   bool inherit_weights = true;   // copy the teacher's surviving channels; false: fresh init
+  ChannelRounding rounding;      // the added (or dropped) channels are the next by |gamma|
 };
 
 struct PruneResult {
@@ -34,7 +43,8 @@ struct PruneResult {
 // The student's widths when every scored channel with |gamma| <= threshold is dropped. The
 // trunk (every block's residual width) follows the last down norm; an inception branch may
 // vanish (width 0) and a block with none left is the identity; ResNet blocks keep >= 1 channel.
-nn::GeneratorWidths widths_at_threshold(const nn::GeneratorImpl& teacher, double threshold, int min_channels);
+nn::GeneratorWidths widths_at_threshold(const nn::GeneratorImpl& teacher, double threshold, int min_channels,
+                                        const ChannelRounding& round = {});
 
 // The smallest and largest |gamma| over the teacher's scored norms: the thresholds a search
 // bisects between. Throws UsageError as prune_to_mac_budget does for a teacher without norm scales.

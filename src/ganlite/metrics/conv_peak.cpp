@@ -145,6 +145,24 @@ bool native_bf16_convs() {
   return nn::bf16_is_fast(torch::kCPU) && onednn_isa_allows_native_bf16(onednn_isa_limit());
 }
 
+int conv_lane_width_for(bool cpu_has_avx512, bool cpu_has_avx2, const std::string& isa_limit) {
+  const std::string isa = upper(isa_limit);
+  const bool limit_allows_avx512 = onednn_isa_allows_bf16(isa);  // AVX512_CORE and above
+  const bool limit_allows_avx2 = limit_allows_avx512 || isa.rfind("AVX2", 0) == 0 || isa == "AVX";
+  if (cpu_has_avx512 && limit_allows_avx512) return 16;
+  if ((cpu_has_avx2 || cpu_has_avx512) && limit_allows_avx2) return 8;
+  return 4;
+}
+
+int conv_lane_width() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
+  return conv_lane_width_for(avx512, avx2, onednn_isa_limit());
+#else
+  return 4;  // NEON: four fp32 lanes
+#endif
+}
+
 ConvPeakKey current_conv_peak_key() {
   ConvPeakKey k;
   k.cpu_model = cpu_model_name();

@@ -56,6 +56,12 @@ bool onednn_isa_allows_native_bf16(const std::string& isa_limit);
 // True when this CPU has native bf16 (nn::bf16_is_fast) and the ISA limit lets oneDNN use it.
 bool native_bf16_convs();
 
+// Output channels a vectorised conv kernel computes at once (oneDNN's channel block: 16 with
+// AVX-512, in fp32 and bf16 alike; 8 with AVX/AVX2; 4 otherwise), under the ISA limit: a conv's
+// time steps with ceil(out / lanes) (issue 19). `conv_lane_width_for` is the rule, testable.
+int conv_lane_width_for(bool cpu_has_avx512, bool cpu_has_avx2, const std::string& isa_limit);
+int conv_lane_width();
+
 // The key for the current process: cpu_model_name(), at::get_num_threads(), onednn_isa_limit()
 // and the LibTorch version.
 ConvPeakKey current_conv_peak_key();

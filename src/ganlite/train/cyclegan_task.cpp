@@ -31,6 +31,7 @@ torch::Tensor query_pool(ImagePool& pool, const torch::Tensor& fakes) {
 CycleGanTask::CycleGanTask(const TrainConfig& config, const torch::Device& device)
     : config_(config.resolved()),
       device_(device),
+      precision_(config_.precision, device_),
       gan_loss_(config_.gan_mode),
       fake_a_pool_(config_.pool_size, config_.seed * 2 + 1),
       fake_b_pool_(config_.pool_size, config_.seed * 2 + 2) {
@@ -47,20 +48,32 @@ CycleGanTask::CycleGanTask(const TrainConfig& config, const torch::Device& devic
 
 torch::Tensor CycleGanTask::discriminator_loss(nn::Discriminator& d, const torch::Tensor& real,
                                                const torch::Tensor& fake) {
-  const auto loss_real = gan_loss_(d->forward(real), true, true);
-  const auto loss_fake = gan_loss_(d->forward(fake.detach()), false, true);
+  torch::Tensor loss_real, loss_fake;
+  {
+    const auto autocast = precision_.autocast();
+    loss_real = gan_loss_(d->forward(real), true, true);
+    loss_fake = gan_loss_(d->forward(fake.detach()), false, true);
+  }
   const auto loss = (loss_real + loss_fake) * 0.5;
-  loss.backward();
+  precision_.scaler().scale(loss).backward();
   return loss;
 }
 
 Losses CycleGanTask::train_step(const data::Batch& batch) {
   const auto real_a = batch.a.to(device_);
   const auto real_b = batch.b.to(device_);
-  const auto fake_b = generator_a_->forward(real_a);
-  const auto rec_a = generator_b_->forward(fake_b);
-  const auto fake_a = generator_b_->forward(real_b);
-  const auto rec_b = generator_a_->forward(fake_a);
+  // Forwards under autocast, generator outputs and losses in fp32, backward and steps outside
+  // (mixed_precision.h); in fp32 the regions do nothing and the scaler just steps.
+  auto& scaler = precision_.scaler();
+  const auto autocast = [this] { return precision_.autocast(); };
+  auto translate = [&](nn::Generator& g, const torch::Tensor& x) {
+    const auto region = autocast();
+    return to_fp32(g->forward(x));
+  };
+  const auto fake_b = translate(generator_a_, real_a);
+  const auto rec_a = translate(generator_b_, fake_b);
+  const auto fake_a = translate(generator_b_, real_b);
+  const auto rec_b = translate(generator_a_, fake_a);
 
   // Generators, with both discriminators frozen.
   set_requires_grad(*discriminator_a_, false);
@@ -69,16 +82,20 @@ Losses CycleGanTask::train_step(const data::Batch& batch) {
   torch::Tensor loss_idt_a = torch::zeros({}, real_a.options());
   torch::Tensor loss_idt_b = torch::zeros({}, real_a.options());
   if (config_.lambda_identity > 0) {
-    loss_idt_a = torch::l1_loss(generator_a_->forward(real_b), real_b) * config_.lambda_B * config_.lambda_identity;
-    loss_idt_b = torch::l1_loss(generator_b_->forward(real_a), real_a) * config_.lambda_A * config_.lambda_identity;
+    loss_idt_a = torch::l1_loss(translate(generator_a_, real_b), real_b) * config_.lambda_B * config_.lambda_identity;
+    loss_idt_b = torch::l1_loss(translate(generator_b_, real_a), real_a) * config_.lambda_A * config_.lambda_identity;
   }
-  const auto loss_g_a = gan_loss_(discriminator_a_->forward(fake_b), true, false);
-  const auto loss_g_b = gan_loss_(discriminator_b_->forward(fake_a), true, false);
+  torch::Tensor loss_g_a, loss_g_b;
+  {
+    const auto region = autocast();
+    loss_g_a = gan_loss_(discriminator_a_->forward(fake_b), true, false);
+    loss_g_b = gan_loss_(discriminator_b_->forward(fake_a), true, false);
+  }
   const auto loss_cycle_a = torch::l1_loss(rec_a, real_a) * config_.lambda_A;
   const auto loss_cycle_b = torch::l1_loss(rec_b, real_b) * config_.lambda_B;
   const auto loss_g = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b + loss_idt_a + loss_idt_b;
-  loss_g.backward();
-  optimizer_g_->step();
+  scaler.scale(loss_g).backward();
+  scaler.step(*optimizer_g_);
 
   // Discriminators, on fakes drawn from the history pools.
   set_requires_grad(*discriminator_a_, true);
@@ -88,7 +105,8 @@ Losses CycleGanTask::train_step(const data::Batch& batch) {
   // of the global batch, so D's gradient is the global batch's mean, as with one process.
   const auto loss_d_a = discriminator_loss(discriminator_a_, real_b, query_pool(fake_b_pool_, fake_b));
   const auto loss_d_b = discriminator_loss(discriminator_b_, real_a, query_pool(fake_a_pool_, fake_a));
-  optimizer_d_->step();
+  scaler.step(*optimizer_d_);
+  scaler.update();
 
   return {{"G_A", loss_g_a.item<double>()},       {"G_B", loss_g_b.item<double>()},
           {"cycle_A", loss_cycle_a.item<double>()}, {"cycle_B", loss_cycle_b.item<double>()},
@@ -114,11 +132,13 @@ std::vector<std::pair<std::string, nn::Generator>> CycleGanTask::export_generato
 void CycleGanTask::save_extra_state(NamedTensors& tensors, Metadata& metadata) const {
   fake_a_pool_.save_state("pool_fake_A", tensors, metadata);
   fake_b_pool_.save_state("pool_fake_B", tensors, metadata);
+  precision_.scaler().save_state(metadata);
 }
 
 void CycleGanTask::load_extra_state(const NamedTensors& tensors, const Metadata& metadata) {
   fake_a_pool_.load_state("pool_fake_A", tensors, metadata, device_);
   fake_b_pool_.load_state("pool_fake_B", tensors, metadata, device_);
+  precision_.scaler().load_state(metadata);
 }
 
 // The unaligned layout: <root>/trainA/, trainB/, testA/, testB/. Validation needs the true

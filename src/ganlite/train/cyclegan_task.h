@@ -10,6 +10,7 @@
 
 #include "ganlite/train/gan_loss.h"
 #include "ganlite/train/image_pool.h"
+#include "ganlite/train/mixed_precision.h"
 #include "ganlite/train/networks.h"
 #include "ganlite/train/task.h"
 #include "ganlite/train/train_config.h"
@@ -38,6 +39,7 @@ class CycleGanTask : public TrainTask {
 
   TrainConfig config_;
   torch::Device device_;
+  MixedPrecision precision_;
   nn::Generator generator_a_;
   nn::Generator generator_b_;
   nn::Discriminator discriminator_a_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "ganlite/train/mixed_precision.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::train {
@@ -18,8 +19,8 @@ GanLoss::GanLoss(std::string mode) : mode_(std::move(mode)) {
   if (std::find(valid.begin(), valid.end(), mode_) == valid.end()) throw_bad_choice("gan_mode", mode_, valid);
 }
 
-torch::Tensor GanLoss::operator()(const torch::Tensor& prediction, bool target_is_real,
-                                  bool for_discriminator) const {
+torch::Tensor GanLoss::operator()(const torch::Tensor& logits, bool target_is_real, bool for_discriminator) const {
+  const torch::Tensor prediction = to_fp32(logits);  // a bf16 / fp16 D's output: the loss in fp32
   if (mode_ == "lsgan" || mode_ == "vanilla") {
     const auto target = torch::full_like(prediction, target_is_real ? 1.0 : 0.0);
     return mode_ == "lsgan" ? torch::mse_loss(prediction, target)

@@ -9,7 +9,7 @@
 namespace ganlite::train {
 
 Pix2PixTask::Pix2PixTask(const TrainConfig& config, const torch::Device& device)
-    : config_(config.resolved()), device_(device), gan_loss_(config_.gan_mode) {
+    : config_(config.resolved()), device_(device), precision_(config_.precision, device_), gan_loss_(config_.gan_mode) {
   generator_ = build_generator(config_, 3, 3, device_);
   discriminator_ = build_discriminator(config_, 6, device_);
   const auto adam = torch::optim::AdamOptions(config_.lr).betas({config_.beta1, config_.beta2});
@@ -20,33 +20,55 @@ Pix2PixTask::Pix2PixTask(const TrainConfig& config, const torch::Device& device)
 Losses Pix2PixTask::train_step(const data::Batch& batch) {
   const auto real_a = batch.a.to(device_);
   const auto real_b = batch.b.to(device_);
-  const auto fake_b = generator_->forward(real_a);
+  // Forwards under autocast, losses in fp32, backward and steps outside (mixed_precision.h);
+  // in fp32 the regions do nothing and the scaler just steps.
+  auto& scaler = precision_.scaler();
+  torch::Tensor fake_b;
+  {
+    const auto autocast = precision_.autocast();
+    fake_b = to_fp32(generator_->forward(real_a));
+  }
 
   // D: fake pairs then real pairs, conditional on A.
   set_requires_grad(*discriminator_, true);
   optimizer_d_->zero_grad();
-  const auto pred_fake = discriminator_->forward(torch::cat({real_a, fake_b}, 1).detach());
-  const auto loss_d_fake = gan_loss_(pred_fake, false, true);
-  const auto pred_real = discriminator_->forward(torch::cat({real_a, real_b}, 1));
-  const auto loss_d_real = gan_loss_(pred_real, true, true);
+  torch::Tensor loss_d_fake, loss_d_real;
+  {
+    const auto autocast = precision_.autocast();
+    loss_d_fake = gan_loss_(discriminator_->forward(torch::cat({real_a, fake_b}, 1).detach()), false, true);
+    loss_d_real = gan_loss_(discriminator_->forward(torch::cat({real_a, real_b}, 1)), true, true);
+  }
   const auto loss_d = (loss_d_fake + loss_d_real) * 0.5;
-  loss_d.backward();
-  optimizer_d_->step();
+  scaler.scale(loss_d).backward();
+  scaler.step(*optimizer_d_);
 
   // G: fool the (now frozen) D and stay close to B.
   set_requires_grad(*discriminator_, false);
   optimizer_g_->zero_grad();
-  const auto loss_g_gan = gan_loss_(discriminator_->forward(torch::cat({real_a, fake_b}, 1)), true, false);
+  torch::Tensor loss_g_gan;
+  {
+    const auto autocast = precision_.autocast();
+    loss_g_gan = gan_loss_(discriminator_->forward(torch::cat({real_a, fake_b}, 1)), true, false);
+  }
   const auto loss_g_l1 = torch::l1_loss(fake_b, real_b) * config_.lambda_L1;
   const auto loss_g = loss_g_gan + loss_g_l1;
-  loss_g.backward();
-  optimizer_g_->step();
+  scaler.scale(loss_g).backward();
+  scaler.step(*optimizer_g_);
+  scaler.update();
   set_requires_grad(*discriminator_, true);
 
   return {{"G_GAN", loss_g_gan.item<double>()},
           {"G_L1", loss_g_l1.item<double>()},
           {"D_real", loss_d_real.item<double>()},
           {"D_fake", loss_d_fake.item<double>()}};
+}
+
+void Pix2PixTask::save_extra_state(NamedTensors& /*tensors*/, Metadata& metadata) const {
+  precision_.scaler().save_state(metadata);
+}
+
+void Pix2PixTask::load_extra_state(const NamedTensors& /*tensors*/, const Metadata& metadata) {
+  precision_.scaler().load_state(metadata);
 }
 
 std::vector<std::pair<std::string, torch::nn::Module*>> Pix2PixTask::modules() {

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "ganlite/train/gan_loss.h"
+#include "ganlite/train/mixed_precision.h"
 #include "ganlite/train/networks.h"
 #include "ganlite/train/task.h"
 #include "ganlite/train/train_config.h"
@@ -29,12 +30,16 @@ class Pix2PixTask : public TrainTask {
   std::vector<std::pair<std::string, torch::nn::Module*>> export_discriminators() override { return {{"D", discriminator_.get()}}; }
   Metadata discriminator_metadata() const override { return discriminator_metadata_for(config_, 6); }
   nn::Generator sample_generator() override { return generator_; }
+  // The fp16 loss scaler's state (nothing for fp32 / bf16 runs).
+  void save_extra_state(NamedTensors& tensors, Metadata& metadata) const override;
+  void load_extra_state(const NamedTensors& tensors, const Metadata& metadata) override;
 
   nn::Discriminator discriminator() { return discriminator_; }
 
  private:
   TrainConfig config_;
   torch::Device device_;
+  MixedPrecision precision_;
   nn::Generator generator_;
   nn::Discriminator discriminator_;
   GanLoss gan_loss_;

@@ -7,6 +7,7 @@
 #include "ganlite/train/trainer.h"
 #include "ganlite/util/atomic_file.h"
 #include "ganlite/util/error.h"
+#include "ganlite/util/tensorboard.h"
 
 namespace ganlite::train {
 
@@ -55,6 +56,7 @@ void discard_unsaved_run(const fs::path& run_dir) {
   remove_file(run_dir / "metrics.jsonl");
   remove_file(run_dir / "val.jsonl");
   remove_samples_after(run_dir, 0);
+  remove_event_files(run_dir);
   for (const auto& file : exported_networks(run_dir)) remove_file(file);
 }
 

@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
 #include "ganlite/data/image_io.h"
 #include "ganlite/util/error.h"
 
@@ -30,8 +33,19 @@ cv::Mat make_sample_grid(const std::vector<torch::Tensor>& columns) {
   return grid;
 }
 
-void write_sample_grid(const std::filesystem::path& path, const std::vector<torch::Tensor>& columns) {
-  data::write_image_rgb(path, make_sample_grid(columns));
+cv::Mat write_sample_grid(const std::filesystem::path& path, const std::vector<torch::Tensor>& columns) {
+  cv::Mat grid = make_sample_grid(columns);
+  data::write_image_rgb(path, grid);
+  return grid;
+}
+
+std::string encode_png_rgb(const cv::Mat& rgb) {
+  require(rgb.type() == CV_8UC3, "encode_png_rgb: expects an 8-bit RGB image");
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);  // OpenCV encodes BGR
+  std::vector<uchar> png;
+  if (!cv::imencode(".png", bgr, png)) throw Error("cannot encode an image as PNG");
+  return std::string(png.begin(), png.end());
 }
 
 }  // namespace ganlite::train

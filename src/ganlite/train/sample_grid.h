@@ -4,12 +4,16 @@
 #include <torch/types.h>
 
 #include <filesystem>
+#include <string>
 #include <vector>
 
 namespace ganlite::train {
 
 // columns: tensors [N, 3, H, W] in [-1, 1] of equal shape (undefined ones are skipped).
 cv::Mat make_sample_grid(const std::vector<torch::Tensor>& columns);
-void write_sample_grid(const std::filesystem::path& path, const std::vector<torch::Tensor>& columns);
+// Writes the grid (atomically) and returns it.
+cv::Mat write_sample_grid(const std::filesystem::path& path, const std::vector<torch::Tensor>& columns);
+// The PNG bytes of an RGB image (a grid, for TensorBoard's image summaries).
+std::string encode_png_rgb(const cv::Mat& rgb);
 
 }  // namespace ganlite::train

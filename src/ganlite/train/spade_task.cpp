@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "ganlite/train/mixed_precision.h"
 #include "ganlite/train/task_registry.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/progress.h"
@@ -110,6 +111,7 @@ data::LabelMapOptions label_map_options(const TrainConfig& c, const data::Datase
 SpadeTask::SpadeTask(const TrainConfig& config, const torch::Device& device)
     : config_(config.resolved()), device_(device), objective_(config_, device) {
   config_.validate_config();
+  require_fp32_precision(config_.precision, "--task spade");
   generator_ = build_generator(config_, label_channels(config_), 3, device_);
   discriminator_ = build_discriminator(config_, discriminator_input_nc(config_), device_);
   const bool ttur = !config_.no_ttur;

@@ -10,6 +10,7 @@
 #include "ganlite/nn/discriminator_registry.h"
 #include "ganlite/nn/generator_family.h"
 #include "ganlite/train/gan_loss.h"
+#include "ganlite/train/mixed_precision.h"
 #include "ganlite/train/task_registry.h"
 #include "ganlite/util/atomic_file.h"
 #include "ganlite/util/error.h"
@@ -201,6 +202,7 @@ void TrainConfig::validate_config() const {
   require(save_epoch_freq >= 0 && save_latest_freq >= 0 && log_freq >= 0 && sample_freq >= 0,
           "save/log/sample frequencies must be >= 0");
   require(val_max_images >= 0, "val_max_images must be >= 0");
+  (void)parse_train_precision(precision);  // names the valid ones; the device is checked by the task
 }
 
 nlohmann::json TrainConfig::to_json() const {
@@ -209,6 +211,8 @@ nlohmann::json TrainConfig::to_json() const {
   if (is_label_map_task(task)) {
     visit_label_map_fields(const_cast<TrainConfig&>(*this), [&j](const char* key, auto& value, auto...) { j[key] = value; });
   }
+  if (precision != kDefaultPrecision) j["precision"] = precision;
+  if (!tensorboard) j["tensorboard"] = false;
   j["generator"] = generator.to_json();
   return j;
 }
@@ -228,6 +232,8 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& j, const std::string& f
   };
   visit_fields(c, read);
   visit_label_map_fields(c, read);
+  read("precision", c.precision);
+  read("tensorboard", c.tensorboard);
   f.refuse_unknown(known);
   if (const auto* generator = f.find("generator")) c.generator = generator_from_json(*generator, file);
   return c;

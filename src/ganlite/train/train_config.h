@@ -79,6 +79,9 @@ struct TrainConfig {
   uint64_t seed = 0;
   int threads = 0;                // 0: one per core
   std::string device = "cpu";
+  // fp32 | bf16 | fp16 (train/mixed_precision.h). Written to config.json only when not fp32, so
+  // fp32 runs' configs are as before; a config without it reads as fp32.
+  std::string precision = "fp32";
 
   int64_t max_iters = 0;          // stop after this many iterations in total (0: train all epochs)
   int save_epoch_freq = 5;        // epoch checkpoints every K epochs (0: never)
@@ -87,6 +90,9 @@ struct TrainConfig {
   int64_t sample_freq = 500;      // sample grid every N iterations (0: never)
   int val_max_images = 0;         // validation images per epoch (0: the whole test split)
   bool validate = true;
+  // TensorBoard event files beside metrics.jsonl (util/tensorboard.h). Written to config.json only
+  // when off, so other runs' configs are as before; a config without it reads as on.
+  bool tensorboard = true;
 
   // Fills the "auto" / 0 defaults for the task; call before use. Idempotent.
   TrainConfig resolved() const;

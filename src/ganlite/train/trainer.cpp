@@ -26,6 +26,7 @@
 #include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
 #include "ganlite/util/progress.h"
+#include "ganlite/util/tensorboard.h"
 
 namespace ganlite::train {
 
@@ -70,6 +71,24 @@ std::string epoch_tag(int64_t epoch) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "epoch_%03lld", static_cast<long long>(epoch));
   return buf;
+}
+
+// TensorBoard's scalars of a metrics.jsonl line: the losses and the learning rate.
+std::vector<EventScalar> training_event_scalars(const Losses& losses, double lr) {
+  std::vector<EventScalar> scalars;
+  for (const auto& [name, value] : losses) scalars.push_back({"loss/" + name, value});
+  scalars.push_back({"lr", lr});
+  return scalars;
+}
+
+// TensorBoard's scalars of a val.jsonl line: every figure (psnr, ssim, tracked generators').
+std::vector<EventScalar> validation_event_scalars(const nlohmann::json& line) {
+  std::vector<EventScalar> scalars;
+  for (const auto& [key, value] : line.items()) {
+    const bool counter = key == "epoch" || key == "step" || key == "count" || key == "wall_seconds";
+    if (!counter && value.is_number()) scalars.push_back({"val/" + key, value.get<double>()});
+  }
+  return scalars;
 }
 
 std::shared_ptr<data::Dataset> open_train_set(const TrainConfig& c) {
@@ -130,11 +149,14 @@ TrainResult Trainer::run() {
       return epoch >= 0 && epoch < progress.epoch;
     });
     remove_samples_after(run_dir, progress.global_step);
+    cut_event_files_after(run_dir, progress.global_step);  // TensorBoard's events, as the logs
   } else if (!options_.resume && main_rank && fs::exists(latest)) {
     throw UsageError("run folder '" + run_dir.string() + "' already holds a run (" + latest.string() +
                      "); continue it with --resume or choose another --out");
   }
   if (main_rank) write_file_atomic(run_dir / "config.json", config_json);
+  std::optional<EventFileWriter> events;  // TensorBoard: a new file per session, made at its first event
+  if (main_rank && c.tensorboard) events.emplace(run_dir);
 
   auto train_set = open_train_set(c);
   if (train_set->size() == 0) throw Error("no training images in '" + c.dataroot + "'");
@@ -253,6 +275,7 @@ TrainResult Trainer::run() {
         line["lr"] = lr;
         line["wall_seconds"] = wall_now();
         append_jsonl(metrics_path, line);
+        if (events) events->add_scalars(progress.global_step, training_event_scalars(losses, lr));
       }
       if (main_rank && c.sample_freq > 0 && progress.global_step % c.sample_freq == 0) {
         auto generator = task_->sample_generator();
@@ -267,7 +290,8 @@ TrainResult Trainer::run() {
         char name[48];
         std::snprintf(name, sizeof(name), "step_%06lld.png", static_cast<long long>(progress.global_step));
         fs::create_directories(samples_dir);
-        write_sample_grid(samples_dir / name, {preview_input(c, batch->a), output, batch->b});
+        const cv::Mat grid = write_sample_grid(samples_dir / name, {preview_input(c, batch->a), output, batch->b});
+        if (events) events->add_image(progress.global_step, {"samples", grid.rows, grid.cols, 3, encode_png_rgb(grid)});
       }
       if (c.max_iters > 0 && progress.global_step >= c.max_iters) stop = true;
       if (signal != 0) {
@@ -296,6 +320,7 @@ TrainResult Trainer::run() {
       }
       line["wall_seconds"] = wall_now();
       if (main_rank) append_jsonl(val_path, line);
+      if (events) events->add_scalars(progress.global_step, validation_event_scalars(line));
       if (v.psnr > progress.best_psnr) {
         progress.best_psnr = v.psnr;
         progress.best_epoch = epoch;
