@@ -159,6 +159,23 @@ TEST(LossScaler, GrowsAfterIntervalGoodIterationsAndABadOneRestartsTheCount) {
   EXPECT_EQ(LossScalerOptions{}.growth_interval, 2000);  // GradScaler's default interval
 }
 
+TEST(NonFiniteLossGuard, Fp16GoesOnThroughSkippedStepsAndStopsOnlyOnALongRun) {
+  // fp32 and bf16 stop at the first non-finite loss, as before.
+  for (const auto p : {TrainPrecision::fp32, TrainPrecision::bf16}) {
+    NonFiniteLossGuard guard(p, 3);
+    EXPECT_FALSE(guard.stop(true));
+    EXPECT_TRUE(guard.stop(false));
+  }
+  // fp16: the scaler skipped those steps; 3 in a row end the run, a finite step resets the count.
+  NonFiniteLossGuard guard(TrainPrecision::fp16, 3);
+  EXPECT_FALSE(guard.stop(false));
+  EXPECT_FALSE(guard.stop(false));
+  EXPECT_FALSE(guard.stop(true));
+  EXPECT_FALSE(guard.stop(false));
+  EXPECT_FALSE(guard.stop(false));
+  EXPECT_TRUE(guard.stop(false));
+}
+
 TEST(LossScaler, StateRoundTripsThroughCheckpointMetadata) {
   LossScalerOptions options;
   options.growth_interval = 10;

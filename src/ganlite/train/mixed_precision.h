@@ -55,6 +55,27 @@ class AutocastRegion {
 // unchanged, float64 ones stay float64).
 torch::Tensor to_fp32(const torch::Tensor& t);
 
+// Whether a step whose loss is not finite ends the run. fp32 and bf16: always (the trainer stops
+// with its message). fp16: the loss scaler skipped that step and backed off, as GradScaler does,
+// so training goes on; only `limit` such steps in a row (a scale that cannot recover) end it.
+class NonFiniteLossGuard {
+ public:
+  explicit NonFiniteLossGuard(TrainPrecision precision, int limit = 50) : precision_(precision), limit_(limit) {}
+  // Call once per step; true when the run must stop.
+  bool stop(bool all_losses_finite) {
+    if (all_losses_finite) {
+      in_a_row_ = 0;
+      return false;
+    }
+    return precision_ != TrainPrecision::fp16 || ++in_a_row_ >= limit_;
+  }
+
+ private:
+  TrainPrecision precision_;
+  int limit_;
+  int in_a_row_ = 0;
+};
+
 // torch.cuda.amp.GradScaler's defaults (torch/cuda/amp/grad_scaler.py).
 struct LossScalerOptions {
   double init_scale = 65536.0;  // 2^16

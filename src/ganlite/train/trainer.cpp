@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -18,6 +19,7 @@
 #include "ganlite/train/distributed.h"
 #include "ganlite/train/jsonl_log.h"
 #include "ganlite/train/run_folder.h"
+#include "ganlite/train/mixed_precision.h"
 #include "ganlite/train/sample_grid.h"
 #include "ganlite/train/schedule.h"
 #include "ganlite/train/task_registry.h"
@@ -231,6 +233,7 @@ TrainResult Trainer::run() {
   ProgressBar bar(total_iters, task_->name());
   bar.update(std::min(progress.global_step, total_iters));
   Losses losses;
+  NonFiniteLossGuard non_finite(parse_train_precision(c.precision));  // fp16: skipped steps go on
   bool stop = c.max_iters > 0 && progress.global_step >= c.max_iters;
 
   for (int64_t epoch = progress.epoch; epoch < total_epochs && !stop; ++epoch) {
@@ -250,14 +253,13 @@ TrainResult Trainer::run() {
       if (options_.after_step_hook) options_.after_step_hook(progress.global_step + 1, losses);
       int signal = g_stop_signal.load();
       if (dist) signal = reduce_step_report(*dist, losses, signal);  // global-batch means; stop together
-      for (const auto& [name, value] : losses) {
-        if (!std::isfinite(value)) {
-          throw Error("loss '" + name + "' is " + std::to_string(value) + " at step " +
-                      std::to_string(progress.global_step + 1) + " (epoch " + std::to_string(epoch) +
-                      "); training stopped. The last good checkpoint is kept" +
-                      (fs::exists(latest) ? ": " + latest.string() : " (none was saved yet)") +
-                      ". Try a lower --lr.");
-        }
+      const auto bad = std::find_if(losses.begin(), losses.end(), [](const auto& l) { return !std::isfinite(l.second); });
+      if (non_finite.stop(bad == losses.end())) {
+        throw Error("loss '" + bad->first + "' is " + std::to_string(bad->second) + " at step " +
+                    std::to_string(progress.global_step + 1) + " (epoch " + std::to_string(epoch) +
+                    "); training stopped. The last good checkpoint is kept" +
+                    (fs::exists(latest) ? ": " + latest.string() : " (none was saved yet)") +
+                    ". Try a lower --lr.");
       }
       ++progress.global_step;
       ++progress.epoch_iter;
