@@ -29,7 +29,7 @@ struct PruneCommandOptions {
   std::string target_latency;  // issue 19: a budget in ms, measured here
   std::string precision = "fp32";
   bool no_cache = false;
-  std::string lane_width;  // with --target-latency: auto (also when empty) | off | N
+  std::string lane_width;  // auto | off | N; empty: auto with --target-latency, off with --target-macs
   std::string out;
   int input_size = 256;
   int min_channels = 16;
@@ -130,8 +130,10 @@ void run_prune(const PruneCommandOptions& opts) {
           "give exactly one of --target-macs and --target-latency");
   require(!opts.common.device.empty() && (opts.target_latency.empty() || opts.common.device == "cpu"),
           "--target-latency times the student on the CPU: use --device cpu");
-  require(opts.lane_width.empty() || !opts.target_latency.empty(), "--lane-width goes with --target-latency");
-  if (!opts.lane_width.empty()) (void)parse_lane_width(opts.lane_width);  // a bad value fails before any work
+  // A bad value fails before any work. With --target-macs, a lane width (none by default: CAT's
+  // exact counts) rounds every kept count to its nearer multiple inside the MAC search.
+  const int lanes = opts.lane_width.empty() ? 0 : parse_lane_width(opts.lane_width);
+  if (opts.target_latency.empty()) options.rounding = {lanes, true};
   if (!opts.target_macs.empty()) options.target_macs = parse_si_count(opts.target_macs);
   options.input_size = opts.input_size;
   options.min_channels = opts.min_channels;
@@ -180,6 +182,7 @@ void run_prune(const PruneCommandOptions& opts) {
                 {"seconds", result.seconds},
                 {"weights", result.inherited ? "inherited" : "reinitialised"},
                 {"widths", result.config.to_json()["widths"]},
+                {"lane_width", options.rounding.multiple},  // --target-macs: 0 unless asked
                 {"config", result.config.to_json()}};
     if (latency) {
       j["target_macs"] = nullptr;  // the budget was a latency
@@ -229,9 +232,10 @@ void setup_prune(CLI::App& app) {
                 "With --target-latency: time every conv shape afresh, without reading or writing the latency table "
                 "cache ($XDG_CACHE_HOME/ganlite/latency_table.json)");
   cmd->add_option("--lane-width", opts->lane_width,
-                  "With --target-latency: also try widths rounded up and to the nearer multiple of this (auto: the "
-                  "ISA's channel block, 16 with AVX-512, 8 with AVX2; off: exact widths only) and keep them when "
-                  "they land in the budget with more MACs; default auto)");
+                  "Channel counts the kernels use fully (auto: the ISA's channel block, 16 with AVX-512, 8 with "
+                  "AVX2; off; or a count). With --target-latency (default auto): also search widths rounded up "
+                  "and to the nearer multiple, kept when they meet the budget with more MACs. With --target-macs "
+                  "(default off, CAT's exact counts): every kept count rounded to the nearer multiple");
   cmd->add_option("--out", opts->out, "Student generator file to write")->required();
   cmd->add_option("--input-size", opts->input_size, "Square input side the budget is counted at (label-map generators: their training resolution instead)")->capture_default_str();
   cmd->add_option("--min-channels", opts->min_channels, "Channels kept at least in stem, down and up layers")

@@ -49,6 +49,28 @@ TEST(PruneCli, PrunesToTheBudgetAndWritesALoadableStudent) {
   EXPECT_EQ(j["widths"]["blocks"].size(), 3u);
   auto g = io::load_generator(student);
   EXPECT_EQ(g->config().widths.trunk, j["widths"]["trunk"].get<int>());
+  EXPECT_EQ(j["lane_width"].get<int>(), 0);  // CAT's exact counts unless asked
+
+  // --lane-width 4: every kept count a multiple of 4 (or 0, a vanished branch), still in the budget.
+  r = run_cli("prune --teacher " + teacher + " --target-macs 15M --input-size 64 --min-channels 4 --lane-width 4 --out " +
+              student + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto lanes = nlohmann::json::parse(r.output);
+  EXPECT_EQ(lanes["lane_width"].get<int>(), 4);
+  EXPECT_LE(lanes["search_macs"].get<int64_t>(), 15000000);
+  // ... or the teacher's whole width, where that is below the next multiple.
+  const auto whole = io::load_generator(teacher)->config().with_resolved_widths().to_json()["widths"];
+  const auto& w = lanes["widths"];
+  auto lane_or_whole = [](const nlohmann::json& kept, const nlohmann::json& all) {
+    return kept.get<int>() % 4 == 0 || kept == all;
+  };
+  for (const char* layer : {"stem", "down1", "trunk", "up1", "up2"}) EXPECT_TRUE(lane_or_whole(w[layer], whole[layer])) << layer;
+  for (size_t b = 0; b < w["blocks"].size(); ++b) {
+    for (size_t i = 0; i < w["blocks"][b].size(); ++i) {
+      EXPECT_TRUE(lane_or_whole(w["blocks"][b][i], whole["blocks"][b][i])) << w["blocks"][b].dump();
+    }
+  }
+  EXPECT_EQ(io::load_generator(student)->config().to_json()["widths"], w);
 
   // Human-readable output names the threshold and the MACs.
   r = run_cli("prune --teacher " + teacher + " --target-macs 15M --input-size 64 --min-channels 4 --reinit --out " +
@@ -112,7 +134,7 @@ TEST(PruneCli, TargetLatencyReportsPredictedAndMeasured) {
   EXPECT_EQ(nlohmann::json::parse(r.output)["latency"]["families"].size(), 1u);
 
   for (const std::string bad : {"--target-latency 30ms --target-macs 1G", "--target-latency fast", "",
-                                "--target-macs 1G --lane-width 16", "--target-latency 30ms --lane-width 1",
+                                "--target-macs 1G --lane-width 1", "--target-latency 30ms --lane-width 1",
                                 "--target-latency 30ms --lane-width wide"}) {
     r = run_cli("prune --teacher " + teacher + " " + bad + " --out " + student);
     EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
