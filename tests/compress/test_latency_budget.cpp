@@ -27,6 +27,15 @@ int64_t shape_macs(const ConvShape& s) {
   return s.out_h * s.out_w * s.out * (s.in / s.groups) * s.kernel * s.kernel;
 }
 
+// An inception BatchNorm teacher (3 blocks) whose scored gammas are uniform in (0.05, 1), drawn
+// from the caller's seed.
+nn::Generator inception_teacher(int ngf) {
+  auto teacher = nn::make_generator(arch_config("inception", ngf, "batch", 3));
+  torch::NoGradGuard no_grad;
+  for (const auto& n : teacher->scored_norms()) n.weight().uniform_(0.05, 1.0);
+  return teacher;
+}
+
 // A machine whose convs take 1 ms per 10M MACs plus 0.01 ms each.
 class FakeTable : public compress::LayerLatencyTable {
  public:
@@ -74,11 +83,7 @@ TEST(LatencyBudget, GeneratorConvsAreEveryConvOfTheNetwork) {
 
 TEST(LatencyBudget, CalibratesOnTheTimedStudentAndLandsInTheWindow) {
   torch::manual_seed(3);
-  auto teacher = nn::make_generator(arch_config("inception", 16, "batch", 3));
-  {
-    torch::NoGradGuard no_grad;
-    for (const auto& n : teacher->scored_norms()) n.weight().uniform_(0.05, 1.0);
-  }
+  auto teacher = inception_teacher(16);
   FakeTable table;
   const int64_t size = 64;
   // The fake machine runs 1.3x the table's sum plus 0.05 ms (what the table leaves out).
@@ -111,11 +116,7 @@ TEST(LatencyBudget, CalibratesOnTheTimedStudentAndLandsInTheWindow) {
 
 TEST(LatencyBudget, KeepsTheBestStudentWhenNoneLandsInTheWindow) {
   torch::manual_seed(4);
-  auto teacher = nn::make_generator(arch_config("inception", 8, "batch", 3));
-  {
-    torch::NoGradGuard no_grad;
-    for (const auto& n : teacher->scored_norms()) n.weight().uniform_(0.05, 1.0);
-  }
+  auto teacher = inception_teacher(8);
   FakeTable table;
   // A budget below the most pruned student: the fastest is kept and reported as missed.
   compress::LatencyBudgetOptions options;
@@ -190,11 +191,7 @@ bool lane_multiple_or_whole(int kept, int whole) { return kept == 0 || kept == w
 
 TEST(LatencyBudget, LaneRoundedWidthsAreKeptWhenTheyBuyMoreMacsForTheSameTime) {
   torch::manual_seed(5);
-  auto teacher = nn::make_generator(arch_config("inception", 16, "batch", 3));
-  {
-    torch::NoGradGuard no_grad;
-    for (const auto& n : teacher->scored_norms()) n.weight().uniform_(0.05, 1.0);
-  }
+  auto teacher = inception_teacher(16);
   LaneTable table;
   const int64_t size = 64;
   auto measure = [&](nn::GeneratorImpl& s) {

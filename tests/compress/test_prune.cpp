@@ -57,16 +57,27 @@ void silence_channels_below(nn::GeneratorImpl& g, double threshold) {
 
 }  // namespace
 
-TEST(Prune, KnownGammasGiveExactWidths) {
-  auto teacher = nn::make_generator(arch_config("inception", 4, "batch", 3));  // trunk 16, branches 2 wide
+namespace {
+
+// Inception ngf 4 (trunk 16, branches 2 wide) whose norm channel c has gamma (c + 1) / size, so
+// exactly floor(size * (1 - t)) channels exceed a threshold t; one branch of block 1 (gamma 0.1)
+// lies entirely below 0.5.
+nn::Generator ranked_gamma_teacher() {
+  auto teacher = nn::make_generator(arch_config("inception", 4, "batch", 3));
   torch::NoGradGuard no_grad;
   for (const auto& n : teacher->scored_norms()) {
     auto w = n.weight();
-    // Channel c gets gamma (c + 1) / size: exactly floor(size * (1 - t)) channels exceed t.
     w.copy_(torch::arange(1, w.size(0) + 1, torch::kFloat32) / static_cast<float>(w.size(0)));
   }
-  // One branch of block 1 entirely below the threshold.
   teacher->scored_norms()[3 + 6 + 4].weight().fill_(0.1);
+  return teacher;
+}
+
+}  // namespace
+
+TEST(Prune, KnownGammasGiveExactWidths) {
+  auto teacher = ranked_gamma_teacher();
+  torch::NoGradGuard no_grad;
   const auto w = compress::widths_at_threshold(*teacher, 0.5, 1);
   EXPECT_EQ(w.stem, 2);    // gammas 0.25 0.5 0.75 1.0 -> 2 above 0.5
   EXPECT_EQ(w.down1, 4);   // 8 channels -> 4
@@ -86,13 +97,8 @@ TEST(Prune, KnownGammasGiveExactWidths) {
 }
 
 TEST(Prune, LaneRoundingGrowsEachKeptSetByTheNextStrongestChannels) {
-  auto teacher = nn::make_generator(arch_config("inception", 4, "batch", 3));  // trunk 16, branches 2 wide
+  auto teacher = ranked_gamma_teacher();  // its silenced branch stays vanished when rounded
   torch::NoGradGuard no_grad;
-  for (const auto& n : teacher->scored_norms()) {
-    auto w = n.weight();
-    w.copy_(torch::arange(1, w.size(0) + 1, torch::kFloat32) / static_cast<float>(w.size(0)));
-  }
-  teacher->scored_norms()[3 + 6 + 4].weight().fill_(0.1);  // a vanished branch stays vanished
   // Exact widths at 0.5 (KnownGammasGiveExactWidths): stem 2, down1 4, trunk 8, up1 4, up2 2, branches 1.
   const auto by3 = compress::widths_at_threshold(*teacher, 0.5, 1, {3, false});
   EXPECT_EQ(by3.stem, 3);

@@ -231,13 +231,18 @@ LatencyThreshold search_latency_threshold(double lo, double hi, double target_ms
 
 namespace {
 
+// Measured within [lower_fraction, 1] x the budget.
+bool in_window(double ms, const LatencyBudgetOptions& o) {
+  return ms <= o.target_ms && ms >= o.lower_fraction * o.target_ms;
+}
+
 // Which measured candidate to keep: one in the window (the slowest such), else the slowest that
 // meets the budget, else the fastest.
-size_t best_round(const std::vector<LatencyRound>& rounds, double target, double lower) {
+size_t best_round(const std::vector<LatencyRound>& rounds, const LatencyBudgetOptions& o) {
   size_t best = 0;
   auto rank = [&](const LatencyRound& r) {
-    if (r.measured_ms <= target && r.measured_ms >= lower * target) return 2;
-    return r.measured_ms <= target ? 1 : 0;
+    if (in_window(r.measured_ms, o)) return 2;
+    return r.measured_ms <= o.target_ms ? 1 : 0;
   };
   for (size_t i = 1; i < rounds.size(); ++i) {
     const auto &a = rounds[i], &b = rounds[best];
@@ -293,14 +298,10 @@ CandidateSearch search_candidates(const nn::GeneratorImpl& teacher, const Latenc
     r.calibration = table_sum > 0 ? r.measured_ms / table_sum : 1.0;
     out.rounds.push_back(r);
     out.students.push_back(std::move(student));
-    if (r.measured_ms <= options.target_ms && r.measured_ms >= options.lower_fraction * options.target_ms) break;
+    if (in_window(r.measured_ms, options)) break;
     calibration = r.calibration;
   }
   return out;
-}
-
-bool in_window(double ms, const LatencyBudgetOptions& o) {
-  return ms <= o.target_ms && ms >= o.lower_fraction * o.target_ms;
 }
 
 // Whether student `a` (another family's best) beats `b`: it meets a budget that `b` misses, or it
@@ -338,7 +339,7 @@ LatencyBudgetResult prune_to_latency_budget(const nn::GeneratorImpl& teacher, co
     PruneOptions prune = options.prune;
     prune.rounding = rounding;
     auto found = search_candidates(teacher, options, prune, table, measure_ms);
-    const size_t b = best_round(found.rounds, options.target_ms, options.lower_fraction);
+    const size_t b = best_round(found.rounds, options);
     result.families.push_back({name, found.rounds[b]});
     if (chosen.rounds.empty() || better_student(found.rounds[b], chosen.rounds[best], options)) {
       chosen = std::move(found);

@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "ganlite/data/image_io.h"
+#include "ganlite/util/atomic_file.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::train {
@@ -33,10 +34,11 @@ cv::Mat make_sample_grid(const std::vector<torch::Tensor>& columns) {
   return grid;
 }
 
-cv::Mat write_sample_grid(const std::filesystem::path& path, const std::vector<torch::Tensor>& columns) {
-  cv::Mat grid = make_sample_grid(columns);
-  data::write_image_rgb(path, grid);
-  return grid;
+SampleGrid write_sample_grid(const std::filesystem::path& path, const std::vector<torch::Tensor>& columns) {
+  const cv::Mat grid = make_sample_grid(columns);
+  SampleGrid written{grid.rows, grid.cols, encode_png_rgb(grid)};
+  write_file_atomic(path, written.png);
+  return written;
 }
 
 std::string encode_png_rgb(const cv::Mat& rgb) {
@@ -44,7 +46,8 @@ std::string encode_png_rgb(const cv::Mat& rgb) {
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);  // OpenCV encodes BGR
   std::vector<uchar> png;
-  if (!cv::imencode(".png", bgr, png)) throw Error("cannot encode an image as PNG");
+  // Compression 3, as data::write_image_rgb writes PNGs.
+  if (!cv::imencode(".png", bgr, png, {cv::IMWRITE_PNG_COMPRESSION, 3})) throw Error("cannot encode an image as PNG");
   return std::string(png.begin(), png.end());
 }
 

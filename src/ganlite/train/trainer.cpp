@@ -18,8 +18,8 @@
 #include "ganlite/torch_compat.h"
 #include "ganlite/train/distributed.h"
 #include "ganlite/train/jsonl_log.h"
-#include "ganlite/train/run_folder.h"
 #include "ganlite/train/mixed_precision.h"
+#include "ganlite/train/run_folder.h"
 #include "ganlite/train/sample_grid.h"
 #include "ganlite/train/schedule.h"
 #include "ganlite/train/task_registry.h"
@@ -292,8 +292,8 @@ TrainResult Trainer::run() {
         char name[48];
         std::snprintf(name, sizeof(name), "step_%06lld.png", static_cast<long long>(progress.global_step));
         fs::create_directories(samples_dir);
-        const cv::Mat grid = write_sample_grid(samples_dir / name, {preview_input(c, batch->a), output, batch->b});
-        if (events) events->add_image(progress.global_step, {"samples", grid.rows, grid.cols, 3, encode_png_rgb(grid)});
+        const auto grid = write_sample_grid(samples_dir / name, {preview_input(c, batch->a), output, batch->b});
+        if (events) events->add_image(progress.global_step, {"samples", grid.rows, grid.cols, 3, grid.png});
       }
       if (c.max_iters > 0 && progress.global_step >= c.max_iters) stop = true;
       if (signal != 0) {
