@@ -36,6 +36,7 @@ struct BenchOptions {
   int size = 256;
   int batch_size = 1;
   std::string precision = "fp32";
+  std::string kernels = "auto";
   int runs = 20;
   int warmup = 3;
   bool eager = false;  // time the plain module forward instead (for comparison)
@@ -99,6 +100,7 @@ std::string openmp_spin_policy() {
 
 void run_bench(const BenchOptions& o) {
   apply_common(o.common);
+  set_latency_threads(o.common.threads);  // 0: the cores no other process keeps busy
   require(o.runs >= 1, "--runs must be >= 1, got " + std::to_string(o.runs));
   require(o.warmup >= 0, "--warmup must be >= 0, got " + std::to_string(o.warmup));
   require(o.batch_size >= 1, "--batch-size must be >= 1, got " + std::to_string(o.batch_size));
@@ -127,7 +129,7 @@ void run_bench(const BenchOptions& o) {
                                                            std::to_string(multiple) + " for " + arch.arch);
   const int64_t macs = nn::profile_generator(*generator, o.size).macs;
 
-  nn::InferenceRunner runner(*generator, nn::InferenceOptions{precision, true});
+  nn::InferenceRunner runner(*generator, nn::InferenceOptions{precision, true, nn::parse_conv_kernels(o.kernels)});
   if (o.verbose && !o.common.json) {
     for (const auto& line : runner.describe()) std::cerr << line << "\n";
   }
@@ -188,6 +190,7 @@ void run_bench(const BenchOptions& o) {
                      {"size", o.size},
                      {"batch_size", o.batch_size},
                      {"precision", o.precision},
+                     {"kernels", o.kernels},
                      {"path", path_name},
                      {"openmp_spin", openmp_spin_policy()},
                      {"threads", threads},
@@ -238,6 +241,11 @@ void setup_bench(CLI::App& app) {
   cmd->add_option("--precision", opts->precision, "Compute precision")
       ->check(one_of(nn::valid_precisions()))
       ->capture_default_str();
+  cmd->add_option("--kernels", opts->kernels,
+                  "Stride-1 convs of the fp32 fast path: ganlite's direct kernels where they are faster (auto), "
+                  "always (direct), or LibTorch's oneDNN ones (onednn)")
+      ->check(one_of(nn::valid_conv_kernels()))
+      ->capture_default_str();
   cmd->add_option("--runs", opts->runs, "Timed runs")->capture_default_str();
   cmd->add_option("--warmup", opts->warmup, "Untimed warm-up runs")->capture_default_str();
   cmd->add_flag("--eager", opts->eager, "Time the plain module forward (InferenceMode, NCHW) instead of the fast path");
@@ -252,6 +260,8 @@ void setup_bench(CLI::App& app) {
       cmd->add_flag("--no-cache", opts->no_cache, "Measure the CPU's conv peak without reading or writing the cache");
   no_cache->excludes("--remeasure");
   add_device_options(*cmd, opts->common);
+  cmd->get_option("--threads")
+      ->description("CPU threads for LibTorch (0 = one per core that no other process keeps busy, checked at start)");
   add_output_options(*cmd, opts->common);
   cmd->callback([opts] { run_bench(*opts); });
 }

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <string>
 
+#include "ganlite/nn/direct_conv.h"
 #include "ganlite/nn/generator.h"
 #include "ganlite/nn/inference.h"
 #include "ganlite/nn/lowering.h"
@@ -19,6 +20,7 @@
 namespace {
 
 using ganlite::nn::ArchConfig;
+using ganlite::nn::ConvKernels;
 using ganlite::nn::InferenceOptions;
 using ganlite::nn::InferenceRunner;
 using ganlite::nn::Precision;
@@ -134,6 +136,31 @@ TEST_P(InferenceMatches, Bf16Above40dB) {
   expect_bf16_above_40db(got, want, p.arch + " " + p.norm);
 }
 
+// Both conv kernels, forced, at a size whose trunk (9x9) is no multiple of any vector width: the
+// direct kernels' masked tails and their pad rings in every padding mode.
+TEST_P(InferenceMatches, DirectAndOneDnnKernelsWithinTolerance) {
+  const auto& p = GetParam();
+  auto g = make_trained_like(config(p.arch, p.norm, p.padding));
+  torch::manual_seed(6);
+  const int side = p.arch == "unet" ? 32 : 36;  // U-Net: 5 down stages need a multiple of 32
+  const auto x = torch::rand({2, 3, side, side}) * 2 - 1;
+  const auto want = reference(*g, x);
+  for (const auto kernels : {ConvKernels::onednn, ConvKernels::direct}) {
+    const auto what = p.arch + " " + p.norm + " " + ganlite::nn::conv_kernels_name(kernels);
+    InferenceRunner runner(*g, InferenceOptions{Precision::fp32, true, kernels});
+    ganlite::testing::expect_close(runner.forward(x), want, fp32_tolerance(*g, want), what);
+    const auto kinds = runner.all_step_kinds();
+    const long direct = count_kind(kinds, StepKind::DirectConv) + count_kind(kinds, StepKind::InceptionDirect);
+    if (kernels == ConvKernels::onednn) {
+      EXPECT_EQ(direct, 0) << what;
+    } else if (p.arch != "unet") {  // a U-Net has stride-2 and transposed convs only
+      EXPECT_GT(direct, 0) << what;
+      // CAT blocks with foldable norms all take the direct route.
+      EXPECT_EQ(count_kind(kinds, StepKind::InceptionFused), 0) << what;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Archs, InferenceMatches,
                          ::testing::Values(Case{"resnet", "batch", "reflect"}, Case{"resnet", "instance", "reflect"},
                                            Case{"resnet", "instance_affine", "zero"},
@@ -155,11 +182,15 @@ TEST(Inference, PrunedInceptionWithAbsentBranches) {
   c.widths.stem = 6;
   auto g = make_trained_like(c);
   const auto x = torch::rand({1, 3, 24, 24}) * 2 - 1;
-  InferenceRunner runner(*g);
   const auto want = reference(*g, x);
-  ganlite::testing::expect_close(runner.forward(x), want, fp32_tolerance(*g, want), "pruned inception");
-  // Every BatchNorm block takes the fused route (branch convs merged; the empty one passes x on).
-  EXPECT_EQ(count_kind(runner.step_kinds(), StepKind::InceptionFused), 3);
+  // Every BatchNorm block takes the fused route (branch convs merged; the empty one passes x on),
+  // on oneDNN or on the direct kernels.
+  for (const auto& [kernels, kind] : {std::pair{ConvKernels::onednn, StepKind::InceptionFused},
+                                     std::pair{ConvKernels::direct, StepKind::InceptionDirect}}) {
+    InferenceRunner runner(*g, InferenceOptions{Precision::fp32, true, kernels});
+    ganlite::testing::expect_close(runner.forward(x), want, fp32_tolerance(*g, want), "pruned inception");
+    EXPECT_EQ(count_kind(runner.step_kinds(), kind), 3);
+  }
   if (ganlite::testing::bf16_convs_run()) {
     InferenceRunner bf16(*g, InferenceOptions{Precision::bf16, true});
     expect_bf16_above_40db(bf16.forward(x), want, "pruned inception");
@@ -191,18 +222,24 @@ TEST(Inference, FoldsBatchNormAndFusesActivations) {
 TEST(Inference, RewritesUpSamplingAndThinOutputConvs) {
   // The 3x3 stride-2 up-sampling convs run as sub-pixel convs (LibTorch 1.13's CPU
   // conv_transpose2d is a slow BLAS path in fp32 and fails in bf16) and the last 7x7 conv to RGB
-  // as a space-to-depth conv; the InferenceMatches cases check the rewrites' numbers, this that
-  // they are used.
+  // as a space-to-depth conv on oneDNN; the InferenceMatches cases check the rewrites' numbers,
+  // this that they are used.
   for (const auto precision : {Precision::fp32, Precision::bf16}) {
     if (precision == Precision::bf16 && !ganlite::testing::bf16_convs_run()) continue;  // refused here
     for (const std::string arch : {"resnet", "inception"}) {
       auto g = make_trained_like(config(arch, "instance"));
-      InferenceRunner runner(*g, InferenceOptions{precision, true});
+      InferenceRunner runner(*g, InferenceOptions{precision, true, ConvKernels::onednn});
       const auto kinds = runner.step_kinds();
       EXPECT_EQ(count_kind(kinds, StepKind::ConvTransposeAsSubPixel), 2) << arch;
       EXPECT_EQ(count_kind(kinds, StepKind::ConvTranspose), 0) << arch;
       EXPECT_EQ(count_kind(kinds, StepKind::SpaceToDepthConv), 1) << arch;
       EXPECT_EQ(kinds.back(), StepKind::SpaceToDepthConv) << arch;
+      // By default an fp32 plan runs that conv on the direct kernels where the CPU has AVX2 or
+      // AVX-512 (they fill their lanes with pixels, not with its 3 output channels).
+      const bool vector_isa = ganlite::nn::direct_conv::best_isa() != ganlite::nn::direct_conv::Isa::portable;
+      const auto automatic = InferenceRunner(*g, InferenceOptions{precision, true}).step_kinds().back();
+      const bool direct = precision == Precision::fp32 && vector_isa;
+      EXPECT_EQ(automatic, direct ? StepKind::DirectConv : StepKind::SpaceToDepthConv) << arch;
     }
   }
 }
@@ -210,7 +247,7 @@ TEST(Inference, RewritesUpSamplingAndThinOutputConvs) {
 TEST(Inference, MergesInceptionResBranches) {
   auto c = config("inception", "batch").with_resolved_widths();
   auto g = make_trained_like(c);
-  InferenceRunner runner(*g);
+  InferenceRunner runner(*g, InferenceOptions{Precision::fp32, true, ConvKernels::onednn});
   ASSERT_EQ(runner.step_kinds().at(3), StepKind::InceptionFused);  // stem, 2 down-sampling convs, then a block
   // One res conv pair at 5x5 whose middle width is the 3x3 and 5x5 branches' together.
   const auto& w = c.widths.blocks.at(0);  // {res_k1, res_k3, res_k5, dw_k1, dw_k3, dw_k5}
@@ -225,15 +262,22 @@ TEST(Inference, MergesInceptionResBranches) {
   EXPECT_EQ(res[0].w_in.size(1), dim);
   EXPECT_EQ(res[0].w_in.size(0), w[1] + w[2]);
   EXPECT_EQ(res[0].w_out.size(0), dim);
+  // The direct kernels get the pairs apart (3x3 as 3x3), their sum the merged pair's.
+  const auto& separate = graph.at(3).fused->res_separate;
+  ASSERT_EQ(separate.size(), 2u);
+  EXPECT_EQ(separate[0].k, 3);
+  EXPECT_EQ(separate[1].k, 5);
+  EXPECT_EQ(separate[0].w_in.size(0) + separate[1].w_in.size(0), res[0].w_in.size(0));
 
   // Branches of a full vector (16 channels) or more stay apart: merged they cost more than they save.
   c.widths.blocks.at(0) = {0, 16, 16, 0, 0, 8};
   auto wide = make_trained_like(c);
-  InferenceRunner wide_runner(*wide);
+  InferenceRunner wide_runner(*wide, InferenceOptions{Precision::fp32, true, ConvKernels::onednn});
   ASSERT_EQ(wide_runner.step_kinds().at(3), StepKind::InceptionFused);
   const auto wide_graph = lowering::lower(*wide, lowering::Consumer::runner);
   const auto& wide_res = wide_graph.at(3).fused->res;
   ASSERT_EQ(wide_res.size(), 2u);
+  EXPECT_TRUE(wide_graph.at(3).fused->res_separate.empty()) << "nothing merged, nothing kept apart";
   EXPECT_EQ(wide_res[0].k, 3);
   EXPECT_EQ(wide_res[1].k, 5);
   EXPECT_EQ(wide_res[0].w_in.size(0), 16);
@@ -315,7 +359,7 @@ TEST(Inference, UnknownBlockRunsEagerlyThroughItsModule) {
     g->eval();
     const auto want = reference(*g, x);
     g->train();  // the runner runs the block in eval mode and leaves the caller's mode alone
-    InferenceRunner runner(*g);
+    InferenceRunner runner(*g, InferenceOptions{Precision::fp32, true, ConvKernels::onednn});
     const auto got = runner.forward(x);
     EXPECT_TRUE(g->is_training()) << what;
     for (const auto& m : g->modules()) EXPECT_TRUE(m->is_training()) << what;
@@ -375,7 +419,7 @@ TEST(Inference, ConvWithoutLoweringRunsEagerly) {
   g->eval();
   const auto x = torch::rand({1, 3, 16, 16}) * 2 - 1;
   const auto want = reference(*g, x);
-  InferenceRunner runner(*g);
+  InferenceRunner runner(*g, InferenceOptions{Precision::fp32, true, ConvKernels::onednn});
   EXPECT_EQ(runner.step_kinds(), (std::vector<StepKind>{StepKind::Eager, StepKind::NormAct, StepKind::Conv}));
   ganlite::testing::expect_close(runner.forward(x), want, fp32_tolerance(*g, want), "reflect-mode conv");
 }

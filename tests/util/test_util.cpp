@@ -1,10 +1,13 @@
 #include <dlfcn.h>
 #include <sched.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "ganlite/util/atomic_file.h"
 #include "ganlite/util/device.h"
@@ -106,6 +109,32 @@ TEST(Threads, SetsLibTorchThreadsAndMakesOpenBlasSingleThreaded) {
   if (!get) GTEST_SKIP() << "BLAS here is not OpenBLAS";
   EXPECT_EQ(get(), 1);
   EXPECT_THROW(ganlite::set_threads(-1), ganlite::UsageError);
+}
+
+TEST(Threads, IdleCpusLeaveOutACoreABusyLoopHolds) {
+  const int cpus = ganlite::available_cpus();
+  const int idle = ganlite::idle_cpus();
+  EXPECT_GE(idle, 1);
+  EXPECT_LE(idle, cpus);
+  if (cpus < 2 || cpus != static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN))) {
+    GTEST_SKIP() << "one CPU, or a cpuset / quota: idle_cpus() is available_cpus() there";
+  }
+  // A thread that stays runnable for the whole sampling takes a core, whatever else runs.
+  std::atomic<bool> stop{false};
+  std::thread busy([&stop] {
+    volatile unsigned long spins = 0;
+    while (!stop.load(std::memory_order_relaxed)) spins = spins + 1;
+  });
+  const int with_busy = ganlite::idle_cpus();
+  stop = true;
+  busy.join();
+  EXPECT_LE(with_busy, cpus - 1);
+  EXPECT_GE(with_busy, 1);
+  EXPECT_THROW(ganlite::set_latency_threads(-1), ganlite::UsageError);
+  const int before = torch::get_num_threads();
+  ganlite::set_latency_threads(3);
+  EXPECT_EQ(torch::get_num_threads(), 3) << "an explicit count is kept";
+  torch::set_num_threads(before);
 }
 
 TEST(Threads, ZeroMeansTheCpusThisProcessMayUse) {

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "ganlite/metrics/conv_peak.h"
+#include "ganlite/nn/direct_conv.h"
 #include "ganlite/nn/generator_family.h"
 #include "ganlite/nn/profiler.h"
 #include "ganlite/torch_compat.h"
@@ -25,7 +26,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kTableFormat = "ganlite-latency-table-1";
+// 2: thin stride-1 convs timed on the direct kernels the fast path runs them on.
+constexpr const char* kTableFormat = "ganlite-latency-table-2";
 
 json key_json(const LatencyTableKey& k) {
   return {{"cpu_model", k.cpu_model}, {"threads", k.threads}, {"precision", k.precision},
@@ -61,9 +63,49 @@ json read_entries(const fs::path& file) {
 
 double unix_now() { return static_cast<double>(std::time(nullptr)); }
 
-// The fastest of a few calls after a warm-up: the conv alone, as the fast path runs it.
+// The fastest of a few calls after a warm-up.
+double best_call_ms(const std::function<void()>& call) {
+  call();
+  double best = 1e30, total = 0;
+  for (int i = 0; i < 50 && (i < 3 || total < 20.0); ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    call();
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    best = std::min(best, ms);
+    total += ms;
+  }
+  return best;
+}
+
+// Whether the fast path runs this conv on its direct kernels (nn/inference_direct.cpp's automatic
+// choice, per conv: inside a CAT block the choice is the block's, which a thin conv decides).
+bool runs_direct(const ConvShape& s, torch::ScalarType dtype) {
+  namespace dc = nn::direct_conv;
+  const bool dense_or_depthwise = s.groups == 1 || (s.groups == s.in && s.in == s.out);
+  return dtype == torch::kFloat && !s.transposed && s.stride == 1 && s.kernel % 2 == 1 && dense_or_depthwise &&
+         dc::best_isa() != dc::Isa::portable && dc::thin(s.in, s.out);
+}
+
+double time_direct_conv_ms(const ConvShape& s) {
+  namespace dc = nn::direct_conv;
+  const int64_t p = s.kernel / 2;
+  const bool depthwise = s.groups > 1;
+  auto x = torch::rand({1, s.in, s.out_h + 2 * p, s.out_w + 2 * p});
+  const auto w = torch::rand({s.out, depthwise ? 1 : s.in, s.kernel, s.kernel});
+  auto y = torch::empty({1, s.out, s.out_h, s.out_w});
+  const auto packed = dc::pack(w.data_ptr<float>(), nullptr, static_cast<int>(s.out), static_cast<int>(s.in),
+                               static_cast<int>(s.kernel), depthwise, dc::best_isa());
+  return best_call_ms([&] {
+    dc::run(packed, {x.data_ptr<float>(), x.stride(0), x.stride(1), x.stride(2)},
+            {y.data_ptr<float>(), y.stride(0), y.stride(1), y.stride(2)}, 1, static_cast<int>(s.out_h),
+            static_cast<int>(s.out_w), {false, true});
+  });
+}
+
+// The conv alone, as the fast path runs it.
 double time_conv_ms(const ConvShape& s, torch::ScalarType dtype) {
   c10::InferenceMode guard;
+  if (runs_direct(s, dtype)) return time_direct_conv_ms(s);
   const auto opts = torch::TensorOptions().dtype(dtype);
   torch::Tensor x, w;
   std::function<void()> call;
@@ -79,16 +121,7 @@ double time_conv_ms(const ConvShape& s, torch::ScalarType dtype) {
       (void)at::conv2d(x, w, {}, {s.stride, s.stride}, {pad, pad}, {1, 1}, s.groups);
     };
   }
-  call();
-  double best = 1e30, total = 0;
-  for (int i = 0; i < 50 && (i < 3 || total < 20.0); ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    call();
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    best = std::min(best, ms);
-    total += ms;
-  }
-  return best;
+  return best_call_ms(call);
 }
 
 }  // namespace

@@ -24,6 +24,22 @@ Precision parse_precision(const std::string& name) {
 
 std::string precision_name(Precision precision) { return precision == Precision::bf16 ? "bf16" : "fp32"; }
 
+const std::vector<std::string>& valid_conv_kernels() {
+  static const std::vector<std::string> v{"auto", "onednn", "direct"};
+  return v;
+}
+
+ConvKernels parse_conv_kernels(const std::string& name) {
+  if (name == "auto") return ConvKernels::automatic;
+  if (name == "onednn") return ConvKernels::onednn;
+  if (name == "direct") return ConvKernels::direct;
+  throw_bad_choice("kernels", name, valid_conv_kernels());
+}
+
+std::string conv_kernels_name(ConvKernels kernels) {
+  return kernels == ConvKernels::onednn ? "onednn" : kernels == ConvKernels::direct ? "direct" : "auto";
+}
+
 bool bf16_is_fast(const torch::Device& device) {
   if (!device.is_cpu()) return true;
   static const bool fast = [] {
@@ -76,7 +92,8 @@ InferenceRunner::InferenceRunner(GeneratorImpl& generator, InferenceOptions opti
   }
   torch::NoGradGuard no_grad;
   const auto graph = lowering::lower(generator, lowering::Consumer::runner);
-  impl_->plan = inference_detail::compile(graph, {impl_->dtype, options.channels_last});
+  impl_->plan =
+      inference_detail::compile(graph, {impl_->dtype, options.channels_last, options.kernels, impl_->device.is_cpu()});
 }
 
 InferenceRunner::~InferenceRunner() = default;

@@ -15,6 +15,12 @@
 //     conv_transpose2d is a slower BLAS path in fp32 and fails in bf16);
 //   - stride-1 k x k convs to at most 4 channels (the last conv to RGB) as a space-to-depth
 //     conv plus pixel shuffle;
+//   - in fp32 on a CPU with AVX2 or AVX-512, thin convs on ganlite's direct kernels
+//     (nn/direct_conv.h, ConvKernels): CAT blocks whose branches are not multiples of 16 channels
+//     (the pruned students', and the ngf-64 teacher's 42 / 168) and stride-1 convs to fewer than
+//     16 channels (the last conv to RGB), vectorised over the pixels of a row so that a 13- or
+//     23-channel conv fills every lane; their bias, ReLU and residual add run in the conv's
+//     epilogue, pads are written once as rings, res pairs run unmerged (3x3 as 3x3), NCHW;
 //   - everything under c10::InferenceMode (no autograd bookkeeping);
 //   - a layer it has no lowering for (a new architecture's block) runs eagerly through its own
 //     forward: one Eager step, or the whole generator as one when the layer is no Sequential's
@@ -55,6 +61,8 @@ enum class StepKind {
   NormAct,                  // norm and / or activation on its own
   Residual,                 // ResNet / MobileResNet block: x + body(x), body a sub-plan
   InceptionFused,           // CAT block with foldable norms as 7 (or 5) merged convs
+  InceptionDirect,          // CAT block with foldable norms on the direct kernels (NCHW, fused epilogues)
+  DirectConv,               // stride-1 conv on the direct kernels (NCHW)
   InceptionBranches,        // CAT block branch by branch (InstanceNorm), branches as sub-plans
   UnetSkip,                 // U-Net middle / innermost block: cat(lrelu(x), body(lrelu(x)))
   UnetOuter,                // U-Net outermost block, its layers in line
@@ -62,9 +70,19 @@ enum class StepKind {
                             // NCHW in its parameters' dtype; it holds the module, not a snapshot
 };
 
+// Which kernels run the stride-1 convs of fp32 CPU plans: LibTorch's (oneDNN), ganlite's direct
+// kernels (nn/direct_conv.h: vectorised over pixels, for thin layers), or the direct kernels where
+// they are expected to be faster (automatic: see inference_direct.cpp).
+enum class ConvKernels { automatic, onednn, direct };
+// "auto" | "onednn" | "direct"; throws UsageError naming the valid values.
+ConvKernels parse_conv_kernels(const std::string& name);
+std::string conv_kernels_name(ConvKernels kernels);
+const std::vector<std::string>& valid_conv_kernels();
+
 struct InferenceOptions {
   Precision precision = Precision::fp32;
   bool channels_last = true;  // NHWC activations and weights (what oneDNN prefers on CPU)
+  ConvKernels kernels = ConvKernels::automatic;
 };
 
 class InferenceRunner {

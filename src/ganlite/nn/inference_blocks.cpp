@@ -144,7 +144,10 @@ Step block_step(const Layer& layer, const CompileOptions& options) {
   switch (layer.kind) {
     case LayerKind::Residual: return residual_step(layer, options);
     case LayerKind::Branches: return branches_step(layer, options);
-    case LayerKind::InceptionFused: return fused_inception_step(layer, options);
+    case LayerKind::InceptionFused: {
+      if (auto direct = direct_inception_step(layer, options)) return std::move(*direct);
+      return fused_inception_step(layer, options);
+    }
     case LayerKind::SkipConcat: return skip_concat_step(layer, options);
     case LayerKind::Inline: return inline_step(layer, options);
     case LayerKind::Eager: return eager_step(layer.eager, layer.name + ": eager " + layer.eager.what, options);

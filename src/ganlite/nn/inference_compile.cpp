@@ -73,7 +73,7 @@ std::string pre_pad_text(const lowering::ConvSpec& c) {
 }
 
 // Any conv or transposed conv; transposed convs compute in fp32 under bf16 (an fp32 island).
-Step direct_conv_step(const Layer& layer, const CompileOptions& o) {
+Step libtorch_conv_step(const Layer& layer, const CompileOptions& o) {
   const auto& c = layer.conv;
   const bool fp32_island = c.transposed && o.dtype == torch::kBFloat16;
   const auto compute_dtype = fp32_island ? torch::kFloat : o.dtype;
@@ -173,12 +173,13 @@ Step norm_act_step(const Layer& layer, const CompileOptions& o) {
 }  // namespace
 
 Step conv_step(const Layer& layer, const CompileOptions& options) {
+  if (auto direct = direct_conv_step(layer, options)) return std::move(*direct);
   switch (layer.conv.rewrite) {
     case ConvRewrite::sub_pixel: return sub_pixel_step(layer, options);
     case ConvRewrite::space_to_depth: return space_to_depth_step(layer, options);
     case ConvRewrite::none: break;
   }
-  return direct_conv_step(layer, options);
+  return libtorch_conv_step(layer, options);
 }
 
 Plan compile(const lowering::Graph& graph, const CompileOptions& options) {

@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ torch::Tensor run_plan(const Plan& plan, torch::Tensor x);
 struct CompileOptions {
   torch::ScalarType dtype = torch::kFloat;
   bool channels_last = true;
+  ConvKernels kernels = ConvKernels::automatic;
+  bool cpu = true;
 };
 
 // A graph after the runner's passes as steps on prepared weights (inference_compile.cpp).
@@ -39,6 +42,11 @@ Plan compile(const lowering::Graph& graph, const CompileOptions& options);
 // (inference_blocks.cpp).
 Step conv_step(const lowering::Layer& layer, const CompileOptions& options);
 Step block_step(const lowering::Layer& layer, const CompileOptions& options);
+
+// The direct-kernel versions of a conv and a merged inception block (inference_direct.cpp), or
+// nothing when the options or the layer's shape leave it to LibTorch's kernels.
+std::optional<Step> direct_conv_step(const lowering::Layer& layer, const CompileOptions& options);
+std::optional<Step> direct_inception_step(const lowering::Layer& layer, const CompileOptions& options);
 
 // A weight in the compute dtype and memory format.
 torch::Tensor prepare_weight(const torch::Tensor& w, torch::ScalarType dtype, bool channels_last);

@@ -78,6 +78,9 @@ struct FusedInception {
     torch::Tensor w_in, b_in, w_out, b_out;
   };
   std::vector<ResPair> res;  // k x k conv pairs on the block input
+  // The pairs before thin ones were merged into `res` (empty when none were): the direct kernels
+  // fill their lanes whatever a conv's width, so they run a 3x3 pair as 3x3, not centred in a 5x5.
+  std::vector<ResPair> res_separate;
 };
 
 // A module run through its own forward (a layer no lowering covers).

@@ -222,14 +222,22 @@ std::shared_ptr<const FusedInception> fuse_block(const Layer& block) {
   if (block.norm.kind == NormSpec::Kind::instance) return nullptr;
   auto m = match_block(block);
   if (!m) return nullptr;
+  const std::vector<Res> separate = m->res;
   merge_thin_res(m->res);
   auto f = std::make_shared<FusedInception>();
   f->mode = m->mode;
   BlockNormFolder fold_norm(block.norm);
   merge_pointwise(*m, fold_norm, *f);
+  BlockNormFolder fold_separate = fold_norm;  // the same shift bookkeeping for the unmerged pairs
   for (auto& r : m->res) {
     const FoldedConv out = fold_norm(r.out);
     f->res.push_back({r.k, r.in.w, r.in.b, out.w, out.b});
+  }
+  if (separate.size() != m->res.size()) {
+    for (const auto& r : separate) {
+      const FoldedConv out = fold_separate(r.out);
+      f->res_separate.push_back({r.k, r.in.w, r.in.b, out.w, out.b});
+    }
   }
   return f;
 }

@@ -4,7 +4,11 @@
 #include <sched.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
+#include <limits>
 #include <cmath>
 #include <fstream>
 #include <thread>
@@ -67,6 +71,31 @@ void set_threads(int threads) {
   if (threads == 0) threads = available_cpus();
   torch::set_num_threads(threads);
   single_threaded_blas();
+}
+
+int idle_cpus() {
+  const int cpus = available_cpus();
+  if (cpus != static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN))) return cpus;
+  int fewest_others = -1;
+  for (int sample = 0; sample < 5; ++sample) {
+    if (sample > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::ifstream stat("/proc/stat");
+    std::string key;
+    long value = 0;
+    while (stat >> key) {
+      if (key == "procs_running" && stat >> value) break;
+      stat.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+    }
+    if (key != "procs_running" || value < 1) return cpus;
+    const int others = static_cast<int>(value) - 1;  // less the thread reading
+    fewest_others = fewest_others < 0 ? others : std::min(fewest_others, others);
+  }
+  return std::clamp(cpus - fewest_others, 1, cpus);
+}
+
+void set_latency_threads(int threads) {
+  require(threads >= 0, "--threads must be >= 0, got " + std::to_string(threads));
+  set_threads(threads == 0 ? idle_cpus() : threads);
 }
 
 }  // namespace ganlite
