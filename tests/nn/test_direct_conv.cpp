@@ -77,6 +77,7 @@ TEST(DirectConv, MatchesLibTorchOnEveryIsaAndWidth) {
   const std::vector<Shape> shapes{
       {3, 16, 7, 9, 37, false},  {62, 13, 5, 6, 64, false}, {13, 62, 5, 5, 21, false}, {23, 7, 3, 4, 70, false},
       {62, 36, 1, 3, 64, false}, {5, 1, 3, 2, 1, false},    {18, 3, 7, 8, 16, false},   {9, 11, 1, 3, 8, false},
+      {7, 2, 5, 5, 23, false},   // blocks of <= 3 channels take two rows at a time; 5 rows: 2 + 2 + 1
       {36, 36, 5, 7, 64, true},  {13, 13, 3, 5, 13, true},  {4, 4, 1, 2, 70, true},     {20, 20, 5, 9, 5, true},
   };
   for (const auto isa : dc::runnable_isas()) {

@@ -42,6 +42,61 @@ inline void dense_tile(const kernels::Job& j, int y, int x0, const typename Vec:
   }
 }
 
+// Two output rows at once for blocks of at most half the tile height (the last conv to RGB): input
+// row y + r feeds output row y with kernel row r and row y + 1 with kernel row r - 1, so each
+// input vector loaded feeds both and loads per FMA halve.
+template <int Block, bool Masked>
+inline void dense_tile_two_rows(const kernels::Job& j, int y, int x0, const typename Vec::Mask* masks) {
+  constexpr int V = Vec::kVecs, L = Vec::kLanes;
+  typename Vec::Reg top[Block][V], bottom[Block][V];
+  for (int o = 0; o < Block; ++o) {
+    const auto b = Vec::set1(j.bias[o]);
+    for (int v = 0; v < V; ++v) top[o][v] = bottom[o][v] = b;
+  }
+  const int k = j.k, taps = k * k;
+  for (int c = 0; c < j.in_channels; ++c) {
+    const float* plane = j.in + c * j.in_channel + y * j.in_row + x0;
+    const float* wc = j.weights + c * taps * Block;
+    for (int r = 0; r <= k; ++r) {
+      const float* row = plane + r * j.in_row;
+      for (int kx = 0; kx < k; ++kx) {
+        typename Vec::Reg xv[V];
+        for (int v = 0; v < V; ++v) xv[v] = Masked ? Vec::load(row + kx + v * L, masks[v]) : Vec::load(row + kx + v * L);
+        if (r < k) {
+          const float* w = wc + (r * k + kx) * Block;
+          for (int o = 0; o < Block; ++o) {
+            const auto wv = Vec::set1(w[o]);
+            for (int v = 0; v < V; ++v) top[o][v] = Vec::fma(wv, xv[v], top[o][v]);
+          }
+        }
+        if (r > 0) {
+          const float* w = wc + ((r - 1) * k + kx) * Block;
+          for (int o = 0; o < Block; ++o) {
+            const auto wv = Vec::set1(w[o]);
+            for (int v = 0; v < V; ++v) bottom[o][v] = Vec::fma(wv, xv[v], bottom[o][v]);
+          }
+        }
+      }
+    }
+  }
+  for (int row = 0; row < 2; ++row) {
+    for (int o = 0; o < Block; ++o) {
+      float* dst = j.out + o * j.out_channel + (y + row) * j.out_row + x0;
+      const float* add = j.addend ? j.addend + o * j.addend_channel + (y + row) * j.addend_row + x0 : nullptr;
+      for (int v = 0; v < V; ++v) {
+        auto r = row == 0 ? top[o][v] : bottom[o][v];
+        if (j.addend) r = Vec::add(r, Masked ? Vec::load(add + v * L, masks[v]) : Vec::load(add + v * L));
+        if (j.relu) r = Vec::relu(r);
+        if (Masked) {
+          Vec::store(dst + v * L, r, masks[v]);
+        } else {
+          Vec::store(dst + v * L, r);
+        }
+      }
+    }
+  }
+}
+
 // The masks of the vectors of a row's last, partial chunk of `valid` pixels.
 inline void tail_masks(int valid, typename Vec::Mask* masks) {
   for (int v = 0; v < Vec::kVecs; ++v) {
@@ -56,7 +111,14 @@ void dense_rows(const kernels::Job& j) {
   const int full = j.width / chunk * chunk;
   typename Vec::Mask masks[Vec::kVecs];
   tail_masks(j.width - full, masks);
-  for (int y = j.row_begin; y < j.row_end; ++y) {
+  int y = j.row_begin;
+  if constexpr (2 * Block <= Vec::kBlock) {
+    for (; y + 1 < j.row_end; y += 2) {
+      for (int x0 = 0; x0 < full; x0 += chunk) dense_tile_two_rows<Block, false>(j, y, x0, masks);
+      if (full < j.width) dense_tile_two_rows<Block, true>(j, y, full, masks);
+    }
+  }
+  for (; y < j.row_end; ++y) {
     for (int x0 = 0; x0 < full; x0 += chunk) dense_tile<Block, false>(j, y, x0, masks);
     if (full < j.width) dense_tile<Block, true>(j, y, full, masks);
   }
