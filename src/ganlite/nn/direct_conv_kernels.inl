@@ -3,6 +3,25 @@
 // namespace. A register tile is `Block` output channels x Vec::kVecs vectors of one output row:
 // each input vector loaded feeds `Block` FMAs, each broadcast weight Vec::kVecs of them.
 
+// The epilogue of one output row of a tile: + addend, ReLU, store (masked in a row's last chunk).
+template <bool Masked>
+inline void finish_row(const kernels::Job& j, int o, int y, int x0, typename Vec::Reg* acc,
+                       const typename Vec::Mask* masks) {
+  constexpr int V = Vec::kVecs, L = Vec::kLanes;
+  float* dst = j.out + o * j.out_channel + y * j.out_row + x0;
+  const float* add = j.addend ? j.addend + o * j.addend_channel + y * j.addend_row + x0 : nullptr;
+  for (int v = 0; v < V; ++v) {
+    auto r = acc[v];
+    if (add) r = Vec::add(r, Masked ? Vec::load(add + v * L, masks[v]) : Vec::load(add + v * L));
+    if (j.relu) r = Vec::relu(r);
+    if (Masked) {
+      Vec::store(dst + v * L, r, masks[v]);
+    } else {
+      Vec::store(dst + v * L, r);
+    }
+  }
+}
+
 template <int Block, bool Masked>
 inline void dense_tile(const kernels::Job& j, int y, int x0, const typename Vec::Mask* masks) {
   constexpr int V = Vec::kVecs, L = Vec::kLanes;
@@ -26,20 +45,7 @@ inline void dense_tile(const kernels::Job& j, int y, int x0, const typename Vec:
       }
     }
   }
-  for (int o = 0; o < Block; ++o) {
-    float* dst = j.out + o * j.out_channel + y * j.out_row + x0;
-    const float* add = j.addend ? j.addend + o * j.addend_channel + y * j.addend_row + x0 : nullptr;
-    for (int v = 0; v < V; ++v) {
-      auto r = acc[o][v];
-      if (j.addend) r = Vec::add(r, Masked ? Vec::load(add + v * L, masks[v]) : Vec::load(add + v * L));
-      if (j.relu) r = Vec::relu(r);
-      if (Masked) {
-        Vec::store(dst + v * L, r, masks[v]);
-      } else {
-        Vec::store(dst + v * L, r);
-      }
-    }
-  }
+  for (int o = 0; o < Block; ++o) finish_row<Masked>(j, o, y, x0, acc[o], masks);
 }
 
 // Two output rows at once for blocks of at most half the tile height (the last conv to RGB): input
@@ -79,21 +85,9 @@ inline void dense_tile_two_rows(const kernels::Job& j, int y, int x0, const type
       }
     }
   }
-  for (int row = 0; row < 2; ++row) {
-    for (int o = 0; o < Block; ++o) {
-      float* dst = j.out + o * j.out_channel + (y + row) * j.out_row + x0;
-      const float* add = j.addend ? j.addend + o * j.addend_channel + (y + row) * j.addend_row + x0 : nullptr;
-      for (int v = 0; v < V; ++v) {
-        auto r = row == 0 ? top[o][v] : bottom[o][v];
-        if (j.addend) r = Vec::add(r, Masked ? Vec::load(add + v * L, masks[v]) : Vec::load(add + v * L));
-        if (j.relu) r = Vec::relu(r);
-        if (Masked) {
-          Vec::store(dst + v * L, r, masks[v]);
-        } else {
-          Vec::store(dst + v * L, r);
-        }
-      }
-    }
+  for (int o = 0; o < Block; ++o) {
+    finish_row<Masked>(j, o, y, x0, top[o], masks);
+    finish_row<Masked>(j, o, y + 1, x0, bottom[o], masks);
   }
 }
 
@@ -141,18 +135,7 @@ inline void depthwise_tile(const kernels::Job& j, int o, int y, int x0, const ty
       }
     }
   }
-  float* dst = j.out + o * j.out_channel + y * j.out_row + x0;
-  const float* add = j.addend ? j.addend + o * j.addend_channel + y * j.addend_row + x0 : nullptr;
-  for (int v = 0; v < V; ++v) {
-    auto r = acc[v];
-    if (j.addend) r = Vec::add(r, Masked ? Vec::load(add + v * L, masks[v]) : Vec::load(add + v * L));
-    if (j.relu) r = Vec::relu(r);
-    if (Masked) {
-      Vec::store(dst + v * L, r, masks[v]);
-    } else {
-      Vec::store(dst + v * L, r);
-    }
-  }
+  finish_row<Masked>(j, o, y, x0, acc, masks);
 }
 
 inline void depthwise_rows(const kernels::Job& j) {
