@@ -130,6 +130,48 @@ TEST(DirectConv, SumsTermsAndAnAddendInOneRegion) {
                ganlite::Error);
 }
 
+TEST(DirectConv, Bf16PairsRoundAsLibTorch) {
+  torch::manual_seed(21);
+  const auto x = torch::randn({2, 5, 3, 7}) * 100;
+  auto pairs = torch::empty({2, 3, 3, 7});
+  dc::to_bf16_pairs(const_planes(x), planes(pairs), 2, 5, 3, 7);
+  const auto words = pairs.view(torch::kInt32);
+  const auto bits = x.to(torch::kBFloat16).view(torch::kInt16).to(torch::kInt32).bitwise_and(0xffff);
+  for (int c = 0; c < 5; ++c) {
+    const auto half = c % 2 == 0 ? words.select(1, c / 2).bitwise_and(0xffff)
+                                 : words.select(1, c / 2).__rshift__(16).bitwise_and(0xffff);
+    EXPECT_TRUE(torch::equal(half, bits.select(1, c))) << "channel " << c;
+  }
+  EXPECT_TRUE(torch::equal(words.select(1, 2).__rshift__(16).bitwise_and(0xffff), torch::zeros({2, 3, 7}, torch::kInt32)))
+      << "the odd last channel's partner is zero";
+}
+
+// The bf16 kernels against LibTorch's fp32 conv of the bf16-rounded inputs and weights: the
+// products of bf16 values are exact in fp32, so only the fp32 sums differ (the bound of check()).
+TEST(DirectConv, Bf16KernelsMatchLibTorchOnRoundedValues) {
+  if (!dc::bf16_supported()) GTEST_SKIP() << "no avx512_bf16 here (or the oneDNN ISA limit is below it)";
+  const std::vector<Shape> shapes{{62, 13, 5, 6, 64, false}, {23, 62, 3, 5, 21, false}, {3, 3, 7, 9, 37, false},
+                                  {1, 4, 1, 2, 70, false},   {36, 62, 1, 3, 64, false}};
+  const std::vector<int64_t> one{1, 1}, zero{0, 0};
+  for (const auto& s : shapes) {
+    torch::manual_seed(s.in + 31 * s.out);
+    const int batch = 2, p = s.k / 2;
+    const auto round = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat); };
+    const auto x = torch::randn({batch, s.in, s.height + 2 * p, s.width + 2 * p});
+    const auto w = torch::randn({s.out, s.in, s.k, s.k}), b = torch::randn({s.out});
+    const auto want = at::conv2d(round(x), round(w), b, one, zero, one, 1).relu();
+    const auto magnitude = at::conv2d(round(x).abs(), round(w).abs(), b.abs(), one, zero, one, 1);
+    auto pairs = torch::empty({batch, (s.in + 1) / 2, s.height + 2 * p, s.width + 2 * p});
+    dc::to_bf16_pairs(const_planes(x), planes(pairs), batch, s.in, s.height + 2 * p, s.width + 2 * p);
+    const auto packed = dc::pack_bf16(w.contiguous().data_ptr<float>(), b.data_ptr<float>(), s.out, s.in, s.k);
+    auto got = torch::empty({batch, s.out, s.height, s.width});
+    dc::run(packed, const_planes(pairs), planes(got), batch, s.height, s.width, {false, true});
+    const double terms = s.in * s.k * s.k + 1, u = 0x1p-24;
+    const auto excess = (got - want).abs() - magnitude * (2.0 * terms * u / (1.0 - terms * u));
+    EXPECT_LE(excess.max().item<double>(), 0.0) << describe(s, dc::Isa::avx512_bf16);
+  }
+}
+
 TEST(DirectConv, ThreadsSplitRowsWithoutChangingAValue) {
   // Each value is computed by the same code whichever thread takes its rows: bit-identical.
   const Shape s{19, 14, 3, 33, 40, false};

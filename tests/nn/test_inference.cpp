@@ -199,6 +199,29 @@ TEST(Inference, PrunedInceptionWithAbsentBranches) {
   }
 }
 
+TEST(Inference, Bf16InceptionBlocksOnTheDirectKernels) {
+  // Where the CPU has avx512_bf16, bf16 plans run the blocks of a pruned trunk (no multiple of 16
+  // channels) on the bf16 direct kernels (channel pairs, fp32 sums and residual); both routes stay
+  // above 40 dB against the fp32 module.
+  if (!ganlite::testing::bf16_convs_run()) GTEST_SKIP() << "LibTorch cannot run bf16 convs here";
+  auto c = config("inception", "batch").with_resolved_widths();
+  c.widths.trunk = 27;
+  auto g = make_trained_like(c);
+  torch::manual_seed(8);
+  const auto x = torch::rand({2, 3, 36, 36}) * 2 - 1;
+  const auto want = reference(*g, x);
+  const bool direct = ganlite::nn::direct_conv::bf16_supported();
+  for (const auto kernels : {ConvKernels::automatic, ConvKernels::onednn}) {
+    InferenceRunner runner(*g, InferenceOptions{Precision::bf16, true, kernels});
+    const auto what = "bf16 " + ganlite::nn::conv_kernels_name(kernels);
+    expect_bf16_above_40db(runner.forward(x), want, what);
+    const auto kinds = runner.step_kinds();
+    const bool on_direct = direct && kernels == ConvKernels::automatic;
+    EXPECT_EQ(count_kind(kinds, StepKind::InceptionDirect), on_direct ? 3 : 0) << what;
+    EXPECT_EQ(count_kind(kinds, StepKind::InceptionFused), on_direct ? 0 : 3) << what;
+  }
+}
+
 TEST(Inference, FoldsBatchNormAndFusesActivations) {
   auto g = make_trained_like(config("resnet", "batch"));
   InferenceRunner runner(*g);

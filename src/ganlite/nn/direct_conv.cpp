@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 
 #include "ganlite/nn/direct_conv_kernels.h"
 #include "ganlite/util/error.h"
@@ -29,6 +30,7 @@ bool cpu_has(Isa isa) {
 #else
   switch (isa) {
     case Isa::avx512: return __builtin_cpu_supports("avx512f");
+    case Isa::avx512_bf16: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
     case Isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case Isa::portable: return true;
   }
@@ -38,7 +40,8 @@ bool cpu_has(Isa isa) {
 
 int block_limit(Isa isa) {
   switch (isa) {
-    case Isa::avx512: return kernels::kAvx512Block;
+    case Isa::avx512:
+    case Isa::avx512_bf16: return kernels::kAvx512Block;
     case Isa::avx2: return kernels::kAvx2Block;
     case Isa::portable: break;
   }
@@ -73,6 +76,7 @@ void run_job(Isa isa, bool depthwise, const kernels::Job& job) {
   switch (isa) {
 #ifndef GANLITE_PORTABLE_KERNELS_ONLY
     case Isa::avx512: return depthwise ? kernels::depthwise_avx512(job) : kernels::dense_avx512(job);
+    case Isa::avx512_bf16: return kernels::dense_avx512_bf16(job);  // pack_bf16 makes dense convs only
     case Isa::avx2: return depthwise ? kernels::depthwise_avx2(job) : kernels::dense_avx2(job);
 #endif
     default: return portable_rows(job, depthwise);
@@ -107,6 +111,7 @@ int rows_per_item(int height, int64_t items_per_row_set) {
 std::string isa_name(Isa isa) {
   switch (isa) {
     case Isa::avx512: return "avx512";
+    case Isa::avx512_bf16: return "avx512_bf16";
     case Isa::avx2: return "avx2";
     case Isa::portable: break;
   }
@@ -128,6 +133,17 @@ Isa best_isa() {
     return Isa::portable;
   }();
   return best;
+}
+
+bool bf16_supported() {
+  static const bool supported = [] {
+    const std::string limit = isa_limit();
+    const bool allowed = limit.empty() || limit.rfind("AVX512_CORE_BF16", 0) == 0 ||
+                         limit.rfind("AVX512_CORE_AMX", 0) == 0 || limit.rfind("AMX", 0) == 0 ||
+                         limit.rfind("AVX10", 0) == 0 || limit == "ALL";
+    return allowed && cpu_has(Isa::avx512_bf16);
+  }();
+  return supported;
 }
 
 std::vector<Isa> runnable_isas() {
@@ -176,6 +192,67 @@ PackedConv pack(const float* weight, const float* bias, int out_channels, int in
     first += count;
   }
   return p;
+}
+
+namespace {
+
+// fp32 to bf16 bits, rounded to nearest even (NaNs stay NaN), as c10::BFloat16 rounds.
+uint32_t bf16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+float pair_word(float low, float high) {
+  const uint32_t word = bf16_bits(low) | (bf16_bits(high) << 16);
+  float f;
+  std::memcpy(&f, &word, sizeof f);
+  return f;
+}
+
+}  // namespace
+
+PackedConv pack_bf16(const float* weight, const float* bias, int out_channels, int in_channels, int k) {
+  require(out_channels > 0 && in_channels > 0 && k > 0, "direct conv: empty weight");
+  PackedConv p;
+  p.isa = Isa::avx512_bf16;
+  p.in_channels = (in_channels + 1) / 2;  // pairs
+  p.out_channels = out_channels;
+  p.k = k;
+  p.bias.assign(out_channels, 0.0f);
+  if (bias != nullptr) std::copy(bias, bias + out_channels, p.bias.begin());
+  const int taps = k * k, n_blocks = (out_channels + kernels::kAvx512Block - 1) / kernels::kAvx512Block;
+  auto w = [&](int o, int c, int t) { return c < in_channels ? weight[(static_cast<int64_t>(o) * in_channels + c) * taps + t] : 0.0f; };
+  p.weights.resize(static_cast<size_t>(out_channels) * p.in_channels * taps);
+  int first = 0;
+  int64_t offset = 0;
+  for (int b = 0; b < n_blocks; ++b) {
+    const int count = out_channels / n_blocks + (b < out_channels % n_blocks ? 1 : 0);
+    p.blocks.push_back({first, count, offset});
+    for (int pair = 0; pair < p.in_channels; ++pair) {
+      for (int t = 0; t < taps; ++t) {
+        for (int o = first; o < first + count; ++o) p.weights[offset++] = pair_word(w(o, 2 * pair, t), w(o, 2 * pair + 1, t));
+      }
+    }
+    first += count;
+  }
+  return p;
+}
+
+void to_bf16_pairs(ConstPlanes src, Planes dst, int batch, int channels, int height, int width) {
+  const int pairs = (channels + 1) / 2;
+  for_each_item(static_cast<int64_t>(batch) * pairs, [&](int64_t i) {
+    const int64_t n = i / pairs, pair = i % pairs;
+    const float* low = src.data + n * src.image + 2 * pair * src.channel;
+    const float* high = 2 * pair + 1 < channels ? low + src.channel : nullptr;
+    float* out = dst.data + n * dst.image + pair * dst.channel;
+    for (int y = 0; y < height; ++y) {
+      for (int x = 0; x < width; ++x) {
+        out[y * dst.row + x] = pair_word(low[y * src.row + x], high ? high[y * src.row + x] : 0.0f);
+      }
+    }
+  });
 }
 
 void run(const std::vector<Output>& outputs, int batch, int height, int width) {

@@ -11,13 +11,16 @@
 
 namespace ganlite::nn::direct_conv {
 
-enum class Isa { portable, avx2, avx512 };
+// avx512_bf16: dense convs on bf16 pairs (pack_bf16, to_bf16_pairs), fp32 sums.
+enum class Isa { portable, avx2, avx512, avx512_bf16 };
 std::string isa_name(Isa isa);
 // The best ISA this CPU supports, capped by the oneDNN ISA limit of the process
 // (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA), so one switch limits every kernel.
 Isa best_isa();
-// The ISAs this CPU can run (portable first): what tests iterate over.
+// The fp32 ISAs this CPU can run (portable first): what tests iterate over.
 std::vector<Isa> runnable_isas();
+// Whether the bf16 kernels run here: avx512_bf16 on the CPU and allowed by the oneDNN ISA limit.
+bool bf16_supported();
 
 // The convs the fast path's automatic choice gives these kernels: widths that leave a
 // channel-blocked kernel's 16-lane vectors partly empty, or small enough that its per-call costs
@@ -53,6 +56,15 @@ struct PackedConv {
 // values or empty (zeros).
 PackedConv pack(const float* weight, const float* bias, int out_channels, int in_channels, int k, bool depthwise,
                 Isa isa);
+
+// A dense conv for the bf16 kernels: inputs taken as pairs of channels (an odd last channel
+// paired with a zero weight), weights rounded to bf16 (to nearest even) and paired the same way.
+PackedConv pack_bf16(const float* weight, const float* bias, int out_channels, int in_channels, int k);
+
+// fp32 planes (channels x height x width) as bf16 pairs: dst holds (channels + 1) / 2 planes of
+// 32-bit words, word (c, y, x) = bf16(src 2c) in its low half, bf16(src 2c + 1) (0 past the last
+// channel) in its high half, rounded to nearest even as LibTorch does.
+void to_bf16_pairs(ConstPlanes src, Planes dst, int batch, int channels, int height, int width);
 
 // A conv over `in`, which points at the top-left of its padded input: output (y, x) reads input
 // rows y .. y + k - 1 and columns x .. x + k - 1.

@@ -30,6 +30,8 @@ constexpr int kAvx2Block = 6;
 void dense_avx512(const Job& job);
 void depthwise_avx512(const Job& job);
 void dense_avx2(const Job& job);
+// Inputs and weights as bf16 pairs in 32-bit words, `in_channels` counting pairs.
+void dense_avx512_bf16(const Job& job);
 void depthwise_avx2(const Job& job);
 
 }  // namespace ganlite::nn::direct_conv::kernels

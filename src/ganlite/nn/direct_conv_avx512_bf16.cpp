@@ -1,0 +1,46 @@
+// nn/direct_conv's dense row kernel for AVX-512 BF16: the AVX-512 tile with each FMA replaced by
+// vdpbf16ps, which multiplies the two bf16 halves of each 32-bit lane by a broadcast pair of
+// weights and adds both products to an fp32 accumulator. Inputs are pairs of channels
+// interleaved per pixel (one 32-bit word = channels 2i and 2i + 1 of a pixel, to_bf16_pairs),
+// weights pairs likewise (pack_bf16), so the template's "float" loads and broadcasts move pairs;
+// sums, bias, addend and output stay fp32. Compiled with -mavx512f -mavx512bf16 -mfma; only called
+// when the CPU has avx512_bf16.
+#include <immintrin.h>
+
+#include "ganlite/nn/direct_conv_kernels.h"
+
+// GCC 12's _mm512_max_ps passes _mm512_undefined_ps() as its unused merge source, which
+// -Wmaybe-uninitialized reports once inlined.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace ganlite::nn::direct_conv {
+namespace {
+namespace avx512_bf16 {
+
+struct Vec {
+  using Reg = __m512;
+  using Mask = __mmask16;
+  static constexpr int kLanes = 16, kVecs = 4, kBlock = kernels::kAvx512Block;
+  static Reg set1(float v) { return _mm512_set1_ps(v); }
+  static Reg load(const float* p) { return _mm512_loadu_ps(p); }
+  static Reg load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, Reg r) { _mm512_storeu_ps(p, r); }
+  static void store(float* p, Reg r, Mask m) { _mm512_mask_storeu_ps(p, m, r); }
+  // c + a.pair . b.pair in every lane (a: the broadcast weights, b: the inputs).
+  static Reg fma(Reg a, Reg b, Reg c) {
+    return _mm512_dpbf16_ps(c, (__m512bh)_mm512_castps_si512(a),
+                            (__m512bh)_mm512_castps_si512(b));  // GCC vector casts
+  }
+  static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
+  static Reg relu(Reg a) { return _mm512_max_ps(a, _mm512_setzero_ps()); }
+  static Mask mask(int n) { return static_cast<Mask>((1u << n) - 1u); }
+};
+
+#include "ganlite/nn/direct_conv_kernels.inl"
+
+}  // namespace avx512_bf16
+}  // namespace
+
+void kernels::dense_avx512_bf16(const Job& job) { avx512_bf16::dense_any(job); }
+
+}  // namespace ganlite::nn::direct_conv
