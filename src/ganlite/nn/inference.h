@@ -20,7 +20,8 @@
 //     (the pruned students', and the ngf-64 teacher's 42 / 168) and stride-1 convs to fewer than
 //     16 channels (the last conv to RGB), vectorised over the pixels of a row so that a 13- or
 //     23-channel conv fills every lane; their bias, ReLU and residual add run in the conv's
-//     epilogue, pads are written once as rings, res pairs run unmerged (3x3 as 3x3), NCHW;
+//     epilogue, pads are written once as rings, res pairs run unmerged (3x3 as 3x3), NCHW; in bf16
+//     on a CPU with avx512_bf16, the blocks of a pruned trunk on their bf16 build (vdpbf16ps);
 //   - everything under c10::InferenceMode (no autograd bookkeeping);
 //   - a layer it has no lowering for (a new architecture's block) runs eagerly through its own
 //     forward: one Eager step, or the whole generator as one when the layer is no Sequential's
