@@ -100,7 +100,6 @@ std::string openmp_spin_policy() {
 
 void run_bench(const BenchOptions& o) {
   apply_common(o.common);
-  set_latency_threads(o.common.threads);  // 0: the cores no other process keeps busy
   require(o.runs >= 1, "--runs must be >= 1, got " + std::to_string(o.runs));
   require(o.warmup >= 0, "--warmup must be >= 0, got " + std::to_string(o.warmup));
   require(o.batch_size >= 1, "--batch-size must be >= 1, got " + std::to_string(o.batch_size));
@@ -259,9 +258,7 @@ void setup_bench(CLI::App& app) {
   auto* no_cache =
       cmd->add_flag("--no-cache", opts->no_cache, "Measure the CPU's conv peak without reading or writing the cache");
   no_cache->excludes("--remeasure");
-  add_device_options(*cmd, opts->common);
-  cmd->get_option("--threads")
-      ->description("CPU threads for LibTorch (0 = one per core that no other process keeps busy, checked at start)");
+  add_device_options(*cmd, opts->common, ThreadsDefault::idle_cores);
   add_output_options(*cmd, opts->common);
   cmd->callback([opts] { run_bench(*opts); });
 }

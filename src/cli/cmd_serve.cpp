@@ -13,7 +13,6 @@
 #include "ganlite/nn/inference.h"
 #include "ganlite/serve/http_server.h"
 #include "ganlite/serve/service.h"
-#include "ganlite/util/device.h"
 #include "ganlite/util/error.h"
 
 namespace ganlite::cli {
@@ -47,7 +46,6 @@ std::function<void()> test_delay_hook() {
 
 void run_serve(ServeCommandOptions o) {
   apply_common(o.common);
-  set_latency_threads(o.common.threads);  // 0: the cores no other process keeps busy
   require(o.http.port >= 0 && o.http.port <= 65535, "--port must be in [0, 65535], got " + std::to_string(o.http.port));
   require(o.max_body_mb > 0 && o.max_body_mb <= 1024, "--max-body-mb must be in (0, 1024], got " + std::to_string(o.max_body_mb));
   o.service.student = o.student;
@@ -115,9 +113,7 @@ void setup_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--timeout", o->service.timeout_s, "Seconds from a request's arrival to its answer (504 after)")
       ->capture_default_str();
-  add_device_options(*cmd, o->common);
-  cmd->get_option("--threads")
-      ->description("CPU threads for LibTorch (0 = one per core that no other process keeps busy, checked at start)");
+  add_device_options(*cmd, o->common, ThreadsDefault::idle_cores);
   cmd->callback([o] { run_serve(*o); });
 }
 

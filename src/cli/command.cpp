@@ -25,9 +25,14 @@ bool register_command(CommandInfo info) {
   return true;
 }
 
-void add_device_options(CLI::App& cmd, CommonOptions& opts) {
+void add_device_options(CLI::App& cmd, CommonOptions& opts, ThreadsDefault threads_default) {
+  opts.threads_default = threads_default;
   cmd.add_option("--device", opts.device, "Device for every tensor: cpu, cuda, cuda:N")->capture_default_str();
-  cmd.add_option("--threads", opts.threads, "CPU threads for LibTorch (0 = one per core)")->capture_default_str();
+  cmd.add_option("--threads", opts.threads,
+                 threads_default == ThreadsDefault::idle_cores
+                     ? "CPU threads for LibTorch (0 = one per core that no other process keeps busy, checked at start)"
+                     : "CPU threads for LibTorch (0 = one per core)")
+      ->capture_default_str();
 }
 
 void add_output_options(CLI::App& cmd, CommonOptions& opts) {
@@ -68,7 +73,11 @@ void add_inception_options(CLI::App& cmd, InceptionOptions& opts) {
 }
 
 void apply_common(const CommonOptions& opts) {
-  set_threads(opts.threads);
+  if (opts.threads_default == ThreadsDefault::idle_cores) {
+    set_latency_threads(opts.threads);
+  } else {
+    set_threads(opts.threads);
+  }
   if (opts.json || opts.quiet) ProgressBar::set_enabled(false);
 }
 

@@ -25,14 +25,19 @@ std::vector<CommandInfo>& command_registry();
 bool register_command(CommandInfo info);
 
 // Options every command shares, with the same names and meaning everywhere.
+// What --threads 0 means: one thread per CPU this process may use, or (latency-bound commands:
+// bench, serve) one per core no other process keeps busy at start (util::idle_cpus).
+enum class ThreadsDefault { per_cpu, idle_cores };
+
 struct CommonOptions {
   std::string device = "cpu";
   int threads = 0;
+  ThreadsDefault threads_default = ThreadsDefault::per_cpu;
   bool json = false;
   bool quiet = false;
 };
 // Adds --device and --threads; call apply_common() in the callback.
-void add_device_options(CLI::App& cmd, CommonOptions& opts);
+void add_device_options(CLI::App& cmd, CommonOptions& opts, ThreadsDefault threads_default = ThreadsDefault::per_cpu);
 // Adds --json (machine-readable result on stdout; progress bars go quiet) and --quiet.
 void add_output_options(CLI::App& cmd, CommonOptions& opts);
 void apply_common(const CommonOptions& opts);

@@ -154,10 +154,11 @@ std::vector<Isa> runnable_isas() {
   return isas;
 }
 
-PackedConv pack(const float* weight, const float* bias, int out_channels, int in_channels, int k, bool depthwise,
-                Isa isa) {
+namespace {
+
+// A PackedConv with its shape and bias (zeros without one), no weights yet.
+PackedConv packed_header(const float* bias, int out_channels, int in_channels, int k, bool depthwise, Isa isa) {
   require(out_channels > 0 && in_channels > 0 && k > 0, "direct conv: empty weight");
-  require(!depthwise || in_channels == out_channels, "direct conv: a depthwise conv has as many inputs as outputs");
   PackedConv p;
   p.isa = isa;
   p.in_channels = in_channels;
@@ -166,6 +167,37 @@ PackedConv pack(const float* weight, const float* bias, int out_channels, int in
   p.depthwise = depthwise;
   p.bias.assign(out_channels, 0.0f);
   if (bias != nullptr) std::copy(bias, bias + out_channels, p.bias.begin());
+  return p;
+}
+
+// Dense weights in balanced blocks of at most block_limit(p.isa) outputs (13 channels as 7 + 6
+// would not fit a 6-row tile; as 5 + 4 + 4 they do), each block as [input][ky][kx][output];
+// value(o, input, tap) is one packed value.
+template <class Value>
+void pack_dense_blocks(PackedConv& p, const Value& value) {
+  const int taps = p.k * p.k, limit = block_limit(p.isa);
+  const int n_blocks = (p.out_channels + limit - 1) / limit;
+  p.weights.resize(static_cast<size_t>(p.out_channels) * p.in_channels * taps);
+  int first = 0;
+  int64_t offset = 0;
+  for (int b = 0; b < n_blocks; ++b) {
+    const int count = p.out_channels / n_blocks + (b < p.out_channels % n_blocks ? 1 : 0);
+    p.blocks.push_back({first, count, offset});
+    for (int c = 0; c < p.in_channels; ++c) {
+      for (int t = 0; t < taps; ++t) {
+        for (int o = first; o < first + count; ++o) p.weights[offset++] = value(o, c, t);
+      }
+    }
+    first += count;
+  }
+}
+
+}  // namespace
+
+PackedConv pack(const float* weight, const float* bias, int out_channels, int in_channels, int k, bool depthwise,
+                Isa isa) {
+  PackedConv p = packed_header(bias, out_channels, in_channels, k, depthwise, isa);
+  require(!depthwise || in_channels == out_channels, "direct conv: a depthwise conv has as many inputs as outputs");
   const int taps = k * k;
   if (depthwise) {
     p.weights.assign(weight, weight + static_cast<int64_t>(out_channels) * taps);
@@ -173,24 +205,7 @@ PackedConv pack(const float* weight, const float* bias, int out_channels, int in
     for (int first = 0; first < out_channels; first += 8) p.blocks.push_back({first, std::min(8, out_channels - first), 0});
     return p;
   }
-  // Balanced blocks: 13 channels as 7 + 6 would not fit a 6-row tile; as 5 + 4 + 4 they do.
-  const int limit = block_limit(isa);
-  const int n_blocks = (out_channels + limit - 1) / limit;
-  p.weights.resize(static_cast<size_t>(out_channels) * in_channels * taps);
-  int first = 0;
-  int64_t offset = 0;
-  for (int b = 0; b < n_blocks; ++b) {
-    const int count = out_channels / n_blocks + (b < out_channels % n_blocks ? 1 : 0);
-    p.blocks.push_back({first, count, offset});
-    for (int c = 0; c < in_channels; ++c) {
-      for (int t = 0; t < taps; ++t) {
-        for (int o = 0; o < count; ++o) {
-          p.weights[offset++] = weight[(static_cast<int64_t>(first + o) * in_channels + c) * taps + t];
-        }
-      }
-    }
-    first += count;
-  }
+  pack_dense_blocks(p, [&](int o, int c, int t) { return weight[(static_cast<int64_t>(o) * in_channels + c) * taps + t]; });
   return p;
 }
 
@@ -214,29 +229,12 @@ float pair_word(float low, float high) {
 }  // namespace
 
 PackedConv pack_bf16(const float* weight, const float* bias, int out_channels, int in_channels, int k) {
-  require(out_channels > 0 && in_channels > 0 && k > 0, "direct conv: empty weight");
-  PackedConv p;
-  p.isa = Isa::avx512_bf16;
-  p.in_channels = (in_channels + 1) / 2;  // pairs
-  p.out_channels = out_channels;
-  p.k = k;
-  p.bias.assign(out_channels, 0.0f);
-  if (bias != nullptr) std::copy(bias, bias + out_channels, p.bias.begin());
-  const int taps = k * k, n_blocks = (out_channels + kernels::kAvx512Block - 1) / kernels::kAvx512Block;
-  auto w = [&](int o, int c, int t) { return c < in_channels ? weight[(static_cast<int64_t>(o) * in_channels + c) * taps + t] : 0.0f; };
-  p.weights.resize(static_cast<size_t>(out_channels) * p.in_channels * taps);
-  int first = 0;
-  int64_t offset = 0;
-  for (int b = 0; b < n_blocks; ++b) {
-    const int count = out_channels / n_blocks + (b < out_channels % n_blocks ? 1 : 0);
-    p.blocks.push_back({first, count, offset});
-    for (int pair = 0; pair < p.in_channels; ++pair) {
-      for (int t = 0; t < taps; ++t) {
-        for (int o = first; o < first + count; ++o) p.weights[offset++] = pair_word(w(o, 2 * pair, t), w(o, 2 * pair + 1, t));
-      }
-    }
-    first += count;
-  }
+  PackedConv p = packed_header(bias, out_channels, (in_channels + 1) / 2, k, false, Isa::avx512_bf16);  // pairs
+  const int taps = k * k;
+  auto w = [&](int o, int c, int t) {
+    return c < in_channels ? weight[(static_cast<int64_t>(o) * in_channels + c) * taps + t] : 0.0f;
+  };
+  pack_dense_blocks(p, [&](int o, int pair, int t) { return pair_word(w(o, 2 * pair, t), w(o, 2 * pair + 1, t)); });
   return p;
 }
 
